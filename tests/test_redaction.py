@@ -45,7 +45,8 @@ SHAPES = {
     "openai key": "sk-proj-" + "Q9wErTy7uIoP" * 4,
     "aws access key": "AKIAIOSFODNN7EXAMPLE",
     "slack token": "xoxb-2834-1234567890-AbCdEfGhIjKlMnOpQrStUvWx",
-    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    "jwt": "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
+    + "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     "private key": PEM,
 }
 
@@ -197,7 +198,7 @@ def test_a_claude_log_redacted_as_it_streams_is_read_for_the_same_answer(tmp_pat
         for piece in chunked(data, cuts):
             log.write(piece)
         log.end()
-    assert not any(part.encode() in redacted_log.read_bytes() for part in secret_lines(PEM) + [SHAPES["jwt"]])
+    assert not any(part.encode() in redacted_log.read_bytes() for part in [*secret_lines(PEM), SHAPES["jwt"]])
     before = ClaudeBackend().recover(Settings(), raw_log, tmp_path / "absent.err")
     after = ClaudeBackend().recover(Settings(), redacted_log, tmp_path / "absent.err")
     assert before is not None and after is not None
@@ -208,7 +209,8 @@ def test_a_claude_log_redacted_as_it_streams_is_read_for_the_same_answer(tmp_pat
 
 
 def test_a_plans_patterns_are_redacted_and_a_bad_one_is_one_line_at_its_line(tmp_path: Path) -> None:
-    write_plan(tmp_path, [Spec("T-01", "echo 'ticket ACME-123456 and acme-654321'")], {"redact": ["(?i:acme-[0-9]{6})"]})
+    prints = Spec("T-01", "echo 'ticket ACME-123456 and acme-654321'")
+    write_plan(tmp_path, [prints], {"redact": ["(?i:acme-[0-9]{6})"]})
     result = run(tmp_path)
     assert result.code == 0, result.stderr
     written = (tmp_path / ".orchestrator" / "results" / "agent-01-result.md").read_text(encoding="utf-8")

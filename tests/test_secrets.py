@@ -76,10 +76,17 @@ def files_under(root: Path) -> Iterator[Path]:
             yield path
 
 
-def leaks(blobs: Mapping[str, bytes], found: Mapping[str, tuple[str, str]], hook_secret: str) -> list[str]:
+def leaks(
+    blobs: Mapping[str, bytes], found: Mapping[str, tuple[str, str]], hook_secret: str | None = None
+) -> list[str]:
     """Each secret found in a blob, as ``VARIABLE in WHERE``."""
-    wanted = {name: needles(value) for name, (value, _) in found.items()} | {"webhook": needles(hook_secret)}
-    return [f"{name} in {where}" for where, data in blobs.items() for name, ns in wanted.items() if any(n in data for n in ns)]
+    wanted = {name: needles(value) for name, (value, _) in found.items()}
+    if hook_secret is not None:
+        wanted["webhook"] = needles(hook_secret)
+    found_in = (
+        (name, where) for where, data in blobs.items() for name, ns in wanted.items() if any(n in data for n in ns)
+    )
+    return [f"{name} in {where}" for name, where in found_in]
 
 
 SHELL_PRINTS = r"""
@@ -192,7 +199,6 @@ def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies
     assert b"token [redacted: DB_PASSWORD] ([redacted: openai key])" in bodies  # as the webhook was told
 
 
-
 CLAUDE_PRINTS = (
     'printf "%s\\n" "$DEPLOY_TOKEN" "$SIGNING_KEY" "$SAMPLE_GITHUB" "$SAMPLE_ANTHROPIC" "$SAMPLE_AWS" "$SAMPLE_JWT"'
     ' && printf "%s\\n" "$SAMPLE_PEM"'
@@ -247,11 +253,12 @@ def test_no_secret_a_claude_agent_prints_or_quotes_is_written_and_its_answer_is_
             [*CLI, "run", str(workspace), "--json"], env=env, capture_output=True, text=True, timeout=150, check=False
         )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    quoted = {"DEPLOY_TOKEN", "SIGNING_KEY", "SAMPLE_GITHUB", "SAMPLE_ANTHROPIC", "SAMPLE_AWS", "SAMPLE_JWT", "SAMPLE_PEM"}
+    quoted = {"DEPLOY_TOKEN", "SIGNING_KEY", "SAMPLE_GITHUB", "SAMPLE_ANTHROPIC", "SAMPLE_AWS", "SAMPLE_JWT"}
+    quoted.add("SAMPLE_PEM")
     assert printed and all(found[name][0] in printed[0] for name in quoted), printed  # (it printed them all)
     blobs = {str(path.relative_to(tmp_path)): path.read_bytes() for path in files_under(workspace)}
     blobs["run --json"] = proc.stdout.encode()
-    assert leaks(blobs, found, "never printed: " + _random(30)) == []
+    assert leaks(blobs, found) == []
     result = (workspace / "results" / "agent-01-result.md").read_text(encoding="utf-8")
     assert "Here is what the environment holds:" in result and result.rstrip().endswith("Done.")
     for name in quoted:
