@@ -31,7 +31,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from orchestrator import redaction, timing
+from orchestrator import timing
 from orchestrator.errors import Refused
 from orchestrator.serve.board import Board
 
@@ -107,13 +107,13 @@ def answered(answer: Answer, *, ok_status: int = 200) -> Response:
     """A command's answer as a response: its data; an error in the one shape every surface says one
     in (``OrchestratorError.as_json``), with the HTTP status of its class."""
     if answer.error is None:
-        return JSONResponse(redaction.data(answer.data), ok_status)
+        return JSONResponse(answer.data, ok_status)
     body = dict(answer.data) if isinstance(answer.data, dict) else {"data": answer.data}
     if body.get("error") is None or body.get("ok") is not False or "message" not in body:
         # (a refusal that is no error, as approve of a task not at its gate: its answer, said so)
         body.update(ok=False, error="Refused", message=answer.error, exit_code=answer.code)
         body.setdefault("problems", [])
-    return JSONResponse(redaction.data(body), answer.http_status)
+    return JSONResponse(body, answer.http_status)
 
 
 def refusal(status: int, error: str, headers: dict[str, str] | None = None) -> JSONResponse:
