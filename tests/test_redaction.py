@@ -220,7 +220,7 @@ def test_a_plans_patterns_are_redacted_and_a_bad_one_is_one_line_at_its_line(tmp
         ("'(unclosed'", "is no regular expression: missing ), unterminated subpattern"),
         ("'(?i)acme'", "a flag must hold a group, as (?i:token) does"),
         ("'x*'", "matches empty text"),
-        ("'(?P<n>a)(?P=n)'", "names a group"),
+        ("'(?P<n>a)(?P=n)'", "names or refers back to a group"),
     ]:
         plan = tmp_path / ".orchestrator" / "master_plan.md"
         text = plan.read_text(encoding="utf-8")
