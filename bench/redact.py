@@ -200,7 +200,12 @@ def _row(what: str, on: list[float], off: list[float]) -> list[str]:
     return [what, _stats(off), _stats(on), _stats([a - b for a, b in zip(on, off, strict=True)])]
 
 
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def measure(mb: int, rounds: int) -> str:
+    before = _load()
     rng = random.Random(73)
     rows = []
     for name, make in KINDS.items():
@@ -229,7 +234,8 @@ def measure(mb: int, rounds: int) -> str:
             "",
             f"Written by `python bench/redact.py --mb {mb} --rounds {rounds} --write` on {machine_line()}; "
             f"ms per MB of a task's output, median (min–max) over {rounds} rounds; the environment of an agent's "
-            "run (4 secret-named variables besides PATH and HOME), a secret every 256 KiB.",
+            "run (4 secret-named variables besides PATH and HOME), a secret every 256 KiB. "
+            f"Load average (1/5/15 min) before: {before}, after: {_load()}.",
             "",
             table(["output", "ms / MB, redaction off", "ms / MB, on", "ms / MB added"], rows),
             "",
