@@ -19,14 +19,14 @@ import json
 import random
 import string
 import subprocess
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_helpers import Served, http_get, served
+from dashboard_helpers import http_get, served
 from runner_helpers import CLI, Spec, timing_text, write_plan
+from test_api import post, status, wait_for
 from test_notify import Hook
 
 pytest.importorskip("starlette")
@@ -114,27 +114,6 @@ cat "$(head -n 1 "$ORCHESTRATOR_INPUTS_FILE")"
 """
 
 
-def _wait(condition: Any, what: str) -> Any:
-    deadline = time.monotonic() + GUARD
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def _post(server: Served, path: str, body: Any) -> Any:
-    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {server.token}"}
-    return http_get(server.port, path, headers, method="POST", body=json.dumps(body).encode())
-
-
-def _status(project: Path) -> dict[str, Any]:
-    done = subprocess.run([*CLI, "status", "--json"], cwd=project, capture_output=True, text=True, check=True)
-    found: dict[str, Any] = json.loads(done.stdout)
-    return found
-
-
 def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -161,9 +140,9 @@ def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies
     with Hook() as hook:
         write_plan(project, specs, {"notify": [hook.url + "/hook", {"command": command}], "fail_fast": False})
         with served(project, "--webhook-secret-file", str(secret_file), env=env) as server:
-            started = _post(server, "/api/runs", {})
+            started = post(server, "/api/runs", {})
             assert started.status == 202, started.body
-            done = _wait(lambda: (s := _status(project))["launched"]["exit_code"] is not None and s, "the run's end")
+            done = wait_for(lambda: (s := status(project))["launched"]["exit_code"] is not None and s, "the run's end")
             assert done["launched"]["exit_code"] == 1, done  # T-02 failed, as it should
             states = {task["id"]: task["status"] for task in done["tasks"]}
             assert states == {"T-01": "completed", "T-02": "failed", "T-03": "completed", "T-04": "completed"}
@@ -171,7 +150,7 @@ def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies
                 "GET /api/state": http_get(server.port, "/api/state").body,
                 **{f"GET /api/task/{t}": http_get(server.port, f"/api/task/{t}").body for t in ("T-01", "T-02")},
                 **{
-                    f"POST /api/commands/{c} {t}": _post(server, f"/api/commands/{c}", {"task": t}).body
+                    f"POST /api/commands/{c} {t}": post(server, f"/api/commands/{c}", {"task": t}).body
                     for c in ("output", "logs")
                     for t in ("T-01", "T-02")
                 },
