@@ -84,12 +84,18 @@ _RANK = {char: rank for rank, char in enumerate(_COMMON)}
 
 def secret_values(environ: Mapping[str, str]) -> dict[str, str]:
     """The secrets of ``environ``: each variable's value by its name, where the name looks secret
-    and the value is at least ``FLOOR`` characters."""
+    and the value is at least ``FLOOR`` characters, and no path of a file that is there (a key's
+    file, ``SSH_KEY_PATH=~/.ssh/id_rsa``: its path is no secret, and paths are what the tool's
+    own records hold and read back)."""
     return {
         name: value
         for name, value in environ.items()
-        if len(value) >= FLOOR and SECRET_NAMES.search(name) and name not in NOT_SECRET
+        if len(value) >= FLOOR and SECRET_NAMES.search(name) and name not in NOT_SECRET and not _a_path(value)
     }
+
+
+def _a_path(value: str) -> bool:
+    return value[0] in "/~." and os.path.exists(os.path.expanduser(value))
 
 
 def read_secret_file(path: str) -> bytes:

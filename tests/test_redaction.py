@@ -36,6 +36,7 @@ ENVIRONMENT = {
     "GOOGLE_CREDENTIALS": '{\n  "type": "service_account",\n  "private_key_id": "3f1c0a9e7b"\n}',
     "DB_PASSWORD": "pw",  # under the floor: not a secret
     "HOME": "/home/someone/with/a/long/path",  # a plain name: not a secret
+    "SIGNING_KEY_FILE": "/etc/hostname",  # a file's path, which is there: no secret
     "ORCHESTRATOR_ATTEMPT_KEY": "orchestrator-T-01-attempt-1-key",  # looks secret, holds none
 }
 SHAPES = {
@@ -74,7 +75,7 @@ def test_each_secret_is_written_as_its_variables_or_its_shapes_name() -> None:
     for name, value in named.items():
         text = found.text(f"before {value} after")
         assert text == f"before [redacted: {name}] after", (name, text)
-    plain = "pw /home/someone/with/a/long/path orchestrator-T-01-attempt-1-key disk-usage-report-2024 eyJhbGciOi"
+    plain = "pw /home/someone/with/a/long/path orchestrator-T-01-attempt-1-key /etc/hostname disk-usage-2024 eyJhbGciOi"
     assert found.text(plain) == plain  # short, plainly named, not secret, and words that merely start alike
 
 
