@@ -340,11 +340,6 @@ def text(value: str) -> str:
     return current().text(value)
 
 
-def data(value: T) -> T:
-    """``value`` (JSON-like) redacted by this process's redactor."""
-    return current().data(value)
-
-
 class Stream:
     """Output redacted as it streams: whole lines are redacted and handed on (``feed``), the line
     still open held until its end comes (or past ``LONG_LINE`` characters, all of it but what

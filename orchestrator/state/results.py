@@ -229,7 +229,7 @@ def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool =
     a hash of the body (``content_hash``), by which a hand edit of it is known."""
     kept = keep_aside(path, record.task) if exists else None
     body = visible(body)  # what the task printed: no secret, no control character in a markdown file
-    mapping = {**redaction.data(record.to_mapping()), "content_hash": sha256(body.strip())}
+    mapping = {**redaction.current().data(record.to_mapping()), "content_hash": sha256(body.strip())}
     data = compose(mapping, body).encode("utf-8")
     store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
     return Written(kept, digest(data))

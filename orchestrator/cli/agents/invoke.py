@@ -94,7 +94,7 @@ def call(
         return failure(exc)
     except Exception as exc:
         return failure(internal(exc))
-    data = redaction.data(result.payload())  # (what a program is answered holds no secret a task printed)
+    data = redaction.current().data(result.payload())  # (what a program is answered holds no secret a task printed)
     if result.ok:
         return Outcome(result.code, data)
     return Outcome(result.code, data, redaction.text(result.said or f"{command} exited {result.code}"))
