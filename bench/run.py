@@ -87,6 +87,7 @@ from makespan import DagResult, render_dag, run_dag, w2_dag, w3_dag
 from memory import PlanRow, memory_targets, render_memory, run_memory
 from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
+from redact import section_of as redact_section_of
 from stragglers import section_of as stragglers_section_of
 from suite_wall import section_of as suite_section_of
 
@@ -335,6 +336,7 @@ class Suite:
     kept_commands: str | None = None  # issue 52's start-up section (bench/commands.py), kept as it is
     kept_doors: str | None = None  # issue 64's doors (bench/doors.py), kept as it is
     kept_items: str | None = None  # issue 67's rows over many items (bench/items.py), kept as it is
+    kept_redact: str | None = None  # issue 73's redaction (bench/redact.py), kept as it is
     kept_stragglers: str | None = None  # W11's section (bench/stragglers.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
@@ -436,6 +438,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_doors]
     if suite.kept_items:  # issue 67's items, written by bench/items.py
         parts += ["", suite.kept_items]
+    if suite.kept_redact:  # issue 73's redaction, written by bench/redact.py
+        parts += ["", suite.kept_redact]
     return "\n".join(parts) + "\n"
 
 
@@ -480,6 +484,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_stragglers = stragglers_section_of(output)
     suite.kept_doors = doors_section_of(output)
     suite.kept_items = items_section_of(output)
+    suite.kept_redact = redact_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

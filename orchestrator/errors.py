@@ -226,9 +226,11 @@ def internal(exc: BaseException, where: str | os.PathLike[str] | None = None) ->
     import time
     import traceback
 
+    from orchestrator import redaction
+
     folder = Path(where) if where is not None else _state_home()
     log = folder / "errors.log"
-    text = "".join(traceback.format_exception(exc))
+    text = redaction.text("".join(traceback.format_exception(exc)))  # (a value in a message: no secret kept)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         with open(log, "a", encoding="utf-8") as out:
@@ -236,7 +238,7 @@ def internal(exc: BaseException, where: str | os.PathLike[str] | None = None) ->
         kept = f"its traceback is in {shown(log)}"
     except OSError:
         kept = "its traceback could not be kept"
-    said = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    said = redaction.text(str(exc).strip().splitlines()[0])[:300] if str(exc).strip() else ""
     return InternalError(
         f"internal error (a defect of orchestrator's, not yours): {type(exc).__name__}{': ' + said if said else ''}"
         f" — {kept}; please report it"

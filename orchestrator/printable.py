@@ -1,13 +1,16 @@
-"""Text a task or an agent printed, made fit to show: no control character reaches a terminal or
-a markdown file we write. ESC, BEL, NUL, DEL and the C1 controls are shown as ``\\x1b``, ``\\x07``,
-``\\x00``..., so an OSC title change, a clear-screen or a bell is seen and never acted on; newline
-and tab stay, and a CRLF line end reads as a newline. ``logs/`` keeps the raw bytes; ``--json``
-output is exact (JSON escapes control characters itself)."""
+"""Text a task or an agent printed, made fit to show: no secret and no control character reaches a
+terminal or a markdown file we write. Each secret is ``[redacted: NAME]`` (``redaction``). ESC,
+BEL, NUL, DEL and the C1 controls are shown as ``\\x1b``, ``\\x07``, ``\\x00``..., so an OSC title
+change, a clear-screen or a bell is seen and never acted on; newline and tab stay, and a CRLF line
+end reads as a newline. ``logs/`` keeps the bytes as printed but for secrets (``redaction.Stream``);
+``--json`` output is exact (JSON escapes control characters itself)."""
 
 from __future__ import annotations
 
 import re
 from typing import Any, TypeVar, cast
+
+from orchestrator import redaction
 
 T = TypeVar("T")
 
@@ -15,7 +18,9 @@ _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def visible(text: str) -> str:
-    """``text`` with each control character but newline and tab written as ``\\xNN``."""
+    """``text`` with each secret redacted and each control character but newline and tab written
+    as ``\\xNN``."""
+    text = redaction.text(text)
     if not _CONTROL.search(text):
         return text
     return _CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text.replace("\r\n", "\n"))

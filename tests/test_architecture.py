@@ -33,7 +33,7 @@ LAYERS = (
     "cli",
 )
 # orchestrator/<name>.py at the bottom
-BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "timing", "version", "paths"}
+BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "redaction", "timing", "version", "paths"}
 
 PUBLIC = {
     "orchestrator": [

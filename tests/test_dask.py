@@ -477,3 +477,36 @@ def test_a_row_run_per_item_runs_its_instances_on_the_workers(two_workers: Clust
     assert {found[f"T-01[{n}]"]["worker"] for n in (1, 2, 3)} <= {"w1", "w2"}
     assert [result_body(project, f"T-01[{n}]") for n in (1, 2, 3)] == ["a", "b c", "$(d)"]
     assert found["T-01"]["status"] == "completed"
+
+
+def test_a_secret_a_task_prints_on_a_worker_is_redacted_in_what_the_runner_writes(
+    two_workers: Cluster, tmp_path: Path
+) -> None:
+    """Its output comes back in batches (``executors/daskstream``): a token split across two
+    batches, a key's block and a secret-named variable of the plan's ``env`` are written as
+    ``[redacted: NAME]`` in the attempt's logs, its result and the events (secrets never written)."""
+    token = "ghp_" + "Zq7RmP2xWk9L" * 3
+    secret = "worker-side-secret-9f8e7d6c"
+    key = "-----BEGIN PRIVATE KEY-----\n" + "\n".join(["MIIEvQIBADANBgkqhkiG9w0BAQEFAASC" * 2] * 3)
+    (tmp_path / "printed.txt").write_text(f"{token}\n{key}\n-----END PRIVATE KEY-----\n", encoding="utf-8")
+    script = (
+        'cat "$PRINTED"; printf \'%s\\n\' "$API_SECRET" >&2\n'
+        'T=$(head -n 1 "$PRINTED"); printf \'split: %s\' "${T:0:12}"; sleep 0.5; printf \'%s end\\n\' "${T:12}"'
+    )
+    write_plan(
+        tmp_path, [Spec("T-01", script)], {"env": {"API_SECRET": secret, "PRINTED": str(tmp_path / "printed.txt")}}
+    )
+    done = cli(tmp_path, "run", "--executor", "dask", "--scheduler", two_workers.address)
+    assert done.code == 0, done.stdout + done.stderr
+    workspace = tmp_path / ".orchestrator"
+    written = [
+        *(workspace / "logs").iterdir(),
+        *(workspace / "results").iterdir(),
+        workspace / "state" / "events.jsonl",
+    ]
+    for path in written:
+        data = path.read_text(encoding="utf-8")
+        assert token not in data and token[12:] not in data and secret not in data and "MIIEvQIB" not in data, path
+    out = (workspace / "logs" / "agent-01.attempt-1.out").read_text(encoding="utf-8")
+    assert out == "[redacted: github token]\n[redacted: private key]\nsplit: [redacted: github token] end\n"
+    assert (workspace / "logs" / "agent-01.attempt-1.err").read_text(encoding="utf-8") == "[redacted: API_SECRET]\n"

@@ -457,6 +457,30 @@ def test_on_the_worker_limits_are_enforced_and_output_is_sent_while_it_runs() ->
     assert asked.stopped and asked.signal == signal.SIGTERM
 
 
+def test_on_the_worker_its_own_secrets_leave_it_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secret of the worker's environment, which the runner does not know, never leaves the
+    worker: the batches it sends hold ``[redacted: NAME]``, a line split across two reads too."""
+    from orchestrator import redaction
+    from orchestrator.executors import remote
+
+    secret = "worker-own-" + "Qm4Zp8Lr2Xv6" * 2
+    monkeypatch.setenv("WORKER_ONLY_TOKEN", secret)
+    redaction.refresh()
+    sent: list[bytes] = []
+    script = (
+        'printf "%s\\n" "$WORKER_ONLY_TOKEN" >&2; printf "half %s" "${WORKER_ONLY_TOKEN:0:15}"; sleep 0.3; '
+        'echo "${WORKER_ONLY_TOKEN:15}"'
+    )
+    try:
+        ended = remote.supervise(_spec(script), lambda batch: sent.extend(c for _, c in batch), lambda: False)
+    finally:
+        monkeypatch.delenv("WORKER_ONLY_TOKEN")
+        redaction.refresh()
+    text = b"".join(sent) + b"".join(chunk for _, chunk in ended.rest)
+    assert ended.exit_code == 0 and secret.encode() not in text and secret[15:].encode() not in text, text
+    assert text.count(b"[redacted: WORKER_ONLY_TOKEN]") == 2, text
+
+
 def test_a_scheduler_gone_mid_run_fails_the_task_in_words_and_leaves_nothing_running(tmp_path: Path) -> None:
     write_plan(tmp_path, [Spec("T1", "echo $$ > pid; sleep 60; echo done", retries=1)])
     with cluster(tmp_path / "cluster") as own:

@@ -43,9 +43,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _report_error(UsageError(exc.message), as_json)
         return ExitCode.USAGE
     try:
-        from orchestrator import timing
+        from orchestrator import redaction, timing
 
         timing.current()  # a bad $ORCHESTRATOR_TIMING is one line before the command starts anything
+        redaction.reset()  # the secrets of the environment it starts in; its plan's patterns once read
         return int(args.handler(args))
     except OrchestratorError as exc:
         _report_error(exc, getattr(args, "json", False))

@@ -10,16 +10,16 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from orchestrator import redaction
 from orchestrator.cli.agents import invoke
 from orchestrator.cli.output import Commands, add_command, add_directory, emit_json
 from orchestrator.errors import UsageError
+from orchestrator.redaction import SECRET_VARIABLE as SECRET_ENV
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 
 TOKEN_ENV = "ORCHESTRATOR_SERVE_TOKEN"
-SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
 NEEDS = ("starlette", "uvicorn")
-SECRET_LIMIT = 4096  # bytes of a webhook secret's file read
 
 
 class CliCommands:
@@ -43,18 +43,20 @@ class CliCommands:
 
 def webhook_secret(path: str | None) -> bytes | None:
     """The webhooks' secret: ``--webhook-secret-file``'s first line, else ``$ORCHESTRATOR_WEBHOOK_SECRET``;
-    ``None``: hooks are off. A file that cannot be read, or an empty secret, is a ``UsageError``."""
+    ``None``: hooks are off. A file that cannot be read, or an empty secret, is a ``UsageError``.
+    The file is named in ``$ORCHESTRATOR_WEBHOOK_SECRET_FILE`` from then on: this server and the
+    runs it starts redact the secret from what they write (``redaction``); no attempt is given it."""
     if path is None:
         given = os.environ.get(SECRET_ENV)
         return given.encode() if given else None
     try:
-        with open(path, "rb") as file:
-            raw = file.read(SECRET_LIMIT)
+        secret = redaction.read_secret_file(path)
     except OSError as exc:
         raise UsageError(f"--webhook-secret-file {path}: cannot be read ({exc.strerror})") from None
-    secret = raw.split(b"\n", 1)[0].rstrip(b"\r")
     if not secret:
         raise UsageError(f"--webhook-secret-file {path}: its first line is empty — put the webhook's secret there")
+    os.environ[redaction.SECRET_FILE_VARIABLE] = os.path.abspath(path)
+    redaction.refresh()
     return secret
 
 

@@ -124,9 +124,9 @@ def call(
     reach = reach or reach_of(fixed)
     merged = {**(defaults or {}), **given}
     for path in PATHS:  # (a relative path is the project's: never the server's own working folder)
-        given = merged.get(path)
-        if isinstance(given, str) and given and not os.path.isabs(given) and len(given) <= PATH_LIMIT:
-            merged[path] = str(reach / given)
+        named = merged.get(path)
+        if isinstance(named, str) and named and not os.path.isabs(named) and len(named) <= PATH_LIMIT:
+            merged[path] = str(reach / named)
     args = from_program(name, command.options, merged, directory=fixed is None)
     confine(merged, reach)
     result: Result = command.function()(Call(args, source, fixed, what, delivery))

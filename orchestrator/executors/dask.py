@@ -231,7 +231,7 @@ class DaskExecutor(Executor):
                         arrivals.take(await queue.take())  # what it sent before its end
                 if ended is not None:
                     arrivals.take([ended.rest])
-                arrivals.lines.end()
+                arrivals.end()
             finished = True
         finally:
             self._running.pop(key, None)

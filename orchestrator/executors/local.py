@@ -23,7 +23,6 @@ import math
 import os
 import subprocess
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
 from types import TracebackType
 from typing import IO
 
@@ -33,6 +32,7 @@ from anyio.abc import Process
 
 from orchestrator import timing
 from orchestrator.executors import reaper
+from orchestrator.executors.attemptlog import AttemptLog, logs
 from orchestrator.executors.base import Executor, Launch, Leftover, Limits, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.capabilities import Capabilities, Setup
 from orchestrator.executors.groups import (
@@ -49,7 +49,6 @@ from orchestrator.state.procs import process_started
 
 _PIPE_SIZE = 256 * 1024  # bytes stdout's pipe is grown to hold (Linux; a per-user budget: not more)
 _READ = 64 * 1024  # bytes read at once
-_LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this is not buffered for on_line
 
 
 @contextlib.contextmanager
@@ -110,8 +109,7 @@ class LocalExecutor(Executor):
         self, launch: Launch, *, on_start: StartCallback | None = None, on_line: LineCallback | None = None
     ) -> ProcessRun:
         began = anyio.current_time()
-        cap = launch.limits.log_cap
-        out_log, err_log = _Log(launch.stdout, cap), _Log(launch.stderr, cap)
+        out_log, err_log = logs(launch, on_line)
         reaper.become_subreaper()
         marks = _marks(launch)
         self._grace = launch.limits.grace
@@ -143,8 +141,8 @@ class LocalExecutor(Executor):
                     clock = timing.current()
                     batch = clock.batch
                     wait = min(batch, launch.limits.inactivity / 4) if launch.limits.inactivity else batch
-                    pumps.start_soon(_pump, pipes.out, out_log, activity, on_line, wait)
-                    pumps.start_soon(_pump, pipes.err, err_log, activity, None, wait)
+                    pumps.start_soon(_pump, pipes.out, out_log, activity, wait)
+                    pumps.start_soon(_pump, pipes.err, err_log, activity, wait)
                     timed_out = await _wait(process, launch.limits, began, activity)
                     activity.exited.set()  # what the pipes hold now is read at once
                     # The leader is gone. Children it left in its group would hold the pipes open
@@ -357,11 +355,9 @@ async def _wait(process: Process, limits: Limits, began: float, activity: _Activ
             return None
 
 
-async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback | None, wait: float) -> None:
-    """Copy one pipe to its log, a batch at a time (see the module's docstring); complete lines
-    to ``on_line``."""
+async def _pump(fd: int, log: AttemptLog, activity: _Activity, wait: float) -> None:
+    """Copy one pipe to its log, a batch at a time (see the module's docstring)."""
     size = _pipe_size(fd)
-    pending = bytearray()
     ended = False
     last = anyio.current_time()  # when the pipe was last read
     while not ended:
@@ -378,16 +374,6 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
             got += len(chunk)
             activity.seen()
             log.write(chunk)
-            if on_line is None:
-                continue
-            pending += chunk
-            if b"\n" in chunk:
-                *lines, rest = pending.split(b"\n")
-                for line in lines:
-                    on_line(bytes(line))
-                pending = bytearray(rest)
-            elif len(pending) > _LONGEST_LINE:
-                pending.clear()
         log.flush()
         if ended:
             break
@@ -401,8 +387,7 @@ async def _pump(fd: int, log: _Log, activity: _Activity, on_line: LineCallback |
         else:
             with anyio.move_on_after(pause):
                 await activity.exited.wait()
-    if on_line is not None and pending:
-        on_line(bytes(pending))
+    log.end()
     activity.stream_ended()
 
 
@@ -415,59 +400,6 @@ def _pipe_size(fd: int) -> int:
         with contextlib.suppress(OSError):
             return int(fcntl.fcntl(fd, query))
     return 64 * 1024
-
-
-_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-
-
-class _Log:
-    """A log file created with the first byte written to it: no file means no output. A log an
-    earlier attempt of the same number left is removed first, so what is there is this attempt's.
-    Past ``cap`` bytes nothing more is kept: a line says where the log was cut, and its last line
-    how much was left out (``count`` is every byte the stream carried)."""
-
-    def __init__(self, path: Path, cap: int | None = None) -> None:
-        self.path = path
-        self.cap = cap
-        self.count = 0
-        self.kept = 0
-        self.cut = False
-        self._file: IO[bytes] | None = None
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-
-    def write(self, data: bytes) -> None:
-        self.count += len(data)
-        if self.cut:
-            return
-        keep = data if self.cap is None else data[: self.cap - self.kept]
-        if self._file is None:
-            # O_NOFOLLOW: a symlink put where the log goes is not written through.
-            self._file = open(os.open(self.path, _LOG_FLAGS, 0o666), "wb")  # noqa: SIM115 - closed by __exit__
-        self._file.write(keep)
-        self.kept += len(keep)
-        if len(keep) < len(data):
-            self.cut = True
-            self._file.write(f"\n{CUT_MARK} here: log_cap is {self.cap:,} bytes]\n".encode())
-
-    def flush(self) -> None:
-        """Hand what was written to the file system: a reader of the log sees it."""
-        if self._file is not None:
-            self._file.flush()
-
-    def __enter__(self) -> _Log:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._file is None:
-            return
-        with self._file:
-            if self.cut:
-                left = self.count - self.kept
-                self._file.write(f"{CUT_MARK}: {self.count:,} bytes in all, the last {left:,} not kept]\n".encode())
-
-
-CUT_MARK = "[orchestrator: log cut"  # opens the lines a capped log ends with
 
 
 class _one_error:

@@ -33,7 +33,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator import timing
+from orchestrator import redaction, timing
 from orchestrator.executors import watchdog
 from orchestrator.executors.groups import group_running, signal_group
 from orchestrator.executors.luggage import Luggage
@@ -166,8 +166,10 @@ def _supervise(spec: Spec, send: Callable[[Chunks], None], stop_requested: Calla
     with _LOCK:
         RUNNING[spec.key] = pgid
     ended = Ended()
+    # What it prints leaves the worker redacted: of the worker's secrets, which the runner does not know.
+    redactor = redaction.current().joined(worker_environment(spec.env))
     try:
-        ended = _watch(process, spec, began, send, stop_requested)
+        ended = _watch(process, spec, began, send, stop_requested, redactor)
     finally:
         if process.poll() is None or group_running(pgid):
             stop_groups_now([pgid], spec.grace)
@@ -191,15 +193,17 @@ def _watch(
     began: float,
     send: Callable[[Chunks], None],
     stop_requested: Callable[[], bool],
+    redactor: redaction.Redactor,
 ) -> Ended:
     """Read both pipes until the leader has exited and they are closed (a grandchild holding one:
-    ``timing.drain`` seconds after the leader's exit), sending batches (``timing.batch`` apart);
-    stop the group at a limit or when asked. Pipes closed are not an exit: the leader may run on
-    without them."""
+    ``timing.drain`` seconds after the leader's exit), sending batches (``timing.batch`` apart),
+    redacted as they stream (``redaction.Stream``: whole lines); stop the group at a limit or when
+    asked. Pipes closed are not an exit: the leader may run on without them."""
     assert process.stdout is not None and process.stderr is not None
     clock = timing.current()
     ended = Ended()
     streams = {process.stdout.fileno(): "out", process.stderr.fileno(): "err"}
+    redacting = {name: redactor.stream() for name in streams.values()}
     batch: Chunks = []
     size = 0
     last_sent = last_output = began
@@ -224,9 +228,10 @@ def _watch(
                 if not chunk:
                     selector.unregister(fd)
                     continue
-                batch.append((streams[fd], chunk))
                 size += len(chunk)
                 last_output = time.monotonic()
+                if shown := redacting[streams[fd]].feed(chunk):
+                    batch.append((streams[fd], shown))
             now = time.monotonic()
             if batch and (now - last_sent >= clock.batch or size >= _BATCH_BYTES):
                 send(batch)
@@ -247,7 +252,7 @@ def _watch(
                 stop_groups_now([process.pid], spec.grace)
                 ended.timed_out = None if reason == "stopped" else reason
                 exited_at = time.monotonic()
-    ended.rest = batch
+    ended.rest = batch + [(name, rest) for name, stream in redacting.items() if (rest := stream.end())]
     return ended
 
 

@@ -11,12 +11,12 @@ keeps them in the run's event log as well.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from pathlib import Path
 from typing import TextIO
 
+from orchestrator import redaction
 from orchestrator.output.lines import Lines
 from orchestrator.output.lines import describe as describe  # (where the readers of events found it)
 from orchestrator.state.events import EventLog
@@ -132,7 +132,7 @@ class JsonReporter(_LineReporter):
     """Each event as the JSON object its line in the event log is (without its ``run``)."""
 
     def any_event(self, event: EventRecord) -> None:
-        self._write(json.dumps(event.as_json(), ensure_ascii=False, default=str))
+        self._write(redaction.current().dumps(event.as_json()))  # (as its line in the log: no secret)
 
 
 class PlainReporter(_LineReporter):

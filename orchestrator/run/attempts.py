@@ -23,7 +23,7 @@ from pathlib import Path
 
 import anyio
 
-from orchestrator import backends
+from orchestrator import backends, redaction
 from orchestrator.backends.base import AgentResult, Backend, CannotInvoke, Invocation, Job, Observer
 from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError
@@ -186,9 +186,11 @@ def build_launch(
         stdin = stem.with_name(stem.name + ".in")
         stdin.write_text(invocation.stdin, encoding="utf-8")
     base = os.environ if base_env is None else base_env
-    if any(name.startswith(_PARAMETERS) for name in base):  # (a run started by a task: its parameters are not ours)
-        base = {name: value for name, value in base.items() if not name.startswith(_PARAMETERS)}
-    merged = {**base, **(env or {}), **job.settings.env, **invocation.env}
+    # Not passed on: the parameters of a run started by a task (not ours), the webhook secret serve
+    # was given (no agent needs it); the plan's redact patterns are, for what the attempt's processes write.
+    if any(name.startswith(_PARAMETERS) or name in redaction.WITHHELD for name in base):
+        base = {n: v for n, v in base.items() if not n.startswith(_PARAMETERS) and n not in redaction.WITHHELD}
+    merged = {**base, **redaction.passed_on(), **(env or {}), **job.settings.env, **invocation.env}
     return Launch(
         job.task.id,
         job.attempt,

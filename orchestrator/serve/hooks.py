@@ -36,6 +36,7 @@ from starlette.routing import Route
 
 from orchestrator.errors import Refused
 from orchestrator.plan.config.triggers import GitHub, Hook, TriggerError, render
+from orchestrator.redaction import SECRET_VARIABLE as SECRET_ENV
 from orchestrator.serve import comments
 from orchestrator.serve.api import (
     BODY_LIMIT,
@@ -49,7 +50,6 @@ from orchestrator.serve.api import (
 from orchestrator.serve.board import Board
 from orchestrator.serve.github import Replies
 
-SECRET_ENV = "ORCHESTRATOR_WEBHOOK_SECRET"
 SIGNATURE = "X-Hub-Signature-256"
 _DELIVERY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _EVENT = re.compile(r"^[a-z_]{1,64}$")

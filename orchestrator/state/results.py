@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from orchestrator import redaction
 from orchestrator.documents import compose, read_body, read_metadata, sha256
 from orchestrator.printable import visible
 from orchestrator.state import memo, store
@@ -237,8 +238,8 @@ def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool =
     the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
     a hash of the body (``content_hash``), by which a hand edit of it is known."""
     kept = keep_aside(path, record.task) if exists else None
-    body = visible(body)  # what the task printed: no control character in a markdown file
-    mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
+    body = visible(body)  # what the task printed: no secret, no control character in a markdown file
+    mapping = {**redaction.current().data(record.to_mapping()), "content_hash": sha256(body.strip())}
     data = compose(mapping, body).encode("utf-8")
     store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
     return Written(kept, digest(data))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator import redaction
 from orchestrator.commands import calling
 from orchestrator.commands.calling import confine as confine
 from orchestrator.commands.calling import reach_of as reach_of
@@ -93,9 +94,10 @@ def call(
         return failure(exc)
     except Exception as exc:
         return failure(internal(exc))
+    data = redaction.current().data(result.payload())  # (what a program is answered holds no secret a task printed)
     if result.ok:
-        return Outcome(result.code, result.payload())
-    return Outcome(result.code, result.payload(), result.said or f"{command} exited {result.code}")
+        return Outcome(result.code, data)
+    return Outcome(result.code, data, redaction.text(result.said or f"{command} exited {result.code}"))
 
 
 def start_run(

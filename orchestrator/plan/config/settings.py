@@ -32,6 +32,7 @@ from orchestrator.plan.config.values import (
     _optional_float,
     _optional_int,
     _optional_str,
+    _patterns,
     _seconds,
     _str,
     _tool_set,
@@ -187,6 +188,9 @@ class Settings:
     # links (``plan/config/approvals.py``); and where `serve` is reached from outside, for the links.
     approvals: Approvals = field(default_factory=Approvals, metadata=_parser(parse_approvals))
     public_url: str | None = field(default=None, metadata=_parser(parse_public_url))
+    # Patterns (Python regular expressions) whose matches are written [redacted: redact pattern N],
+    # beside the secrets every run redacts (``redaction``): in logs, results, events, notifications.
+    redact: tuple[str, ...] = field(default=(), metadata=_parser(_patterns))
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,4 +1,5 @@
-"""How a setting's value is read: durations, sizes, numbers, words, argument lists, environments.
+"""How a setting's value is read: durations, sizes, numbers, words, argument lists, environments,
+patterns.
 
 Each reader takes the value as the plan (or a type, a profile, a flag) wrote it and gives it, or
 raises ``ValueError`` saying what is wrong. ``plan/config/settings`` builds ``Settings`` of them and
@@ -15,6 +16,7 @@ import re
 import shlex
 from collections.abc import Callable, Mapping
 
+from orchestrator.redaction import check_pattern
 from orchestrator.vocabulary import ARGUMENT_LIMIT
 
 DEFAULT_PRIORITY = 2  # a task's priority when its row and its type say none (P2, normal)
@@ -273,6 +275,16 @@ def _env(value: object) -> dict[str, str]:
                 f"{ARGUMENT_LIMIT:,} (put long text in a file, and its path in the variable)"
             )
     return env
+
+
+def _patterns(value: object) -> tuple[str, ...]:
+    """Regular expressions (Python's), a list or one: each checked as ``redaction`` will use it."""
+    if value is None:
+        return ()
+    given = [value] if isinstance(value, str) else value
+    if not isinstance(given, list | tuple) or not all(isinstance(item, str) for item in given):
+        raise ValueError(f"{_shown(value)} is not a list of regular expressions, e.g. ['acme_[0-9a-f]{{32}}']")
+    return tuple(check_pattern(item) for item in given)
 
 
 def _caps(value: object) -> dict[str, int]:

@@ -8,6 +8,7 @@ target counts as down: the run is told once (a ``notice``), and later messages a
 until one gets through. At the end of the run ``close`` waits at most ``timing.notify_drain`` for
 what is still queued, never for a target that is down, and says how many it gave up.
 
+What leaves is redacted first (``redaction``: no secret a task printed is posted or handed on).
 A webhook is one POST of JSON (urllib; proxies from the environment, none for loopback) with a
 ``timing.notify_timeout``. A command runs in its own process group (session) with the event as
 JSON on stdin and in ``ORCHESTRATOR_EVENT_JSON``, the event's name in ``ORCHESTRATOR_EVENT``, its
@@ -20,7 +21,6 @@ with its group, and never waited for.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import signal
@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
-from orchestrator import timing
+from orchestrator import redaction, timing
 from orchestrator.plan.config.targets import Target
 from orchestrator.version import __version__
 
@@ -185,12 +185,12 @@ class _Line:
     def _command(self, message: Message) -> None:
         target = self.target
         argv = list(target.argv) if target.argv else ["/bin/sh", "-c", target.shell or ""]
-        data = json.dumps(message.body, ensure_ascii=False, default=str)
+        data = redaction.current().dumps(message.body)
         env = {
             **os.environ,
             "ORCHESTRATOR_EVENT": message.kind,
             "ORCHESTRATOR_EVENT_JSON": data,
-            "ORCHESTRATOR_NOTIFY_TEXT": message.text,
+            "ORCHESTRATOR_NOTIFY_TEXT": redaction.text(message.text),
         }
         # The event goes in, and what the command says comes out, through unlinked files, not
         # pipes: a child it leaves running in the background holds a pipe open, and waiting for
@@ -248,7 +248,7 @@ def post(url: str, body: dict[str, Any], timeout: float | None = None) -> None:
     import urllib.error  # (here: 20 ms of every run's start-up, for the runs that notify a webhook)
     import urllib.request
 
-    data = json.dumps(body, ensure_ascii=False, default=str).encode("utf-8")
+    data = redaction.current().dumps(body).encode("utf-8")  # (no secret leaves for the network)
     request = urllib.request.Request(
         url,
         data=data,

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from orchestrator import redaction
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state.events import chain
 from orchestrator.state.events.base import EventKind, EventRecord
@@ -58,7 +59,7 @@ def _line(event: EventRecord | Mapping[str, Any], run: str | None = None) -> byt
         event = {"event": data.pop("event"), "run": data.pop("run", run), **data}
     elif chain.KEY in event:
         event = {key: value for key, value in event.items() if key != chain.KEY}
-    return json.dumps(event, ensure_ascii=False, default=str).encode("utf-8") + b"\n"
+    return redaction.current().dumps(event).encode("utf-8") + b"\n"  # (no secret is written, nor chained)
 
 
 def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]]) -> None:

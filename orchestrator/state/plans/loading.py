@@ -5,7 +5,8 @@ A plan read alone (``plan/parser``) knows nothing of the workspace it lives in; 
 above what the workspace keeps for its plan: the agent id each task was given
 (``state/plans/identity``), the tasks ``archive`` moved out (``state/kept/archive``), and the
 parameters' values the last runs gave (``state/plans/params``). Those name a ``Workspace`` for its
-paths; none of them is named by it.
+paths; none of them is named by it. The plan's ``redact`` patterns become the process's
+(``redaction.use``): whatever it writes of the workspace is redacted by them.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ def plan_of(
     gave (``state/params.json``) over the defaults; ``complete``: every one has a value, or a
     ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
     ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
+    from orchestrator import redaction
     from orchestrator.plan.config.filling import resolve
     from orchestrator.state.plans.params import Remembered, read
 
     given = dict(params or {})
     plan = _read(workspace)
+    redaction.use(plan.settings.redact)  # (what this process writes of the workspace's tasks is redacted by them)
     if untrusted is not None:
         kept = Remembered({}, dict.fromkeys(given, untrusted))
     else:
