@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import timing
 from orchestrator.commands import words
 from orchestrator.commands.options import Arguments
-from orchestrator.errors import PlanError, Problem, UsageError, shown
+from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state import events
@@ -97,11 +97,13 @@ def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
 
 
 def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
-    """``check_plan`` of the plan with the new row, its problems on that row said of the options
-    that made it: the plan is not written, so a line of it would name nothing to open."""
+    """The plan with the new row held to what ``validate`` holds it to (``reading.checked``), its
+    problems on that row said of the options that made it: the plan is not written, so a line of
+    it would name nothing to open."""
     from orchestrator import backends
+    from orchestrator.commands.reading import checked
     from orchestrator.plan.config.profiles import Profiles
-    from orchestrator.run.checks.preflight import check_plan, command_fault
+    from orchestrator.run.checks.preflight import command_fault
 
     task, profiles = plan.tasks[task_id], Profiles(workspace)
     backend = profiles.settings_for(plan, task).backend
@@ -116,13 +118,27 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
             f"--command: {task_id} would run on '{backend}', which does not run commands — add --backend shell, "
             "or leave --command out"
         )
-    try:
-        check_plan(plan, workspace, profiles)
-    except PlanError as exc:
-        row = [p for p in exc.problems if p.file == shown(plan.path) and p.line == task.line]
-        if not row:
-            raise
-        raise UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row)) from None
+    checked(plan, workspace, profiles)
+
+
+def _refused(
+    exc: PlanError, workspace: Workspace, text: str, task_id: str, details: str | None, file: str | None
+) -> OrchestratorError:
+    """``exc``, a problem of the plan ``text`` (with the new row) as the user can act on it: on a
+    line the details file gave, named at that file's line (``_on_details``); on the row's own
+    line, said of the options that made it: validate's words and what to do, with no line of a
+    file that was not written; any other as it is."""
+    from orchestrator.plan.parser import parse_plan
+
+    exc = _on_details(exc, text, task_id, details, file)
+    try:  # (a refusal only: where the row stands, as the parser numbers it)
+        line = parse_plan(text, workspace.plan_file).tasks[task_id].line
+    except (PlanError, KeyError):
+        return exc
+    row = [p for p in exc.problems if p.file == shown(workspace.plan_file) and p.line == line]
+    if not row:
+        return exc
+    return UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,11 +190,9 @@ def add_row(
     (``NO_COMMAND``), where it waits for one, rather than refused."""
     from orchestrator.plan.edit import add_task
     from orchestrator.plan.markdown import FrontmatterError
-    from orchestrator.plan.parser import parse_plan
     from orchestrator.run.inflight.requests import run_or_lock
     from orchestrator.state import planfile
     from orchestrator.state.kept.archive import archived_tasks
-    from orchestrator.state.plans.identity import read_book
 
     check_words(args, description)
     new = _new_task(args, workspace, description, details)
@@ -192,7 +206,10 @@ def add_row(
             result, task_id, plan = with_row(text)
         if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")
-        _check_options(plan, workspace, task_id)
+        try:
+            _check_options(plan, workspace, task_id)
+        except PlanError as exc:
+            raise _refused(exc, workspace, result, task_id, details, details_file) from None
         added[:] = [task_id]
         return result
 
@@ -204,10 +221,10 @@ def add_row(
             raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
         except PlanError as exc:
             raise exc.located(workspace.plan_file) from None
-        try:
-            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
+        try:  # (read as validate reads the file: its parameters, and where each may stand, checked)
+            plan = plan_of(workspace, text=result)
         except PlanError as exc:
-            raise _on_details(exc, result, task_id, details, details_file) from None
+            raise _refused(exc, workspace, result, task_id, details, details_file) from None
         return result, task_id, plan
 
     plan = plan_of(workspace)
