@@ -8,7 +8,7 @@ this task writes its own (``write_result``, with ``store.set_aside``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -220,18 +220,30 @@ class Written:
     digest: str
 
 
-def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> Written:
+def write_result(
+    path: Path,
+    record: ResultRecord,
+    body: str,
+    *,
+    durable: bool = True,
+    exists: bool = True,
+    before: Callable[[str], None] | None = None,
+) -> Written:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
     to a later ``store.sync_files`` (the runner's, within a second). A file there that is not
     this task's result as the tool wrote it is first moved aside (``keep_aside``), and said, for
     the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
-    a hash of the body (``content_hash``), by which a hand edit of it is known."""
+    a hash of the body (``content_hash``), by which a hand edit of it is known. ``before`` is
+    handed the digest of the bytes before they are written (a runner journals it: ``state/untold``)."""
     kept = keep_aside(path, record.task) if exists else None
     body = visible(body)  # what the task printed: no control character in a markdown file
     mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
     data = compose(mapping, body).encode("utf-8")
+    written = digest(data)
+    if before is not None:
+        before(written)
     store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
-    return Written(kept, digest(data))
+    return Written(kept, written)
 
 
 def keep_aside(path: Path, task_id: str) -> Kept | None:
