@@ -22,6 +22,7 @@ from runner_helpers import Spec, cli, cli_in_process, run, start, write_plan
 from orchestrator.state.events import audit, chain
 
 LOG = ".orchestrator/state/events.jsonl"
+NONE: dict[str, Any] = {"matched": 0, "differ": [], "gone": [], "unrecorded": [], "unchecked": []}  # (verify's results)
 
 
 def _verify(project: Path) -> tuple[int, dict[str, Any], str]:
@@ -62,7 +63,7 @@ def test_a_run_verifies_its_chain_and_every_result_it_wrote(ran: Path) -> None:
     assert code == 0, text
     assert found["ok"] is True and found["findings"] == [] and found["lines"] == lines
     assert found["chained_from"] == 1
-    assert found["results"] == {"matched": 4, "differ": [], "gone": [], "unrecorded": [], "unchecked": []}  # (completed, failed and skipped alike)
+    assert found["results"] == {**NONE, "matched": 4}  # (completed, failed and skipped alike)
     assert found["head"]["lines"] == lines and found["head"]["bytes"] == (ran / LOG).stat().st_size
     assert text == f"{LOG}: {lines} lines, chain holds from line 1 (0 unchained before it); 4 results match\n"
     assert all(json.loads(line)["prev"] for line in _lines(ran))
@@ -180,13 +181,11 @@ def test_a_result_written_again_by_a_run_or_a_command_is_recorded_again(ran: Pat
     assert run(ran).code == 1  # (T-01 runs again, T-03 fails again)
     assert cli_in_process(ran, "cancel", "T-04").code == 0  # (skipped: now cancelled)
     code, found, text = _verify(ran)
-    assert code == 0 and found["results"] == {"matched": 4, "differ": [], "gone": [], "unrecorded": [], "unchecked": []}, text
+    assert code == 0 and found["results"] == {**NONE, "matched": 4}, text
     assert cli_in_process(ran, "retry", "T-04").code == 0  # (its result removed)
     code, found, text = _verify(ran)
     assert code == 0, text
-    assert found["results"] == {
-        "matched": 3, "differ": [], "gone": [".orchestrator/results/agent-04-result.md"], "unrecorded": [], "unchecked": []
-    }
+    assert found["results"] == {**NONE, "matched": 3, "gone": [".orchestrator/results/agent-04-result.md"]}
     assert "1 result the log recorded no longer there" in text
 
 
