@@ -320,3 +320,18 @@ def test_a_row_run_per_item_is_added_through_the_api_and_a_bad_each_refused(tmp_
     assert subprocess.run([*CLI, "run"], cwd=project, capture_output=True, check=False).returncode == 0
     said = subprocess.run([*CLI, "output", "T-02[2]"], cwd=project, capture_output=True, text=True, check=True)
     assert said.stdout.strip() == "fr"
+
+
+def test_a_relative_details_file_is_the_projects_wherever_serve_was_started(tmp_path: Path) -> None:
+    """``details_file: notes.md`` through the API is the project's notes.md, not one in the folder
+    ``serve`` happened to be started in (issue 78)."""
+    project = project_with(tmp_path, [Spec("T-01", "echo one")])
+    (project / "notes.md").write_text("Read the notes, then act.\n", encoding="utf-8")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "notes.md").write_text("not these\n", encoding="utf-8")
+    with served(elsewhere, str(project)) as server:
+        added = post(server, "/api/tasks", {"description": "noted", "details_file": "notes.md"})
+        assert added.status == 201, added.body
+    plan = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
+    assert "Read the notes, then act." in plan and "not these" not in plan

@@ -53,11 +53,19 @@ def test_the_judge_chooses_and_the_others_are_kept_beside_it(tmp_path: Path, jud
         assert kept.name == f"agent-01-result.candidate-{number}.md"
         assert f"line {number} of {number}" in kept.read_text() and "not chosen" in kept.read_text()
     status = cli(tmp_path, "status")
-    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in status.stdout
+    assert f"best of 3, judged {judge}: candidate {chosen} chosen" in status.stdout
     data = json.loads(cli(tmp_path, "status", "--json").stdout)
-    assert f"attempt {chosen} chosen" in str(data)
+    assert f"candidate {chosen} chosen" in str(data)
     final = (tmp_path / ".orchestrator" / "final_output.md").read_text()
-    assert f"best of 3, judged {judge}: attempt {chosen} chosen" in final
+    assert f"best of 3, judged {judge}: candidate {chosen} chosen" in final
+    # Run again: its attempts count on from the first run's (their logs and history are kept apart
+    # by them), and people read a candidate by its place in its race (issue 78).
+    again = run(tmp_path, "--rerun", "T-01")
+    assert again.code == 0, again.stderr
+    line = next(e for e in again.events if e["event"] == "task_judged")
+    assert sorted(c["attempt"] for c in line["candidates"]) == [4, 5, 6]
+    shown = cli(tmp_path, "status").stdout
+    assert "best of 3, judged" in shown and "(attempt " in shown and "candidate " in shown, shown
 
 
 def test_judge_first_keeps_the_first_to_complete_and_stops_the_rest(tmp_path: Path) -> None:
@@ -207,7 +215,8 @@ def test_a_race_with_no_slot_to_come_says_plainly_it_ran_short(tmp_path: Path) -
     found = results(tmp_path)["T-01"]
     assert list(candidates(found)) == [1]
     reason = found["best_of"]["reason"]
-    assert reason.startswith("ran short: 1 of 3 candidates, no slot came free for the others (max_parallel 1"), reason
+    held = "max_parallel 1 (1 running) left no slot for the others;"
+    assert reason.startswith(f"ran short: 1 of 3 candidates, {held}"), reason
     assert "the only one that completed, of 1 candidate" in reason
     assert "ran short: 1 of 3 candidates" in cli(tmp_path, "status").stdout
 

@@ -3,15 +3,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+import re
 import time
 from pathlib import Path
 
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, write_plan
 
-from orchestrator.cli.commands import COMMAND_MODULES, COMMANDS, HOME, BadArguments, build_parser
+from orchestrator.cli.commands import COMMAND_MODULES, COMMANDS, HOME, BadArguments, Parser, build_parser
 from orchestrator.cli.main import main
 
 
@@ -51,17 +51,17 @@ def test_a_usage_error_without_json_shows_the_usage(tmp_path: Path) -> None:
     )
 
 
-def _subcommands() -> dict[str, argparse.ArgumentParser]:
+def _subcommands() -> dict[str, Parser]:
     parser = build_parser()
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return dict(action.choices)
+    assert parser.commands is not None
+    return dict(parser.commands.choices)
 
 
 def test_every_option_says_what_it_does_and_json_help_fits_its_command() -> None:
     for name, sub in _subcommands().items():
-        for action in sub._actions:
+        for action in sub.given:
             assert action.help, f"orchestrator {name}: {action.option_strings or action.dest} has no help"
-        json_help = next(a.help for a in sub._actions if "--json" in a.option_strings)
+        json_help = next(a.help for a in sub.given if "--json" in a.option_strings)
         assert json_help is not None
         streams = name in {"run", "watch"}  # one JSON object per event, as they come
         assert ("event" in json_help) == streams, f"{name}: --json help reads {json_help!r}"
@@ -75,10 +75,11 @@ def test_a_command_line_that_names_a_command_builds_the_same_parser_for_it() -> 
     assert sorted(whole) == sorted(HOME)
     for name, sub in whole.items():
         alone = build_parser(name)
-        action = next(a for a in alone._actions if isinstance(a, argparse._SubParsersAction))
-        assert list(action.choices) == list(COMMAND_MODULES[HOME[name]]), name
-        assert action.choices[name].format_help() == sub.format_help(), name
-    assert set(build_parser("sttaus")._actions[-1].choices) == set(whole)  # type: ignore[arg-type]
+        assert alone.commands is not None
+        assert list(alone.commands.choices) == list(COMMAND_MODULES[HOME[name]]), name
+        assert alone.command(name).format_help() == sub.format_help(), name
+    mistyped = build_parser("sttaus").commands
+    assert mistyped is not None and set(mistyped.choices) == set(whole)
 
 
 def test_a_command_line_that_names_no_command_lists_each_as_its_module_registers_it(
@@ -88,8 +89,8 @@ def test_a_command_line_that_names_no_command_lists_each_as_its_module_registers
     alone (no command's module imported) prints what the whole parser prints, each line the one
     the command's module gives it."""
     whole = build_parser()
-    action = next(a for a in whole._actions if isinstance(a, argparse._SubParsersAction))
-    assert {a.dest: a.help for a in action._choices_actions} == {
+    assert whole.commands is not None
+    assert {name: sub.description for name, sub in whole.commands.choices.items()} == {
         name: line for commands in COMMANDS.values() for name, line in commands.items()
     }
     listing = build_parser(listing=True)
@@ -236,3 +237,39 @@ def test_validate_names_each_column_the_tool_does_not_read(tmp_path: Path) -> No
     ]
     notices = json.loads(cli_in_process(tmp_path, "validate", "--json").stdout)["notices"]
     assert [n for n in notices if "none the tool reads" in n] == said
+
+
+def test_every_reading_command_takes_the_workspace_in_each_of_its_three_forms(tmp_path: Path) -> None:
+    """The README: every command takes the workspace as the project folder, its ``.orchestrator/``
+    or the path of its ``master_plan.md``, with or without the task that follows. ``status`` and
+    ``history`` read the third form as a task id (issue 78)."""
+    from orchestrator.commands.table import COMMANDS as TABLE
+
+    write_plan(tmp_path / "project", [Spec("T-01", "echo one")])
+    assert cli(tmp_path / "project", "run").code == 0
+    reading = sorted(name for name, command in TABLE.items() if command.read_only)
+    assert {"status", "history", "list", "validate"} <= set(reading), reading
+    forms = ("project", "project/.orchestrator", "project/.orchestrator/master_plan.md")
+    for name in reading:
+        task = ["T-01"] if (TABLE[name].thing or "").strip("[]") == "TASK" else []
+        answers = {form: cli_in_process(tmp_path, name, form, *task, "--json") for form in forms}
+        for form, done in answers.items():
+            said = done.stdout + done.stderr
+            assert "no such workspace" not in said and "no task" not in said, (name, form, said[:300])
+        codes = {done.code for done in answers.values()}
+        assert len(codes) == 1, (name, {form: (done.code, done.stderr[:200]) for form, done in answers.items()})
+
+
+def test_no_module_reads_argparses_private_names() -> None:
+    """argparse's ``_actions``, ``_SubParsersAction``... may change under us in any Python release:
+    the parser keeps what it is given (``Parser.given``, ``Parser.commands``) and the code reads
+    that (issue 78)."""
+    from pathlib import Path as _Path
+
+    package = _Path(__file__).resolve().parent.parent / "orchestrator"
+    modules = sorted(package.rglob("*.py"))
+    assert len(modules) > 100
+    for module in modules:
+        text = module.read_text(encoding="utf-8")
+        found = re.findall(r"argparse\._\w+|\._actions\b|\._choices_actions\b|\._option_string_actions\b", text)
+        assert not found, (module.relative_to(package), found)

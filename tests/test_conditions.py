@@ -53,6 +53,7 @@ NESTED = "(" * 3000 + "T-01" + ")" * 3000
         ("T-01.n == " + "9" * 100_000, "the condition is 100010 characters long (at most 1000)"),
         ("T-01.n == 1e400", "it writes a number too large to hold"),
         ("T-03.n == 1", "T-02: T-03 declares no Output, so it has no field 'n' to read"),
+        ('T-01.name == "{{ item }}"', "a Condition is not filled in, so {{ ... }} would be compared as its own text"),
     ],
 )
 def test_a_condition_that_would_hang_crash_or_escape_is_one_line_of_validate(
@@ -175,3 +176,19 @@ def test_any_condition_is_read_or_refused_and_decided_or_said_why(
     assert isinstance(condition, Condition)
     with contextlib.suppress(ConditionError):
         assert condition.evaluate(outcomes, outputs) in (True, False)
+
+
+def test_a_sub_field_a_condition_reads_and_the_answer_lacks_is_said_in_the_plans_words() -> None:
+    """``T-01.name.x.y`` where ``x`` is a number: where the path breaks and what stands there, not
+    jinja's "'int object' has no attribute 'y'" (issue 78)."""
+    ids = ["T-01", "T-02"]
+    done = {"T-01": "completed"}
+    for text, fields, said in [
+        ("T-01.name.x.y == 1", {"name": {"x": 2}}, "T-01.name.x is a number: it has no field 'y'"),
+        ("T-01.name.z == 1", {"name": {"x": 2}}, "T-01.name is an object (it has: x): it has no field 'z'"),
+        ("T-01.list[3] == 1", {"list": [1, 2]}, "T-01.list is a list of 2: it has no item 3"),
+    ]:
+        with pytest.raises(ConditionError) as caught:
+            compile_condition(text, ids, ids).evaluate(done, {"T-01": fields})
+        assert str(caught.value) == f"{said}, which the condition reads ({text})", str(caught.value)
+        assert "attribute" not in str(caught.value)

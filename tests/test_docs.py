@@ -306,12 +306,13 @@ def test_the_docs_prove_the_commands_and_examples() -> None:
     tests_command = next(b.body for b in fenced_blocks("README.md") if b.body.startswith("# Run the tests"))
     pytest_command = "python -m pytest -q -n 4"
     install = (
-        'pip install -e ".[test,dask]" && bash tools/install-claude.sh > /dev/null'
-        " && bash tools/install-agents.sh > /dev/null"
+        'bash tools/install-test-tools.sh > /dev/null && pip install -e ".[test,dask]"'
+        " && bash tools/install-claude.sh > /dev/null && bash tools/install-agents.sh > /dev/null"
     )
     assert f"{install} && {pytest_command}\n" in tests_command
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "bash tools/install-claude.sh" in ci and f"\n{pytest_command}\n" in ci  # (CI runs what README says)
+    assert "bash tools/install-test-tools.sh" in ci and "export ORCHESTRATOR_EVERY_TEST=1" in ci
     assert "bash tools/install-agents.sh" in ci
     assert 'pip install -q -e ".[test,dask]"' in ci  # (and installs what README's command installs)
     code = "\n".join(b.code for b in BLOCKS)
@@ -358,8 +359,8 @@ def test_embedded_files_match_the_files() -> None:
 
 def test_every_command_named_in_the_docs_exists() -> None:
     parser = build_parser()
-    choices = next(a for a in parser._actions if a.dest == "command").choices
-    assert choices is not None
+    assert parser.commands is not None
+    choices = parser.commands.choices
     for doc in DOCS:
         text = (ROOT / doc).read_text(encoding="utf-8")
         for name in re.findall(r"python3? -m orchestrator ([a-z][a-z-]*)", text):
@@ -521,3 +522,27 @@ def test_the_settings_table_gives_the_code_defaults() -> None:
             checked += 1
     assert checked >= 10
     assert named == {f.name for f in dataclasses.fields(Settings)} == set(SETTING_NAMES)
+
+
+def test_a_test_that_skips_fails_under_every_test(tmp_path: Path) -> None:
+    """.ci/run sets ``ORCHESTRATOR_EVERY_TEST``: there a test skipped for a missing tool fails,
+    with its reason, so CI cannot pass without it (issue 78); elsewhere it is a skip."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "test_skips.py").write_text(
+        "import pytest\n\ndef test_needs_a_tool() -> None:\n    pytest.skip('frobnicate is not installed')\n",
+        encoding="utf-8",
+    )
+    tests = str(ROOT / "tests")
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest", "-c", os.devnull,
+               str(tmp_path / "test_skips.py")]  # fmt: skip
+    base = {**os.environ, "PYTHONPATH": tests}
+    base.pop("ORCHESTRATOR_EVERY_TEST", None)
+    plain = subprocess.run(command, cwd=tmp_path, env=base, capture_output=True, text=True, timeout=120)
+    assert plain.returncode == 0 and "1 skipped" in plain.stdout, plain.stdout
+    every = subprocess.run(command, cwd=tmp_path, env={**base, "ORCHESTRATOR_EVERY_TEST": "1"},
+                           capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert every.returncode == 1 and "1 failed" in every.stdout, every.stdout
+    assert "frobnicate is not installed" in every.stdout, every.stdout

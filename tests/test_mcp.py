@@ -91,10 +91,9 @@ def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Pat
         tools = {tool.name: tool for tool in client.tools()}
     assert list(tools) == list(invoke.COMMANDS)
     for name, tool in tools.items():
-        parser = build_parser(name)
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices[name]
+        sub = build_parser(name).command(name)
         properties = tool.input_schema["properties"]
-        for action in sub._actions:
+        for action in sub.given:
             if not action.option_strings or action.dest in ("help", "json") or action.help == argparse.SUPPRESS:
                 continue
             if action.dest in cli_only.get(name, ()):

@@ -87,7 +87,7 @@ def conflicting(project: Path, **settings: Any) -> None:
 
 def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(tmp_path: Path) -> None:
     project = repository(tmp_path, {"a.txt": "one\ntwo\n"})
-    conflicting(project)
+    conflicting(project, retries=2, backoff_base=0.01)
     before = checkout(project)
     first = run(project)
     assert first.code == 1, first.stdout + first.stderr
@@ -104,6 +104,8 @@ def test_tasks_editing_the_same_lines_get_a_resolution_task_never_an_overwrite(t
     assert "<<<<<<< HEAD" in hunks and "two by T-01" in hunks and "two by T-02" in hunks and ">>>>>>>" in hunks
     # A shell plan has no agent to resolve it: the task waits for a person, T-03 for it.
     assert found["T-02-merge"]["status"] == "failed" and found["T-03"]["status"] == "skipped"
+    # Nothing changes between its attempts until a person resolves it: it is not retried (issue 78).
+    assert found["T-02-merge"]["attempts"] == 1 and found["T-02"]["attempts"] == 1, found["T-02-merge"]
     listed = json.loads(cli_in_process(project, "worktrees", "--json").stdout)["worktrees"]
     assert {w["task"]: w["state"] for w in listed}["T-02-merge"] == "conflicted"
 

@@ -57,6 +57,11 @@ def prompted() -> list[str]:
     return [name for name in names(ordered=True) if _class(name).reads_prompt]
 
 
+def sandboxed(name: str | None) -> bool:
+    """Whether backend ``name``'s attempts run in a sandbox in a run from outside (``Backend.sandboxed``)."""
+    return name is not None and name in names() and _class(name).sandboxed
+
+
 def runs_script(name: str | None) -> bool:
     """Whether backend ``name`` runs its task as a script (``Backend.runs_script``: shell); one
     not known does not."""

@@ -174,6 +174,10 @@ class Backend(ABC):
     #: would refuse (``ask: true``; claude's ``--permission-prompt-tool``). An agent backend that
     #: does not refuses ``ask: true`` (``asks_problem``); a script's has nothing to ask.
     asks: ClassVar[bool] = False
+    #: Whether a run from outside runs its attempts in a sandbox (``executors/sandbox``): a program of
+    #: the plan's (shell, command) has no permissions of its own; an agent CLI has its own
+    #: (its tools, its Access) and, for claude and codex, a sandbox of its own.
+    sandboxed: ClassVar[bool] = False
     #: What ``init --backend NAME`` writes in the plan's ``command`` setting, for a plan of it to
     #: run as it stands (the command backend's stand-in, until the plan names the real program).
     stand_in: ClassVar[str] = ""

@@ -20,6 +20,7 @@ from orchestrator.plan.config.settings import Settings
 
 class CommandBackend(Backend):
     name = "command"
+    sandboxed = True
     # A stand-in that answers with the brief it is given, until the plan names the real program.
     stand_in = '["python3", "-c", "import sys; print(sys.stdin.read())"]'
 

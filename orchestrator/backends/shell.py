@@ -120,6 +120,7 @@ class ShellBackend(Backend):
     name = "shell"
     reads_prompt = False  # the script is in the brief; its inputs are named in the environment
     runs_script = True
+    sandboxed = True
 
     def powers(self, settings: Settings) -> str:
         return (

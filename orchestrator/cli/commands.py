@@ -5,9 +5,12 @@ command line names. ``main`` parses with it; ``completion`` reads it to offer wh
 from __future__ import annotations
 
 import argparse
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from orchestrator.version import __version__
+
+if TYPE_CHECKING:
+    from orchestrator.cli.output import Commands
 
 
 class BadArguments(Exception):
@@ -21,7 +24,25 @@ class BadArguments(Exception):
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a bad argument is raised, not printed and exited on: ``main`` reports it like
-    every other error, as ``{"ok": false, ...}`` under ``--json``."""
+    every other error, as ``{"ok": false, ...}`` under ``--json``. It keeps what it is given, its
+    arguments (``given``) and its sub-commands (``commands``): completion reads them there, never
+    in argparse's private lists."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.given: list[argparse.Action] = []  # (before argparse's own: it adds -h in its __init__)
+        self.commands: Commands[Parser] | None = None
+        super().__init__(*args, **kwargs)
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> argparse.Action:
+        action = super().add_argument(*args, **kwargs)
+        self.given.append(action)
+        return action
+
+    def command(self, name: str) -> Parser:
+        """The parser of sub-command ``name``."""
+        if self.commands is None or name not in self.commands.choices:
+            raise KeyError(name)
+        return self.commands.choices[name]
 
     def error(self, message: str) -> NoReturn:
         raise BadArguments(self.format_usage(), f"{self.prog}: {message} — see `{self.prog} --help`")
@@ -151,7 +172,7 @@ COMMAND_MODULES: dict[str, tuple[str, ...]] = {module: tuple(commands) for modul
 HOME = {command: module for module, commands in COMMAND_MODULES.items() for command in commands}
 
 
-def build_parser(command: str | None = None, *, listing: bool = False) -> argparse.ArgumentParser:
+def build_parser(command: str | None = None, *, listing: bool = False) -> Parser:
     """The parser of every command, or of ``command`` alone when it is one (the rest of the
     command line is then parsed exactly as the whole parser would). ``listing``, with no command
     named: each command by its name and line only (``COMMANDS``), which is all ``--help``, a
@@ -167,7 +188,7 @@ def build_parser(command: str | None = None, *, listing: bool = False) -> argpar
         "Each command's: cli-integration.md.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     home = HOME.get(command or "")
     if home is None and listing:

@@ -16,10 +16,14 @@ import argparse
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from orchestrator.cli.output import Commands, add_command, emit_json, find_workspace, looks_like_workspace
 from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode, TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.cli.commands import Parser
 
 FILES = ":files"
 SHELLS = ("bash", "zsh", "fish")
@@ -114,7 +118,7 @@ def candidates(words: list[str]) -> list[str]:
     command, rest = before[0], before[1:]
     if command not in HOME:
         return []
-    parser = _subparser(build_parser(command), command)
+    parser = build_parser(command).command(command)
     if rest and rest[-1] == "=" and len(rest) > 1:  # bash splits `--after=T-0` at the '='
         rest = rest[:-1]
     elif current.startswith("--") and "=" in current:  # zsh and fish keep it whole
@@ -127,32 +131,26 @@ def candidates(words: list[str]) -> list[str]:
     return _positional(parser, command, _positionals(parser, rest), current, rest)
 
 
-def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
-    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    found: argparse.ArgumentParser = action.choices[command]
-    return found
+def _action(parser: Parser, option: str) -> argparse.Action | None:
+    return next((a for a in parser.given if option in a.option_strings), None)
 
 
-def _action(parser: argparse.ArgumentParser, option: str) -> argparse.Action | None:
-    return next((a for a in parser._actions if option in a.option_strings), None)
-
-
-def _takes_value(parser: argparse.ArgumentParser, option: str) -> bool:
+def _takes_value(parser: Parser, option: str) -> bool:
     action = _action(parser, option)
     return action is not None and action.nargs != 0
 
 
-def _options(parser: argparse.ArgumentParser) -> list[str]:
+def _options(parser: Parser) -> list[str]:
     return [
         option
-        for action in parser._actions
+        for action in parser.given
         if action.help != argparse.SUPPRESS
         for option in action.option_strings
         if option.startswith("--") or option == "-h"
     ]
 
 
-def _positionals(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]:
+def _positionals(parser: Parser, rest: list[str]) -> list[str]:
     """The words of ``rest`` that are positional arguments (not options, nor an option's value)."""
     found: list[str] = []
     value_next = False
@@ -166,7 +164,7 @@ def _positionals(parser: argparse.ArgumentParser, rest: list[str]) -> list[str]:
     return found
 
 
-def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: list[str]) -> list[str]:
+def _value(parser: Parser, option: str, current: str, rest: list[str]) -> list[str]:
     """What may be the value of ``option``."""
     action = _action(parser, option)
     if action is None:
@@ -203,11 +201,11 @@ def _value(parser: argparse.ArgumentParser, option: str, current: str, rest: lis
 
 
 def _positional(
-    parser: argparse.ArgumentParser, command: str, given: list[str], current: str, rest: list[str]
+    parser: Parser, command: str, given: list[str], current: str, rest: list[str]
 ) -> list[str]:
     """What may be the next positional argument: task ids where the command takes a task (and
     the shell's files when none matches: a workspace), files where it takes a workspace."""
-    action = next((a for a in parser._actions if not a.option_strings), None)
+    action = next((a for a in parser.given if not a.option_strings), None)
     if action is None:
         return []
     if action.choices is not None:  # (completion bash)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from orchestrator.cli.output import add_command, add_directory, add_params, emit_json, given_params
+from orchestrator.cli.output import Commands, add_command, add_directory, add_params, emit_json, given_params
 from orchestrator.errors import UsageError
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -69,7 +69,7 @@ def _from_template(args: argparse.Namespace, plan_file: Path) -> tuple[str, dict
     return text, given
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
     from orchestrator import backends
     from orchestrator.plan.config.settings import Settings
 

@@ -11,12 +11,13 @@ import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from orchestrator.commands.calling import WORKSPACE_VARIABLE as WORKSPACE_VARIABLE
 from orchestrator.commands.calling import find_workspace as find_workspace
 from orchestrator.commands.options import dest_of
 from orchestrator.commands.words import task_id_in as task_id_in
+from orchestrator.paths import PLAN_FILE
 from orchestrator.printable import visible
 from orchestrator.state.workspace import DEFAULT_DIR
 
@@ -25,7 +26,17 @@ if TYPE_CHECKING:
 
 
 Handler = Callable[[argparse.Namespace], int]
-Commands = argparse._SubParsersAction  # the parser's sub-commands (argparse has no public name for it)
+_Made = TypeVar("_Made", bound=argparse.ArgumentParser, covariant=True)
+
+
+class Commands(Protocol[_Made]):
+    """A parser's sub-commands, as ``add_subparsers`` returns them: what ``register`` adds a command
+    to, and each one's parser by its name (argparse has no public name for the class)."""
+
+    @property
+    def choices(self) -> Mapping[str, _Made]: ...
+
+    def add_parser(self, name: str, **kwargs: Any) -> _Made: ...
 
 
 # Where a command called in-process (``cli/agents/invoke``: an MCP tool, an API route) prints: its own
@@ -124,6 +135,9 @@ def given_params(args: argparse.Namespace) -> dict[str, str]:
 
 
 def looks_like_workspace(word: str) -> bool:
-    """Whether ``word`` names a workspace (or a project holding one) rather than a task id."""
+    """Whether ``word`` names a workspace rather than a task id, in any of the three forms every
+    command takes: the project folder, its ``.orchestrator/``, or the path of its ``master_plan.md``."""
     path = Path(word)
-    return path.is_dir() and ((path / "master_plan.md").exists() or (path / DEFAULT_DIR).is_dir())
+    if path.name == PLAN_FILE and path.is_file():
+        return True
+    return path.is_dir() and ((path / PLAN_FILE).exists() or (path / DEFAULT_DIR).is_dir())

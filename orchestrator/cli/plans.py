@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from orchestrator.cli.doors import arguments, handle, register_command
 from orchestrator.cli.output import (
+    Commands,
     Handler,
     add_command,
     add_directory,
@@ -174,7 +175,7 @@ def cmd_logs(args: argparse.Namespace) -> int:
     return follow_logs(workspace, task_in(plan_of(workspace), call.task), args.attempt, as_json=args.json)
 
 
-def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(sub: Commands[argparse.ArgumentParser]) -> None:
     register_command(sub, "validate")
     p = add_command(sub, "render", cmd_render, "write agent_tasks/agent-XX.md briefs and the status blocks")
     add_directory(p)

@@ -121,8 +121,12 @@ def call(
     command = COMMANDS.get(name)
     if command is None:
         raise UsageError(f"no command {str(name)[:60]} here — use one of: {', '.join(COMMANDS)}")
+    reach = reach or reach_of(fixed)
     merged = {**(defaults or {}), **given}
+    for path in PATHS:  # (a relative path is the project's: never the server's own working folder)
+        if isinstance(merged.get(path), str) and merged[path] and not os.path.isabs(merged[path]):
+            merged[path] = str(reach / merged[path])
     args = from_program(name, command.options, merged, directory=fixed is None)
-    confine(merged, reach or reach_of(fixed))
+    confine(merged, reach)
     result: Result = command.function()(Call(args, source, fixed, what, delivery))
     return result

@@ -243,3 +243,33 @@ def hedging(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[s
         lines.append(f"Raced (a straggler's hedge, or best of N): {shown}{more}")
     lines += [f"Not raced, though it asks to be: {r['task']}: {r['why']}" for r in refused]
     return {"hedged": hedged, "not_hedged": refused}, lines
+
+
+def unsandboxed(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line when runs from outside would run shell or command tasks with no sandbox (the plan's
+    ``sandbox: off``, or a trigger's): what that gives whoever sends their values."""
+    from orchestrator import backends
+    from orchestrator.plan.config.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    scripted: list[str] = []
+    for task in plan.tasks.values():
+        try:
+            backend = profiles.settings_for(plan, task).backend
+        except OrchestratorError:  # (a profile check_plan has told of)
+            continue
+        if backends.sandboxed(backend):
+            scripted.append(task.id)
+    if not scripted:
+        return []
+    triggers = plan.settings.triggers
+    who = ["every run from outside (the API, MCP, run --untrusted)"] if plan.settings.sandbox == "off" else []
+    who += [f"the {name} trigger's runs" for name in triggers.unsandboxed()]
+    if not who:
+        return []
+    return [
+        f"{shown(plan.path)}: sandbox: off — {' and '.join(who)} run {', '.join(scripted[:5])}"
+        f"{' and more' if len(scripted) > 5 else ''} with no sandbox: a value from outside that reached code would "
+        "run with your rights, read your home directory and reach the network — leave sandbox on (network if "
+        "they need it) and give tasks that write Isolation: worktree"
+    ]

@@ -249,6 +249,7 @@ def _told(plan: Plan, call: Call, notices: list[str]) -> tuple[dict[str, Any], l
     notices += archive.in_both(workspace, list(plan.tasks))
     notices += notes.timed(plan, workspace)
     notices += notes.untrusted(plan, workspace)
+    notices += notes.unsandboxed(plan, workspace)
     kept, kept_lines = notes.cache_and_checkpoint(plan, workspace)
     hedges, hedge_lines = notes.hedging(plan, workspace)
     data = {"types": typed, "conditions": conditions, "gates": gates, **kept, **hedges}

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.executors.capabilities import Capabilities, Cluster, Setup
+from orchestrator.executors.sandbox import Sandbox
 from orchestrator.git.work import Work
 
 Handle = Mapping[str, Any]  # JSON-able: where an attempt runs, in its executor's own words
@@ -80,6 +81,14 @@ class Launch:
     simulate: Callable[[str, str], str] | None = None
     outputs: tuple[tuple[str, str], ...] = ()  # the JSON fields its answer must hold (its Output cell), and their types
     lane: str | None = None  # a second attempt raced beside the task's own (``run/races/hedge``): its worktree's name
+    sandbox: Sandbox | None = None  # a run from outside's shell or command task: closed in (``executors/sandbox``)
+
+    def command(self) -> list[str]:
+        """The command line its process is started with: its ``argv``, in its sandbox if it has
+        one (its worktree, the one place it may write, known only once ``checkout`` is)."""
+        if self.sandbox is None:
+            return list(self.argv)
+        return self.sandbox.argv(self.argv, self.cwd, self.env, writable=self.checkout is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -181,12 +181,12 @@ class DaskExecutor(Executor):
             workspace = Path(launch.env.get("ORCHESTRATOR_WORKSPACE") or launch.cwd)
             try:
                 packed = await anyio.to_thread.run_sync(
-                    luggage.pack, workspace, launch.cwd, launch.env, launch.argv, launch.checkout
+                    luggage.pack, workspace, launch.cwd, launch.env, tuple(launch.command()), launch.checkout
                 )
             except (GitError, OSError) as exc:
                 return ProcessRun(None, None, 0.0, start_error=f"its files for the worker: {exc}")
         stdin = launch.stdin.read_bytes() if launch.stdin is not None else None
-        spec = remote.Spec(key, launch.argv, str(launch.cwd), added_environment(launch.env), stdin,
+        spec = remote.Spec(key, launch.command(), str(launch.cwd), added_environment(launch.env), stdin,
                            limits.timeout, limits.inactivity, limits.grace, claim=claim, luggage=packed)  # fmt: skip
         resources: dict[str, float] = {name: 1 for name in launch.resources if name in declared}
         resources.update(launch.asks)  # (the run checked first that some worker declares them)

@@ -282,7 +282,7 @@ async def _open(launch: Launch, pipes: _Pipes) -> Process:
         stdin = open(launch.stdin, "rb")  # noqa: SIM115 - closed below, once the child has it
     try:
         return await anyio.open_process(
-            list(launch.argv),
+            launch.command(),
             stdin=stdin,
             stdout=pipes.writers[0],
             stderr=pipes.writers[1],

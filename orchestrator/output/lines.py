@@ -29,6 +29,7 @@ from orchestrator.state.events.runs import (
     Discovered,
     Notice,
     PlanFile,
+    PlanHeld,
     RequestRefused,
     RetryRequested,
     RunEstimate,
@@ -67,6 +68,7 @@ from orchestrator.state.events.tasks import (
     TaskStarted,
     TaskStuck,
 )
+from orchestrator.state.results import candidate
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
 from orchestrator.vocabulary import attempt_said
 
@@ -165,6 +167,9 @@ class Lines(EventReporter[str | None]):
     def plan_file(self, event: PlanFile) -> str:
         return f"{'ℹ️' if event.present else '⚠️'} {event.message}"
 
+    def plan_held(self, event: PlanHeld) -> str:
+        return f"✋ {event.message}"
+
     # --- a task's life ----------------------------------------------------------------------------
 
     def task_started(self, event: TaskStarted) -> str:
@@ -234,8 +239,9 @@ class Lines(EventReporter[str | None]):
         )
 
     def task_judged(self, event: TaskJudged) -> str:
+        chosen = candidate(event.candidates, event.attempt)
         return (
-            f"⚖️ {event.task}{_agent(event.agent)} best of {len(event.candidates)}: attempt {event.attempt}"
+            f"⚖️ {event.task}{_agent(event.agent)} best of {len(event.candidates)}: {chosen}"
             f" chosen ({event.judge}): {visible(event.reason)}"
         )
 

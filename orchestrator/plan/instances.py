@@ -73,23 +73,30 @@ class Instances:
         return [self.make(number, item) for number, item in enumerate(items, start=1)]
 
     def _script(self, text: str | None, line: int) -> str | None:
-        """``text``, a bash script, with a reference to ``$ORCHESTRATOR_ITEM`` for each ``{{ item }}``."""
-        if not text or "{{" not in text:
+        """``text``, a bash script, with a reference to ``$ORCHESTRATOR_ITEM`` for each ``{{ item }}``;
+        each place an item may not stand is a problem (``plan/config/allowlist``)."""
+        from orchestrator.plan.config.filling import mentions
+
+        if not text or ("{{" not in text and not mentions(text)):
             return text
-        from orchestrator.plan.config.shellspots import reference, spots
+        from orchestrator.plan.config.allowlist import judge
+        from orchestrator.plan.config.shellspots import reference, written
 
         spans = [(m.start(), m.end()) for m in ITEM_RE.finditer(text)]
-        out: list[str] = []
-        last = 0
-        for spot in spots(text, spans):
-            out += [text[last : spot.start], reference(ITEM_VARIABLE, spot.place)]
-            last = spot.end
-            if spot.refused is not None:
-                at = line + text.count("\n", 0, spot.start)
-                fix = spot.fix.replace("{{ params.x }}", "{{ item }}").replace("ORCHESTRATOR_PARAM_X", ITEM_VARIABLE)
-                self.problems.append(Problem(self.where, at, f"{{{{ item }}}} {spot.refused}", fix))
-        out.append(text[last:])
-        return "".join(out)
+        made = written(text, spans, lambda spot: reference(ITEM_VARIABLE, spot.place))
+        found = [(spot.start, "{{ item }}", spot.refused or "", spot.fix) for spot in made.refused]
+        for refusal in judge(made.script, tuple((start, end) for start, end, _ in made.marks)):
+            if refusal.mark is not None:
+                found.append((made.marks[refusal.mark][2].start, "{{ item }}", refusal.why, refusal.fix))
+            else:  # (a variable the script names itself: its line in the script as written)
+                start = refusal.start - sum(e - s - (spot.end - spot.start) for s, e, spot in made.marks
+                                            if e <= refusal.start)  # fmt: skip
+                found.append((start, made.script[refusal.start : refusal.end], refusal.why, refusal.fix))
+        for start, source, why, fix in found:
+            at = line + text.count("\n", 0, start)
+            fix = fix.replace("{{ params.x }}", "{{ item }}").replace("ORCHESTRATOR_PARAM_X", ITEM_VARIABLE)
+            self.problems.append(Problem(self.where, at, f"{source} {why}", fix))
+        return made.script
 
     def _split(self, text: str | None, line: int) -> Callable[[str], str]:
         """Task Details: its bash blocks as scripts (once), the rest as prose (per item)."""

@@ -29,6 +29,9 @@ from orchestrator.documents import read_body
 from orchestrator.errors import AgentCallError
 from orchestrator.executors.base import Executor, Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
+from orchestrator.executors.sandbox import INSTALL as SANDBOX_INSTALL
+from orchestrator.executors.sandbox import Sandbox
+from orchestrator.executors.sandbox import missing as sandbox_missing
 from orchestrator.plan.config import filling
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
@@ -225,8 +228,11 @@ class Launcher:
         profiles: Profiles,
         executor: Executor,
         base_env: Mapping[str, str],
+        *,
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.workspace = workspace
+        self.sandbox = sandbox  # (a run from outside's: its shell and command tasks run in it)
         self.plan = plan
         self.settings = settings
         self.profiles = profiles
@@ -289,6 +295,8 @@ class Launcher:
         env = _environment(ws, task, number, written, job.inputs)
         launch = simulating(self.executor, backend, build_launch(invocation, job, ws.log_stem(task, number), env,
                                                                  base_env=self.base_env))  # fmt: skip
+        if self.sandbox is not None and backend.sandboxed and not self.executor.can.simulated:
+            launch = dataclasses.replace(launch, sandbox=self._sandbox(backend))
         afresh = None
         if session is not None and resume is not None and resume.worker is not None:  # on the worker that has it
             launch = dataclasses.replace(launch, worker=resume.worker)
@@ -297,6 +305,17 @@ class Launcher:
             task, number, settings, backend, job, launch, backend.observer(job), fingerprint=current, session=how,
             told=told, fallback_from=own.backend if settings.backend != own.backend else None, brief=key, afresh=afresh,
         )  # fmt: skip
+
+    def _sandbox(self, backend: Backend) -> Sandbox:
+        """The run's sandbox, or ``CannotInvoke`` where none can be made: never run without it."""
+        assert self.sandbox is not None
+        why = sandbox_missing()
+        if why is not None:
+            raise CannotInvoke(
+                f"this run's values came from outside, so its {backend.name} tasks run in a sandbox, and {why} — "
+                f"{SANDBOX_INSTALL}, or set sandbox: off (validate says what that gives up)"
+            )
+        return self.sandbox
 
     def _prompt(
         self, task: Task, brief: str, settings: Settings, backend: Backend, how: str, resume: Resumable | None

@@ -139,7 +139,8 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
     executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), machine)
     if merges is not None:
         recorder.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)
-    launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment())
+    launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment(),
+                        sandbox=prepared.sandbox)  # fmt: skip
     # What fingerprints read: archived upstreams too, and every result this run writes as it
     # writes it (a failure, a skip: a dependent started after it is fingerprinted against it)
     records = ChainMap(recorder.records, {**prepared.archived, **prepared.records})

@@ -13,6 +13,7 @@ from typing import Any
 
 from orchestrator import backends, documents
 from orchestrator.errors import UsageError
+from orchestrator.executors import sandbox
 from orchestrator.executors.base import Executor
 from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
@@ -203,6 +204,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         archived,
         named_again,
         set((options.rerun or ()) if options.forced is None else options.forced),
+        sandbox.for_run(plan.settings, options.untrusted, workspace.project_dir),
     )
 
 

@@ -179,3 +179,26 @@ def problems(workspace: Workspace) -> list[tuple[str, str]]:
             )
         ]
     return []
+
+
+def plan_held(workspace: Workspace) -> str | None:
+    """What ``status`` says when the plan changed while the last run, one from outside, went on:
+    the change held for a person, not taken into that run (its ``plan_held``); ``None`` otherwise."""
+    from orchestrator.state import events
+
+    start = events.last_run_start(workspace.events_file)
+    if start is None:
+        return None
+    lines = events.read_new(workspace.events_file, events.Cursor(start), only=(b'"plan_held"',))
+    if not lines:  # (the records' module is loaded only for a line that holds one: status's import stays light)
+        return None
+    from orchestrator.state.events.runs import PlanHeld
+
+    found = [e for e in lines if isinstance(e, PlanHeld)]
+    if not found:
+        return None
+    name = workspace.relative(workspace.plan_file)
+    return (
+        f"✋ {name} changed while the last run, from outside ({found[-1].source}), went on: "
+        "held for a person and not taken into that run — read the change, then `orchestrator run` takes it"
+    )

@@ -30,6 +30,7 @@ class NewTask:
     priority: str
     details: str  # the Task Details body: what its brief says
     dependents: tuple[str, ...] = ()  # tasks that wait for it from now on
+    retries: int | None = None  # its Retries cell (None: the plan's setting)
 
 
 class CannotAdd(ValueError):
@@ -55,6 +56,7 @@ def with_task(text: str, task: NewTask) -> str:
                 after=list(task.dependencies),
                 priority=task.priority,
                 details=task.details,
+                retries=task.retries,
             ),
         )
     except PlanError as exc:

@@ -8,7 +8,7 @@ this task writes its own (``write_result``, with ``store.set_aside``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +21,15 @@ from orchestrator.state.causes import Cause
 from orchestrator.state.events.chain import digest
 from orchestrator.state.store import set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
+
+
+def candidate(candidates: Sequence[Mapping[str, Any]], attempt: object) -> str:
+    """A best-of candidate as people count it: by its place in its race, its attempt number (which
+    counts across runs, as its logs and ``history`` do) beside it when the two differ."""
+    place = next((n for n, c in enumerate(candidates, 1) if c.get("attempt") == attempt), None)
+    if place is None:
+        return f"attempt {attempt if attempt is not None else '?'}"
+    return f"candidate {place}" + (f" (attempt {attempt})" if place != attempt else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,9 +91,10 @@ class ResultRecord:
         if isinstance(best, Mapping):
             shown = best.get("candidates")
             them = [c for c in shown if isinstance(c, Mapping)] if isinstance(shown, list) else []
-            chosen = next((c.get("attempt") for c in them if c.get("chosen")), "?")
+            chosen = next((c.get("attempt") for c in them if c.get("chosen")), None)
             each = ", ".join(f"{c.get('attempt')} {c.get('status')}" for c in them)
-            said = f"best of {len(them)}, judged {best.get('judge')}: attempt {chosen} chosen, {best.get('reason')}"
+            judged = f"best of {len(them)}, judged {best.get('judge')}"
+            said = f"{judged}: {candidate(them, chosen)} chosen, {best.get('reason')}"
             return f"{said} (candidates: {each})"
         if isinstance(hedged, Mapping):
             who = "its hedge" if hedged.get("won") == "hedge" else "its first attempt"

@@ -59,6 +59,10 @@ def schedule_and_restore(workspace: Workspace) -> tuple[dict[str, Any], list[str
     if launched is not None:  # (a run a webhook, the API or an MCP tool started: the last one)
         found["launched"] = launched
         notes.append(launches.note(launched))
+    held = launches.plan_held(workspace)
+    if held is not None:  # (a change of the plan a run from outside did not take: until the next run)
+        found["plan_held"] = held
+        notes.append(held)
     back = checkpoints.restored(workspace)
     if back is not None:  # (until the next run starts)
         found["restored"] = back

@@ -6,13 +6,16 @@ import argparse
 import contextlib
 import platform
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
 from orchestrator.version import __version__
 from orchestrator.vocabulary import ExitCode, counted, listed
+
+if TYPE_CHECKING:
+    from orchestrator.run.checks.doctor import Diagnosis
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -59,6 +62,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             who = [f"profile {use.profile}"] if use.profile else []
             who += [f"type {use.type}"] if use.type else []
             print(f"    {_tasks(use.tasks)} ({', '.join(who) or 'plan settings'}): {use.powers}")
+    _print_sandbox(diagnosis)
     if diagnosis.types:
         print("tasks with a type: what each ends up with, and from where")
         for line in diagnosis.types:
@@ -81,6 +85,25 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     elif diagnosis.plan is not None:
         print("All the plan needs is here.")
     return ExitCode.OK if diagnosis.ok else ExitCode.FAILED
+
+
+def _print_sandbox(diagnosis: Diagnosis) -> None:
+    """Whether a run from outside can close its shell and command tasks in a sandbox here."""
+    found = diagnosis.sandbox
+    if found is None:
+        return
+    if found.problem is None:
+        print(f"✅ sandbox: {found.version or 'bubblewrap'} (runs from outside run shell and command tasks in it)")
+        return
+    mark = "❌" if found.needed else "·"
+    whose = (
+        "this plan's triggers start runs that refuse their"
+        if found.needed
+        else "a run from outside (webhooks, the API, MCP) refuses its"
+    )
+    from orchestrator.executors.sandbox import INSTALL
+
+    print(f"{mark} sandbox: {found.problem} — {whose} shell and command tasks without one: {INSTALL}")
 
 
 def _cluster(args: argparse.Namespace, workspace: Workspace | None, needed: list[str]) -> dict[str, Any] | None:

@@ -36,7 +36,7 @@ from orchestrator.plan.config.params import body_start, param_line, values_for
 if TYPE_CHECKING:  # (shellspots is loaded when a script holds a value: a plan of none needs it not)
     import jinja2
 
-    from orchestrator.plan.config.shellspots import Place, Spot
+    from orchestrator.plan.config.shellspots import Spot
     from orchestrator.plan.model import Plan, Task
 
 PREFIX = "ORCHESTRATOR_PARAM_"
@@ -48,6 +48,7 @@ _PLAIN_RE = re.compile(  # one that names a parameter and does nothing else: its
     r"\{\{-?\s*params\s*(?:\.\s*([A-Za-z_][A-Za-z0-9_]*)|\[\s*'([^']*)'\s*\]|\[\s*\"([^\"]*)\"\s*\])\s*-?\}\}"
 )
 _VARIABLE_RE = re.compile(re.escape(PREFIX) + r"([A-Za-z0-9_]+)")
+_MENTIONS_RE = re.compile(r"ORCHESTRATOR_(?:PARAM|VALUE)_|ORCHESTRATOR_ITEM(?![A-Za-z0-9_])")
 # The info strings of a code block that is bash (a shell task runs its first; an agent is shown
 # one to run): any other language is prose to us.
 SHELL_INFOS = frozenset({"", "bash", "sh", "shell", "zsh", "ksh", "console", "shell-session", "sh-session"})
@@ -139,27 +140,49 @@ class Filler:
 
     def script(self, text: str | None, line: int) -> str | None:
         """``text``, a bash script whose first line is the plan's ``line``, with a reference to
-        each expression's variable in its place."""
+        each expression's variable in its place; each place a value may not stand is a problem."""
         self.named(text)
-        if not text or "{{" not in text:
+        if not text:
             return text
-        out: list[str] = []
-        last = 0
-        for spot, at in _spots(text, line):
-            source = text[spot.start : spot.end]
-            out += [text[last : spot.start], source if spot.refused else self._reference(source, spot.place, at)]
-            last = spot.end
-            if spot.refused is not None:
-                self.problems.append(_refusal(self.where, at, source, spot))
-        out.append(text[last:])
-        return "".join(out)
+        if "{{" not in text:
+            self._judge(text, [], line)
+            return text
+        from orchestrator.plan.config.shellspots import written
 
-    def _reference(self, source: str, place: Place, line: int) -> str:
+        spans = [(m.start(), m.end()) for m in EXPRESSION_RE.finditer(text)]
+        made = written(text, spans, lambda spot: self._reference(text, spot, line))
+        for spot in made.refused:
+            at = line + text.count("\n", 0, spot.start)
+            self.problems.append(_problem(self.where, at, text[spot.start : spot.end], spot.refused or "", spot.fix))
+        marks = [(start, end, text[spot.start : spot.end], line + text.count("\n", 0, spot.start))
+                 for start, end, spot in made.marks]  # fmt: skip
+        self._judge(made.script, marks, line)
+        return made.script
+
+    def _judge(self, script: str, marks: list[tuple[int, int, str, int]], line: int) -> None:
+        """Each place of ``script`` where a value from outside may not stand, as a problem at its
+        line (``plan/config/allowlist``); ``marks``: where the expressions' references are."""
+        if not mentions(script):
+            return
+        from orchestrator.plan.config.allowlist import judge
+
+        for refusal in judge(script, tuple((start, end) for start, end, _, _ in marks)):
+            if refusal.mark is not None:
+                _, _, source, at = marks[refusal.mark]
+            else:
+                source, at = script[refusal.start : refusal.end], line + script.count("\n", 0, refusal.start)
+            self.problems.append(_problem(self.where, at, source, refusal.why, refusal.fix))
+
+    def _reference(self, text: str, spot: Spot, line: int) -> str | None:
+        """What stands for the expression at ``spot`` of ``text``: a reference to its variable
+        (None: a parameter not given here, left as written)."""
         from orchestrator.plan.config.shellspots import reference
 
+        source, place = text[spot.start : spot.end], spot.place
+        line += text.count("\n", 0, spot.start)
         names = list(dict.fromkeys(references(source)))
         if any(name not in self.values for name in names):
-            return source
+            return None
         for name in names:
             self.used[name] = self.values[name]
         plain = _PLAIN_RE.fullmatch(source)
@@ -211,20 +234,18 @@ class Filler:
             ) from None
 
 
-def _spots(text: str, line: int) -> list[tuple[Spot, int]]:
-    """Each expression of script ``text`` (its first line the plan's ``line``): its spot and line."""
-    from orchestrator.plan.config.shellspots import spots
-
-    spans = [(m.start(), m.end()) for m in EXPRESSION_RE.finditer(text)]
-    return [(spot, line + text.count("\n", 0, spot.start)) for spot in spots(text, spans)]
-
-
-def _refusal(where: str, line: int, source: str, spot: Spot) -> Problem:
-    names = references(source)
-    fix = spot.fix.replace("params.x", f"params.{names[0]}" if names else "params.x")
+def _problem(where: str, line: int, source: str, why: str, fix: str) -> Problem:
+    names = references(source) or [m.group(1).lower() for m in _VARIABLE_RE.finditer(source)]
+    fix = fix.replace("params.x", f"params.{names[0]}" if names else "params.x")
     if names:
         fix = fix.replace("ORCHESTRATOR_PARAM_X", variable(names[0]))
-    return Problem(where, line, f"{source} {spot.refused}", fix)
+    return Problem(where, line, f"{source} {why}", fix)
+
+
+def mentions(script: str) -> bool:
+    """Whether ``script`` names a variable that holds a value from outside (only such a script
+    is read by the allow-list)."""
+    return "ORCHESTRATOR_" in script and _MENTIONS_RE.search(script) is not None
 
 
 _ENVIRONMENT: list[Any] = []
@@ -287,22 +308,16 @@ def fill(plan: Plan, values: Mapping[str, str], untrusted: Mapping[str, str], wh
 
 def check_places(plan: Plan) -> list[Problem]:
     """The places of the plan's scripts where no value may stand (``validate``, ``import``), each
-    at its line."""
-    from orchestrator.errors import shown
-
-    where = shown(plan.path)
-    problems: list[Problem] = []
+    at its line: the scripts written as a run would fill them, each parameter's value aside."""
+    filler = Filler(dict.fromkeys(plan.settings.params, ""), {}, shown(plan.path))
     for task in plan.tasks.values():
-        scripts = [(task.command, task.line)] if task.command and "{{" in task.command else []
-        if task.details and "{{" in task.details:
+        if task.command and ("{{" in task.command or mentions(task.command)):
+            filler.script(task.command, task.line)
+        if task.details and ("{{" in task.details or mentions(task.details)):
             first = task.details_line or task.line
             for start, end in script_blocks(task.details):
-                scripts.append((task.details[start:end], first + task.details.count("\n", 0, start)))
-        for text, line in scripts:
-            for spot, at in _spots(text or "", line):
-                if spot.refused is not None:
-                    problems.append(_refusal(where, at, text[spot.start : spot.end] if text else "", spot))
-    return problems
+                filler.script(task.details[start:end], first + task.details.count("\n", 0, start))
+    return filler.problems
 
 
 def brief_params(plan: Plan, task: Task) -> list[dict[str, Any]]:

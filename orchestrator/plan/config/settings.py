@@ -14,7 +14,7 @@ from orchestrator.plan.config.hedging import Hedge, parse_hedge
 from orchestrator.plan.config.params import Param, parse_params
 from orchestrator.plan.config.targets import Target, parse_targets
 from orchestrator.plan.config.tasktypes import TaskType, parse_types
-from orchestrator.plan.config.triggers import Triggers, parse_triggers
+from orchestrator.plan.config.triggers import Triggers, parse_triggers, sandbox_mode
 from orchestrator.plan.config.values import (
     ISOLATION,
     RETRIES,
@@ -179,6 +179,10 @@ class Settings:
     # Which webhook deliveries start a run (``serve``'s /hooks/), and the parameters each gives it
     # (``plan/config/triggers.py``).
     triggers: Triggers = field(default_factory=Triggers, metadata=_parser(parse_triggers))
+    # How a run from outside (a webhook, the API, MCP, ``run --untrusted``) runs its shell and command
+    # tasks: on, in a sandbox (``executors/sandbox``: the project read-only but a task's worktree, no
+    # home, no network); network, the same with the network; off, as any run. A trigger's own wins.
+    sandbox: str = field(default="on", metadata=_parser(sandbox_mode))
     # Where a person's word may come from beside the terminal: GitHub comments, a notification's
     # links (``plan/config/approvals.py``); and where `serve` is reached from outside, for the links.
     approvals: Approvals = field(default_factory=Approvals, metadata=_parser(parse_approvals))

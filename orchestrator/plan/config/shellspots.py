@@ -9,12 +9,13 @@ reads what a parameter expansion gives as code, so the value is one word, byte f
 it holds (GitHub's hardening guide for Actions answers script injection the same way: through
 the environment, never pasted in).
 
-Some places read a variable's value as code all the same, and there no reference is safe: bash's
-arithmetic (``$(( ))``, ``(( ))``, ``let``, ``[[ x -eq y ]]``, an array's subscript, ``${x:N}``,
-whose operands name variables and subscripts that run ``$( )``), and the programs that read an
-argument as a script (``eval``, ``bash -c``, ``python -c``, ``ssh host``). A quoted here-document
-(``<<'EOF'``) expands nothing, so a reference would be printed as it is. Each of those is a
-``Spot`` with ``refused`` set: ``validate`` names its line and the fix.
+Where the reference may stand at all is not this module's to say: ``plan/config/allowlist``
+reads the script the references make with bash's grammar and lets a value stand only as one data
+word handed to a program that does not run it. Here are refused only the places where no
+reference can be written: bash's arithmetic (``$(( ))``, ``(( ))``, ``$[ ]``), the inside of a
+``${...}``, a quoted here-document (``<<'EOF'``, which expands nothing, so a reference would be
+printed as it is), right after a backslash, and quoting this reading cannot close. Each of those
+is a ``Spot`` with ``refused`` set: ``validate`` names its line and the fix.
 
 ``spots(script, spans)`` reads the script once, left to right, with a stack of the places it is
 in (command, double quotes, ``$( )``, backticks, here-documents), as bash's own parser does; the
@@ -24,7 +25,7 @@ spans are where the expressions are (they read as part of a word).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -64,28 +65,11 @@ class Spot:
     fix: str = ""
 
 
-# The programs whose -c (or -e...) argument is code.
-_INTERPRETERS = frozenset(
-    {"sh", "bash", "dash", "zsh", "ksh", "mksh", "fish", "csh", "tcsh", "busybox", "su", "runuser", "osascript"}
-    | {"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "deno", "bun", "php", "lua", "pwsh"}
-    | {"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq", "powershell"}
-)
-_CODE_FLAGS = frozenset({"-c", "-e", "--command", "--eval", "-ce", "-ec", "-lc", "-ic", "-xc", "-r"})
-_DECLARERS = frozenset({"declare", "typeset", "local"})  # -i: what they are given is arithmetic
-_PROGRAMS = frozenset({"awk", "gawk", "mawk", "nawk", "sed", "gsed", "jq"})  # their first word is a program
-_PREFIXES = frozenset({"sudo", "env", "command", "exec", "nohup", "time", "nice", "ionice", "stdbuf", "setsid", "!"})
 _RESERVED = frozenset({"then", "do", "else", "elif", "if", "while", "until", "{", "time", "!"})
-_ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\[[^\]]*\])?\+?=")
-_SUBSCRIPT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\[[^\]]*$")
-_ARITHMETIC_TEST = re.compile(r"(^|\s)-(eq|ne|lt|le|gt|ge)(\s|$)")
 _OPERATORS = ";&|()<>"
 _HEREDOC_WORD = re.compile(r"""(?:[^\s;&|()<>'"\\]|\\.|'[^']*'|"(?:[^"\\]|\\.)*")+""")
 _ARITHMETIC_FIX = (
     "give the value to a variable first and check it is a number, e.g. [[ $ORCHESTRATOR_PARAM_X =~ ^[0-9]+$ ]]"
-)
-_CODE_FIX = (
-    "pass the value to that program as an argument or read it from the environment there, e.g. "
-    "bash -c 'echo \"$1\"' _ {{ params.x }}, or $ORCHESTRATOR_PARAM_X in the script it runs"
 )
 
 
@@ -137,7 +121,6 @@ class _Command:
     words: list[str] = field(default_factory=list)
     start: int | None = None
     cases: int = 0
-    test_from: int | None = None  # where its ``[[`` began, if it is one
 
     def word_ends(self, text: str, i: int) -> None:
         """The word being read ends at ``i``: one more of the command's (a reserved word begins one)."""
@@ -151,54 +134,12 @@ class _Command:
             self.cases += 1
         elif word == "esac" and self.cases:
             self.cases -= 1
-        if not self.words and word == "[[":
-            self.test_from = i
-        if word == "]]":
-            self.test_from = None
         self.words.append(word)
 
     def ends(self) -> None:
         """The command ends (``;``, ``&``, ``|``, a newline): the next word begins another."""
         self.words.clear()
         self.start = None
-        self.test_from = None
-
-    def refusal(self, text: str, i: int) -> tuple[str | None, str]:
-        """Why a value at ``i`` of ``text``, in a word of this command, would be read as code (what
-        the command does with its words: ``eval``, ``bash -c``, arithmetic), and the fix; or None."""
-        words = list(self.words)
-        current = text[self.start : i] if self.start is not None else ""
-        name_at = 0
-        while name_at < len(words) and (words[name_at] in _PREFIXES or _ASSIGNMENT.match(words[name_at])):
-            name_at += 1
-        name = words[name_at].rsplit("/", 1)[-1] if name_at < len(words) else ""
-        if name == "eval" or name in ("let", "source", "."):
-            what = {"eval": "eval runs its arguments as code", "let": "let evaluates its arguments as arithmetic"}
-            return (
-                f"in {'an' if name[0] in 'ae' else 'a'} {name} command: "
-                + what.get(name, f"{name} runs the file the value names"),
-                _ARITHMETIC_FIX if name == "let" else _CODE_FIX,
-            )
-        if name in _DECLARERS and any(w.startswith("-") and "i" in w for w in words[name_at:]):
-            return f"in a {name} -i: the value would be evaluated as arithmetic", _ARITHMETIC_FIX
-        if name == "ssh":
-            return "in an ssh command: ssh runs its arguments as a command line on the other host", _CODE_FIX
-        if name in _PROGRAMS and name_at < len(words) and all(w.startswith("-") for w in words[name_at + 1 :]):
-            return f"in {name}'s program, which {name} reads as code", (
-                'give it as data: awk -v v="$ORCHESTRATOR_PARAM_X", jq --arg v "$ORCHESTRATOR_PARAM_X"'
-            )
-        if words and words[-1] in _CODE_FLAGS and any(w.rsplit("/", 1)[-1] in _INTERPRETERS for w in words[:-1]):
-            return f"in the code a second program reads ({' '.join(words[-2:])} ...): it would run the value", _CODE_FIX
-        if self.test_from is not None:
-            close = text.find("]]", i)
-            inside = text[self.test_from : close if close >= 0 else len(text)]
-            if _ARITHMETIC_TEST.search(inside):
-                return "in a [[ ]] that compares numbers (-eq, -lt...), whose operands bash evaluates as arithmetic", (
-                    _ARITHMETIC_FIX + ", or compare with == inside [[ ]]"
-                )
-        if not words and _SUBSCRIPT.match(current):
-            return "in an array's subscript, which bash evaluates as arithmetic", _ARITHMETIC_FIX
-        return None, ""
 
 
 class _Reader:
@@ -218,8 +159,6 @@ class _Reader:
 
     def _spot(self, i: int, place: Place, refused: str | None = None, fix: str = "") -> int:
         end = self.starts[i]
-        if refused is None and place is not Place.COMMENT and self.commands:
-            refused, fix = self.commands[-1].refusal(self.text, i)
         if refused is None and i > 0 and self.text[i - 1] == "\\" and place is not Place.SINGLE:
             refused, fix = "right after a backslash, which would escape the reference's first character", "remove it"
         self.found[i] = Spot(i, end, place, refused, fix)
@@ -271,7 +210,11 @@ class _Reader:
                 if state.start is None and text.startswith("((", i):
                     i = self.arithmetic(i + 2, end, "))")
                     continue
-                if c == "<" and text.startswith("<<", i) and not text.startswith("<<<", i):
+                if text.startswith("<<<", i):  # (a here-string: its word is read as any other)
+                    state.word_ends(text, i)
+                    i += 3
+                    continue
+                if c == "<" and text.startswith("<<", i):
                     state.word_ends(text, i)
                     i = self.heredocs.opened(self.text, i + 2, end)
                     continue
@@ -449,3 +392,37 @@ def spots(script: str, spans: Sequence[tuple[int, int]]) -> list[Spot]:
                 start, end, Place.WORD, "where the script's quoting cannot be read", "close its quotes and brackets"
             )
     return [reader.found[start] for start, _ in sorted(spans)]
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A script with a reference in place of each expression: its text, where each reference
+    stands in it (``marks``: start, end, and the expression's ``Spot``), and the spots refused."""
+
+    script: str
+    marks: list[tuple[int, int, Spot]]
+    refused: list[Spot]
+
+
+def written(script: str, spans: Sequence[tuple[int, int]], make: Callable[[Spot], str | None]) -> Written:
+    """``script`` with ``make(spot)`` in place of each span that may hold a reference (None: the
+    expression left as written, as for a parameter not given here)."""
+    out: list[str] = []
+    marks: list[tuple[int, int, Spot]] = []
+    refused: list[Spot] = []
+    length = last = 0
+    for spot in spots(script, spans):
+        before = script[last : spot.start]
+        out.append(before)
+        length += len(before)
+        made = make(spot) if spot.refused is None else None
+        if spot.refused is not None:
+            refused.append(spot)
+        piece = script[spot.start : spot.end] if made is None else made
+        if made is not None:
+            marks.append((length, length + len(made), spot))
+        out.append(piece)
+        length += len(piece)
+        last = spot.end
+    out.append(script[last:])
+    return Written("".join(out), marks, refused)

@@ -12,6 +12,7 @@ each gives it (``serve``'s ``/hooks/github`` and ``/hooks/NAME`` act on it)::
           delivery_header: X-Deploy-Id         # optional: an id seen before is not run twice
           params: {env: "{{ event.environment | default('staging') }}"}
           access: read                         # its runs' agents read only (or {OWNER: edit, default: read})
+          sandbox: network                     # its shell tasks' sandbox: on (default: the plan's), network, off
 
 A parameter is a jinja2 expression of the delivery's JSON (``event``), rendered in a sandbox
 and bounded: expressions only (no ``{% %}``), a path into the event, literals, ``~``, ``and``,
@@ -155,6 +156,7 @@ class GitHub:
     actions: tuple[str, ...] = ()  # empty: any action (and events that have none)
     params: dict[str, str] = field(default_factory=dict)
     access: Access = field(default_factory=Access)
+    sandbox: str | None = None  # its runs' shell and command tasks (``executors/sandbox``); None: the plan's
 
     def takes(self, event: str, action: object) -> bool:
         return event in self.events and (not self.actions or action in self.actions)
@@ -167,6 +169,7 @@ class Hook:
     delivery_header: str | None = None
     params: dict[str, str] = field(default_factory=dict)
     access: Access = field(default_factory=Access)
+    sandbox: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,16 @@ class Triggers:
             for param in params:
                 found.setdefault(param, []).append(name)
         return found
+
+    def sandbox(self, name: str) -> str | None:
+        """What trigger ``name`` says of its runs' sandbox (``on``, ``network``, ``off``), if it says."""
+        trigger = self.github if name == GITHUB else self.hooks.get(name)
+        return trigger.sandbox if trigger is not None else None
+
+    def unsandboxed(self) -> list[str]:
+        """The triggers whose runs' shell and command tasks run with no sandbox."""
+        found = [GITHUB] if self.github is not None and self.github.sandbox == "off" else []
+        return found + [name for name, hook in self.hooks.items() if hook.sandbox == "off"]
 
     def capped(self, name: str) -> bool:
         """Whether every run trigger ``name`` starts is read-only, whoever sent it."""
@@ -268,7 +281,7 @@ def _hook(name: object, value: object) -> Hook:
         raise ValueError(f"hooks: '{name}' is not a hook name (lowercase letters, digits, - and _; not github)")
     if not isinstance(value, Mapping):
         raise ValueError(f"hooks.{name}: give a mapping with header: and params:")
-    _keys(value, {"header", "delivery_header", "params", "access"}, f"hooks.{name}")
+    _keys(value, {"header", "delivery_header", "params", "access", "sandbox"}, f"hooks.{name}")
     headers: list[str | None] = []
     for key in ("header", "delivery_header"):
         header = value.get(key)
@@ -279,7 +292,26 @@ def _hook(name: object, value: object) -> Hook:
             raise ValueError(f"hooks.{name}.{key}: give an HTTP header's name, such as X-Signature-256")
         headers.append(header)
     assert headers[0] is not None
-    return Hook(name, headers[0], headers[1], _params(value.get("params")), _access(value.get("access"), name))
+    access = _access(value.get("access"), name)
+    return Hook(name, headers[0], headers[1], _params(value.get("params")), access, _sandbox(value, name))
+
+
+def sandbox_mode(value: object) -> str:
+    """A ``sandbox`` setting's word: on, network or off (YAML's bare on and off read as such)."""
+    if value is True or value is False:
+        return "on" if value else "off"
+    if value not in ("on", "network", "off"):
+        raise ValueError(f"'{value}' — give on, network or off")
+    return str(value)
+
+
+def _sandbox(spec: Mapping[str, Any], where: str) -> str | None:
+    if spec.get("sandbox") is None:
+        return None
+    try:
+        return sandbox_mode(spec["sandbox"])
+    except ValueError as exc:
+        raise ValueError(f"{where}.sandbox: {exc}") from None
 
 
 def parse_triggers(value: object) -> Triggers:
@@ -294,12 +326,13 @@ def parse_triggers(value: object) -> Triggers:
         spec = value[GITHUB]
         if not isinstance(spec, Mapping):
             raise ValueError("github: give a mapping with events:, actions: and params:")
-        _keys(spec, {"events", "actions", "params", "access"}, GITHUB)
+        _keys(spec, {"events", "actions", "params", "access", "sandbox"}, GITHUB)
         github = GitHub(
             _words(spec.get("events"), "github.events", required=True),
             _words(spec.get("actions"), "github.actions", required=False),
             _params(spec.get("params")),
             _access(spec.get("access"), GITHUB),
+            _sandbox(spec, GITHUB),
         )
     hooks = value.get("hooks") or {}
     if not isinstance(hooks, Mapping):

@@ -103,6 +103,9 @@ class Condition:
                     raise ConditionError(
                         f"{task}'s output has no field '{name}' (it has: {', '.join(found) or 'none'})"
                     ) from None
+                deeper = _missing_under(self.text, task, name, found[name])
+                if deeper is not None:
+                    raise ConditionError(deeper) from None
             raise ConditionError(f"{self.text}: {exc}") from None
         return holds
 
@@ -118,6 +121,40 @@ class Condition:
 
 
 _FALSE = "condition false: "  # how a bypassed task's reason begins, when its own condition was false
+
+
+def _kind(value: object) -> str:
+    """What a JSON value is, in a person's words."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return f"a list of {len(value)}"
+    if value is None:
+        return "null"
+    return "an object"
+
+
+def _missing_under(text: str, task: str, name: str, value: object) -> str | None:
+    """Where a path the condition reads below ``task.name`` (``T-01.name.x.y``) is not in the value
+    the task gave: the part that is missing and what stands there instead, in the condition's own
+    words; ``None`` when every path it reads below that field is there."""
+    for match in re.finditer(rf"(?<![\w.-]){re.escape(task)}\.{re.escape(name)}((?:\.\w+|\[\d+\])+)", text):
+        at, shown = value, f"{task}.{name}"
+        for step in re.findall(r"\.(\w+)|\[(\d+)\]", match.group(1)):
+            key, index = step
+            if key and isinstance(at, dict) and key in at:
+                at, shown = at[key], f"{shown}.{key}"
+            elif index and isinstance(at, list) and int(index) < len(at):
+                at, shown = at[int(index)], f"{shown}[{index}]"
+            else:
+                wanted = f"no field '{key}'" if key else f"no item {index}"
+                listed = f" (it has: {', '.join(at) or 'none'})" if isinstance(at, dict) else ""
+                return f"{shown} is {_kind(at)}{listed}: it has {wanted}, which the condition reads ({text})"
+    return None
 
 
 def false_reason(text: str, seen: str) -> str:
@@ -143,6 +180,12 @@ def compile_condition(text: str, ids: Iterable[str], depends_on: Iterable[str] =
 
     if len(text) > MAX_CHARS:
         raise ConditionError(f"the condition is {len(text)} characters long (at most {MAX_CHARS}): split the task")
+    if "{{" in text:  # (a plan's {{ params.x }} is filled in scripts and prose, never here)
+        raise ConditionError(
+            f"'{text}': a Condition is not filled in, so {{{{ ... }}}} would be compared as its own text (a "
+            "condition reads its tasks' outcomes and output fields: to branch on a parameter, let a task print "
+            "it as an Output field and read that)"
+        )
     known = sorted(set(ids), key=len, reverse=True)
     _no_such_id(text, known)
     _brackets(text)

@@ -20,8 +20,11 @@ from typing import Any
 from orchestrator import backends
 from orchestrator.backends.probe import Installation, agent_environment, probe
 from orchestrator.errors import PlanError
+from orchestrator.executors import sandbox
 from orchestrator.plan import provenance
 from orchestrator.plan.config.profiles import Profiles
+from orchestrator.plan.config.triggers import GITHUB
+from orchestrator.plan.model import Plan
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
@@ -88,18 +91,45 @@ class BackendCheck:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class SandboxCheck:
+    """Whether a sandbox can be made here for a run from outside's shell and command tasks
+    (``executors/sandbox``): ``problem`` why not; ``needed``: the plan's triggers start runs that
+    have such tasks, sandboxed."""
+
+    version: str | None
+    problem: str | None
+    needed: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"version": self.version, "problem": self.problem, "needed": self.needed, "install": sandbox.INSTALL}
+
+
+def _sandbox(plan: Plan | None, scripted: bool) -> SandboxCheck:
+    needed = False
+    if plan is not None and scripted:
+        triggers = plan.settings.triggers
+        names = ([GITHUB] if triggers.github is not None else []) + list(triggers.hooks)
+        needed = any((triggers.sandbox(name) or plan.settings.sandbox) != "off" for name in names)
+    return SandboxCheck(sandbox.version(), sandbox.missing(), needed)
+
+
 @dataclass(slots=True)
 class Diagnosis:
     plan: str | None  # the plan file, as the workspace names it
     plan_problem: str | None
     checks: list[BackendCheck]
     system: System = field(default_factory=this_system)
+    sandbox: SandboxCheck | None = None
     types: list[str] = field(default_factory=list)  # each typed task's settings and where from (``provenance``)
     types_json: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.system.supported and self.plan_problem is None and all(c.problem is None for c in self.checks)
+        shut = self.sandbox is not None and self.sandbox.needed and self.sandbox.problem is not None
+        return (
+            self.system.supported and self.plan_problem is None and all(c.problem is None for c in self.checks)
+        ) and not shut
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -107,6 +137,7 @@ class Diagnosis:
             "system": {"name": self.system.name, "supported": self.system.supported, "problem": self.system.problem},
             "plan": self.plan,
             "plan_problem": self.plan_problem,
+            "sandbox": self.sandbox.as_json() if self.sandbox is not None else None,
             "types": self.types_json,
             "backends": [
                 {
@@ -137,6 +168,7 @@ def examine(workspace: Workspace | None) -> Diagnosis:
     envs: dict[str, dict[str, str]] = {}
     plan_name: str | None = None
     plan_problem: str | None = None
+    plan: Plan | None = None
     if workspace is not None:
         plan_name = workspace.relative(workspace.plan_file)
         try:
@@ -163,4 +195,6 @@ def examine(workspace: Workspace | None) -> Diagnosis:
         cli = backends.get(name).cli()
         found = probe(cli, envs.get(name) or agent_environment({})) if cli is not None else None
         checks.append(BackendCheck(name, found, list(uses.get(name, {}).values())))
-    return Diagnosis(plan_name, plan_problem, checks, types=typed, types_json=typed_json)
+    scripted = any(backends.sandboxed(name) for name in uses)
+    return Diagnosis(plan_name, plan_problem, checks, types=typed, types_json=typed_json,
+                     sandbox=_sandbox(plan, scripted))  # fmt: skip

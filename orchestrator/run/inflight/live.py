@@ -46,6 +46,7 @@ from orchestrator.state.events.runs import (
     Notice,
     PermissionRequested,
     PlanFile,
+    PlanHeld,
     RejectRequested,
     RetryRequested,
 )
@@ -114,7 +115,10 @@ class LiveQueue:
             await anyio.sleep(timing.current().live_poll)
             asked = self._requests()  # (read before the plan, handed over after the rows it adds)
             self._plan_gone_or_back()
-            if self._watch.moved():  # (one stat here: a thread only for a change)
+            if self.options.untrusted is not None:  # (a run from outside takes no change of its plan)
+                if self._watch.moved() and await anyio.to_thread.run_sync(self._watch.changed):
+                    self.scheduler.inbox.change(self._hold)
+            elif self._watch.moved():  # (one stat here: a thread only for a change)
                 changed = await anyio.to_thread.run_sync(self._plan_changed)
                 if isinstance(changed, str):
                     self.scheduler.inbox.change(functools.partial(self._notice_once, changed))
@@ -136,6 +140,18 @@ class LiveQueue:
         message = _plan_file_said(self.workspace.relative(self.workspace.plan_file), there)
         # (through the inbox: the loop wakes, and shows it now, not at the next task's end)
         self.scheduler.inbox.change(functools.partial(self._emit, PlanFile(present=there, message=message)))
+
+    def _hold(self) -> None:
+        """On the loop: the plan changed while this run from outside goes on. Its values are a
+        stranger's, and an agent it runs may have made the change (a prompt injected into it): the
+        change is held for a person, never taken into this run, whose plan stays the one it began
+        with; said each time the plan changes, and by ``status`` (``state/launches.plan_held``)."""
+        name = self.workspace.relative(self.workspace.plan_file)
+        source = self.options.untrusted or "outside"
+        self._emit(PlanHeld(source=source, message=(
+            f"{name} changed while this run from outside ({source}) goes on: the change is held for a person, "
+            "and this run keeps the plan it started with — read the change, then `orchestrator run` takes it"
+        )))  # fmt: skip
 
     def _plan_changed(self) -> tuple[Plan, Profiles, list[str]] | str | None:
         """In a worker thread, once the plan file changed: the plan as it is now and the tasks it

@@ -106,6 +106,23 @@ class Admission:
                 return False
         return True
 
+    def holding(self, slot: Slot) -> str | None:
+        """What keeps ``slot`` from a free slot now, in the words of the setting that does (the
+        first that holds); ``None``: nothing does."""
+        if len(self._running) >= self.limit:
+            return f"max_parallel {self.limit} ({len(self._running)} running)"
+        window = self.windows.get(slot.backend)
+        if window is not None and not window.room(self.on(slot.backend), self.now):
+            return f"{slot.backend}'s rate limit ({window.cap} at once since its API answered 429)"
+        for key, caps, value in (
+            ("profile", self.profile_caps, slot.profile),
+            ("backend", self.backend_caps, slot.backend),
+        ):
+            limit = caps.get(value) if value is not None else None
+            if limit is not None and sum(1 for s in self._running.values() if getattr(s, key) == value) >= limit:
+                return f"the {key} {value}'s max_parallel {limit}"
+        return None
+
     def on(self, backend: str) -> int:
         """Attempts of ``backend`` in flight."""
         return sum(1 for s in self._running.values() if s.backend == backend)

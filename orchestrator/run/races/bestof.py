@@ -100,7 +100,7 @@ class BestOf:
                         group.start_soon(run_lane, lane, functools.partial(self.racing.run, lane), send.clone())
                         continue
                     if len(ended) == len(lanes) and admission.running <= 1:  # (its own slot alone: none frees)
-                        short.append(_short(attempt, len(lanes), admission.limit))
+                        short.append(_short(attempt, len(lanes), self.racing.held.get(attempt.task.id)))
                         return
                 with anyio.move_on_after(POLL if wanted else math.inf):
                     done = await receive.receive()
@@ -177,10 +177,8 @@ def _spend(result: AgentResult) -> dict[str, object]:
     return {"cost_usd": result.cost_usd, "tokens": sum(result.tokens.values()) if result.tokens else None}
 
 
-def _short(attempt: Attempt, ran: int, limit: int) -> str:
-    """Why only ``ran`` of a race's candidates ran: no slot came free for the others."""
+def _short(attempt: Attempt, ran: int, held: str | None) -> str:
+    """Why only ``ran`` of a race's candidates ran: what held the others (``held``: the setting that
+    left no slot, or why a candidate could not start)."""
     asked = attempt.settings.best_of
-    return (
-        f"ran short: {ran} of {asked} candidates, no slot came free for the others (max_parallel {limit}, "
-        "its caps and the cost limit held them)"
-    )
+    return f"ran short: {ran} of {asked} candidates, {held or 'no slot came free for the others'}"

@@ -72,6 +72,7 @@ class Racing:
         # task -> what the lanes of a race stopped from outside spent (``abandon``), each with the
         # session it continued: the task's cancel counts it (``Hedger.stopped``)
         self.abandoned: dict[str, list[tuple[AgentResult, str | None]]] = {}
+        self.held: dict[str, str] = {}  # task -> what kept its last lane from starting (``start`` said None)
 
     def slot(self, task_id: str, backend: str) -> Slot:
         """The slot an attempt of ``task_id`` on ``backend`` takes."""
@@ -83,12 +84,15 @@ class Racing:
         task = attempt.task
         slot = self.slot(task.id, backend)
         if not self.admission.room_for_hedge() or not self.admission.allows(slot):
+            holding = self.admission.holding(slot) or f"max_parallel {self.admission.limit}"
+            self.held[task.id] = f"{holding} left no slot for the others"
             return None
         number = self.numbers[task.id] = self.numbers.get(task.id, attempt.number) + 1
         try:
             other = self.launcher.prepare(task, number, lambda _: attempt.fingerprint, on=backend,
                                           brief_key=lambda _: attempt.brief)  # fmt: skip
-        except CannotInvoke:
+        except CannotInvoke as exc:
+            self.held[task.id] = f"the others could not start: {exc}"
             return None
         executor = self.launcher.executor
         if isinstance(executor, WorktreeExecutor) and task.id in executor.isolated:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from orchestrator.executors.sandbox import Sandbox
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
@@ -43,6 +44,7 @@ class Prepared:
     # real, as `--rerun`'s do (the cache holds the very result they have)
     forced: set[str] = field(default_factory=set)  # `run --rerun`'s named tasks (not their downstream,
     # which the cache may serve when their outputs come out the same): they run for real
+    sandbox: Sandbox | None = None  # a run from outside's: its shell and command tasks' (``executors/sandbox``)
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or

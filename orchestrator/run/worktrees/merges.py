@@ -252,6 +252,8 @@ class MergeQueue:
                 task.priority_name,
                 details,
                 dependents,
+                # (a person resolves it by hand: until then each attempt fails the same, so none is retried)
+                retries=0 if by_hand else None,
             ),
         )
         return new_id

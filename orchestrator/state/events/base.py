@@ -54,6 +54,7 @@ class EventKind(StrEnum):
     DEADLINE_MISSED = "deadline_missed"
     NOTICE = "notice"
     PLAN_FILE = "plan_file"
+    PLAN_HELD = "plan_held"
     # a task's life
     TASK_STARTED = "task_started"
     TASK_RETRYING = "task_retrying"

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         Notice,
         PermissionRequested,
         PlanFile,
+        PlanHeld,
         RejectRequested,
         RequestRefused,
         RetryRequested,
@@ -120,6 +121,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def plan_file(self, event: PlanFile) -> R:
+        return self.any_event(event)
+
+    def plan_held(self, event: PlanHeld) -> R:
         return self.any_event(event)
 
     # --- a task's life ----------------------------------------------------------------------------

@@ -144,6 +144,17 @@ class PlanFile(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlanHeld(EventRecord):
+    """master_plan.md changed while a run from outside goes on (``source``: where its values came
+    from): the change is held for a person, not taken into that run, whose plan stays the one it
+    started with."""
+
+    event: ClassVar[EventKind] = EventKind.PLAN_HELD
+    source: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Request(EventRecord):
     """A command asks the run going on (``run``) something of ``task``, and waits for its answer to
     ``request`` (the run's ``task_cancelled``, ``task_requeued``, ``approval_*``, or a ``request_refused``)."""
