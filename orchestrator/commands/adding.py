@@ -118,7 +118,7 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
             f"--command: {task_id} would run on '{backend}', which does not run commands — add --backend shell, "
             "or leave --command out"
         )
-    checked(plan, workspace, profiles)
+    checked(plan, workspace, profiles, rows=(task_id,))
 
 
 def _refused(

@@ -163,7 +163,7 @@ def update(call: Call) -> Result:
             raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}") from None
         try:  # (held to what validate holds the file to: read as it reads it, then checked as it checks)
             changed = plan_of(workspace, text=result)
-            checked(changed, workspace)
+            checked(changed, workspace, rows=(task_id,))
         except PlanError as exc:  # said of the options: the plan with the change is not written
             said = "; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in exc.problems)
             raise UsageError(f"update {task_id}: {said}") from None

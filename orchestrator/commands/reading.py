@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -210,6 +210,7 @@ def checked(
     *,
     notices: list[str] | None = None,
     base: bool = False,
+    rows: Collection[str] | None = None,
 ) -> tuple[dict[str, int | None], list[str]]:
     """What ``validate`` holds a plan to once it is read (``plan_of``: its rows, its dependencies,
     its parameters and where each may stand): its backends, profiles, commands, ``cwd`` and
@@ -217,8 +218,9 @@ def checked(
     the integration branch), its status blocks' markers, and its rows run per item (a place of a
     script where no item may stand, items that cannot be read). A ``PlanError`` for every problem.
     The one check every write of a plan is held to as well (``add``, ``update``, ``import``): a
-    row ``validate`` would refuse is never written. Returns what ``validate`` says of the rows run
-    per item: their counts now and a line each (none without such rows)."""
+    row ``validate`` would refuse is never written; ``rows``: the rows a write changes, the only
+    ones whose items it reads (a glob of the project, a file: the others are as they were).
+    Returns what ``validate`` says of the rows run per item: their counts now and a line each."""
     from orchestrator.run.checks.preflight import check_plan
     from orchestrator.state import planfile
 
@@ -231,7 +233,7 @@ def checked(
         return {}, []
     from orchestrator.run.items import told
 
-    return told(plan, workspace)
+    return told(plan, workspace, rows)
 
 
 def _told(plan: Plan, call: Call, notices: list[str]) -> tuple[dict[str, Any], list[str]]:

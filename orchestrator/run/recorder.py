@@ -24,8 +24,8 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.told import completed_event, not_run_event, spent_of, started_event, total
-from orchestrator.state import untold
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events import untold
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
 from orchestrator.state.events.tasks import (
@@ -380,7 +380,7 @@ def _put(
     it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
     ``cancel`` with no run going on says it: nothing of a person's is moved without a word. The
     digest of the bytes written, journaled before they are (a kill between the file and its event:
-    the next run tells of it, ``state/untold``)."""
+    the next run tells of it, ``state/events/untold``)."""
     line = functools.partial(untold.line, record.task, record.attempts, path.name)
     written = write_result(path, record, body, durable=False, exists=exists, before=lambda d: journal.append(line(d)))
     if written.kept is not None:

@@ -57,11 +57,11 @@ from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
+from orchestrator.state.events.untold import untold
 from orchestrator.state.lock import WorkspaceLock, plan_edits
 from orchestrator.state.procs import process_started
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts, outcome_counts
-from orchestrator.state.untold import untold
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
 

@@ -396,7 +396,7 @@ class Journal:
         """Begin this run's lines (once the last run's leftovers are settled): the lines of the
         runs before stay, for ``history``, and ``read`` looks at this run's only. ``run``: its
         name, as its events say it, and ``events_at``: where the event log ended then (where the
-        events of what it journals begin: ``state/untold``)."""
+        events of what it journals begin: ``state/events/untold``)."""
         me = os.getpid()
         entry = {"event": "run", "runner_pid": me, "runner_start": process_started(me), "at": now_iso()}
         store.write_all(self._open(), _line({**entry, "run": run, "events_at": events_at} if run else entry), self.path)

@@ -3,7 +3,7 @@ and the output (or the reason it has none) as the body. Read and written only he
 
 A result file belongs to the task its frontmatter names (``task: T-03``): a file that names another
 task is never taken for this one's (``read_record``), and is moved aside, never overwritten, when
-this task writes its own (``write_result``, with ``store.set_aside``).
+this task writes its own (``write_result``, with ``kept/aside.set_aside``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from orchestrator.printable import visible
 from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.chain import digest
-from orchestrator.state.store import set_aside
+from orchestrator.state.kept.aside import move_aside, set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -244,7 +244,7 @@ def write_result(
     this task's result as the tool wrote it is first moved aside (``keep_aside``), and said, for
     the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
     a hash of the body (``content_hash``), by which a hand edit of it is known. ``before`` is
-    handed the digest of the bytes before they are written (a runner journals it: ``state/untold``)."""
+    handed the digest of the bytes before they are written (a runner journals it: ``state/events/untold``)."""
     kept = keep_aside(path, record.task) if exists else None
     body = visible(body)  # what the task printed: no control character in a markdown file
     mapping = {**record.to_mapping(), "content_hash": sha256(body.strip())}
@@ -265,7 +265,7 @@ def keep_aside(path: Path, task_id: str) -> Kept | None:
     if moved is not None:
         return Kept(moved, f"could not be read as {task_id}'s result")
     why = edited(path)
-    if why is not None and (moved := store.move_aside(path, "edited")) is not None:
+    if why is not None and (moved := move_aside(path, "edited")) is not None:
         return Kept(moved, why)
     return None
 

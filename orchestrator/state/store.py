@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator import documents
 from orchestrator.state.procs import pid_alive, started_at
 
 TEMP_PREFIX = ".tmp-"  # a temp file's name: .tmp-NAME.PID.N (``write_temp``)
@@ -473,33 +472,3 @@ def _remove_staging(staging: Path) -> None:
 def iter_files(directory: Path, pattern: str) -> Iterator[Path]:
     if directory.is_dir():
         yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(TEMP_PREFIX))
-
-
-def set_aside(path: Path, task_id: str, *, unreadable: bool = False) -> Path | None:
-    """If ``path`` holds a brief or result of a task other than ``task_id`` (its frontmatter says
-    whose), rename it to ``<name>.<its task>.md`` beside it and return the new path: nothing is
-    overwritten that may be somebody's work. ``unreadable``: a file there whose frontmatter names
-    no task, or cannot be read at all (a hand edit broke it), is renamed ``<name>.unreadable.md``."""
-    meta = documents.read_metadata(path)
-    owner = meta.get("task") if meta is not None else None
-    if isinstance(owner, str) and owner and owner.lower() != task_id.lower():
-        return move_aside(path, owner)
-    if unreadable and not (isinstance(owner, str) and owner) and documents.metadata_problem(path) is not None:
-        return move_aside(path, "unreadable")
-    return None
-
-
-def move_aside(path: Path, label: str) -> Path | None:
-    """Rename ``path`` to ``<name>.<label>.md`` beside it (``.<label>.2.md`` if that is taken, and
-    so on), and return the new path; ``None`` when it is gone already, or no name is free."""
-    stem = path.name.removesuffix(".md")
-    for number in range(1, 1000):
-        suffix = f".{label}.md" if number == 1 else f".{label}.{number}.md"
-        target = path.with_name(stem + suffix)
-        if not target.exists():
-            try:
-                os.rename(path, target)
-            except FileNotFoundError:
-                return None
-            return target
-    return None

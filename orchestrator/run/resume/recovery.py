@@ -41,9 +41,9 @@ from orchestrator.run.told import completed_event
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.chain import digest
 from orchestrator.state.events.runs import Notice
+from orchestrator.state.events.untold import Untold
 from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
 from orchestrator.state.results import ResultRecord, read_record
-from orchestrator.state.untold import Untold
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -116,7 +116,7 @@ def keep(found: Iterable[Recovered], recorder: Recorder) -> list[str]:
 
 def told_late(ws: Workspace, found: Iterable[Untold], recorder: Recorder) -> list[str]:
     """Each completed result of ``found`` (written by a runner that died before it told of it,
-    ``state/untold``) told now, as that runner would have: its ``task_completed``, of that run, with
+    ``state/events/untold``) told now, as that runner would have: its ``task_completed``, of that run, with
     the cause that says it is late, and a notice. Only while the file is still the bytes its runner
     journaled (what this run wrote since is its own to tell). The tasks so told."""
     told: list[str] = []

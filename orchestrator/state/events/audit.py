@@ -20,7 +20,7 @@ What holds:
   them) is not checked;
 - every result file in results/ is one a line recorded: one no line records is new since (written
   by hand, or by a runner killed between writing it and telling of it: the next run records such
-  a one when it is still the bytes that runner journaled, ``state/untold``). One that only lines of
+  a one when it is still the bytes that runner journaled, ``state/events/untold``). One that only lines of
   a version before digests name, or that a restore of such a version may have brought back, cannot
   be told from a new one: counted apart (``unchecked``), not a finding.
 

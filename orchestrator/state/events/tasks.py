@@ -57,7 +57,7 @@ class TaskCompleted(EventRecord):
     ``reused``: why its result came from the cache (no process started); ``result_digest``: the
     digest of its ``result`` file's bytes as written (``verify`` compares the file with it);
     ``cause``: told late, by the next run (its ``run`` the one that wrote the result), as the
-    runner died between writing it and telling of it (``state/untold``)."""
+    runner died between writing it and telling of it (``state/events/untold``)."""
 
     event: ClassVar[EventKind] = EventKind.TASK_COMPLETED
     task: str

@@ -27,8 +27,8 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from orchestrator.documents import read_regular
-from orchestrator.state import events
 from orchestrator.state.events.chain import digest
+from orchestrator.state.events.log import Cursor, last_finished, read_new
 from orchestrator.state.journal import last_run, now_iso
 from orchestrator.state.workspace import Workspace
 
@@ -67,7 +67,7 @@ def untold(workspace: Workspace) -> list[Untold]:
     began = _parsed(lines[0]) if lines[0].startswith(b'{"event": "run", ') else {}
     run = began.get("run") if isinstance(began.get("run"), str) else None
     if run is not None and lines[-1].startswith(_FINISHED):
-        finished = events.last_finished(workspace.events_file)
+        finished = last_finished(workspace.events_file)
         if finished is not None and finished.run == run:
             return []
     written: dict[str, tuple[str, int, str]] = {}  # a result's name -> (task, attempt, digest): the last
@@ -98,9 +98,9 @@ def _recorded(workspace: Workspace, offset: int) -> set[tuple[str, str]]:
     from orchestrator.state.events.runs import CheckpointRestored
 
     told: set[tuple[str, str]] = set()
-    cursor = events.Cursor(offset)
+    cursor = Cursor(offset)
     wanted = (b'"result_digest"', b'"checkpoint_restored"')
-    for event in events.read_new(workspace.events_file, cursor, only=wanted):
+    for event in read_new(workspace.events_file, cursor, only=wanted):
         if isinstance(event, CheckpointRestored):
             told.update((event.results or {}).items())
             continue
