@@ -232,7 +232,7 @@ class LiveQueue:
             return []  # (no plan a run could take: a later run says why)
         ours = self._known_ids | {task_id.lower() for task_id in self.plan.tasks}
         new = [task for task in plan.tasks.values() if task.id.lower() not in ours]
-        return [TaskAdded(task=task.id, agent=task.agent, name=task.title, after=task.dependencies) for task in new]
+        return [TaskAdded(task=task.id, name=task.title, after=task.dependencies) for task in new]
 
     # --- requests ---------------------------------------------------------------------------------
 
