@@ -29,11 +29,13 @@ def write_race_plan(project: Path, column: str, rows: list[tuple[str, str, str]]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-# Armed, it holds the runner's git in the moment after ``$REF`` moved by a git command whose line
-# holds ``$COMMAND`` (a winner's merge into the integration branch: ``merge --no-ff``).
+# Armed, it holds the runner's git in the moment after ``$REF`` moved (or was deleted: its new value
+# all zeroes, as its old one is when the deletion named none) by a git command whose line holds
+# ``$COMMAND`` (a winner's merge into the integration branch: ``merge --no-ff``; a merge's mark
+# cleared once its result is written: ``update-ref -d``).
 _HOLD_AT = """#!/bin/sh
 [ "$1" = committed ] && [ -e "$HOLD_DIR/armed" ] || exit 0
-awk '$3 == "$REF" && $1 != $2 {f = 1} END {exit !f}' || exit 0
+awk '$3 == "$REF" && ($1 != $2 || $2 ~ /^0+$/) {f = 1} END {exit !f}' || exit 0
 tr '\\0' ' ' < /proc/$PPID/cmdline | grep -q -- '$COMMAND' || exit 0
 echo $$ > "$HOLD_DIR/held.pid"
 exec sleep 60

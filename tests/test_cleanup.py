@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -187,3 +189,77 @@ def test_cleanup_takes_away_what_a_dead_runner_left_and_is_refused_beside_a_run(
         assert (tmp_path / ".orchestrator" / "state" / "attempts.jsonl").exists()  # the next run takes it up
     finally:
         runner.stop_all()
+
+
+# An ``add`` held at the moment its plan is written to the temp file beside master_plan.md, before
+# that file is swapped into place (``state/swap``): ``store.exchange`` made to wait for ever.
+_HELD_ADD = """
+import sys, time
+from pathlib import Path
+from orchestrator.cli.main import main
+from orchestrator.state import store
+def held(*args, **kwargs):
+    Path(sys.argv[2]).write_text("written")
+    time.sleep(600)
+store.exchange = held
+store.replace = held
+sys.exit(main(["add", sys.argv[1], "killed as its plan is written", "--command", "true"]))
+"""
+
+
+# A writer that takes no lock (``approve``, ``serve`` taking a delivery), mid-write: its temp file made.
+_WRITING = """
+import sys, time
+from pathlib import Path
+from orchestrator.state import store
+store.write_temp(Path(sys.argv[1]), b"half", sync=False)
+Path(sys.argv[2]).write_text("written")
+time.sleep(600)
+"""
+
+
+def _held(script: str, target: Path, flag: Path) -> subprocess.Popen[bytes]:
+    writer = subprocess.Popen([sys.executable, "-c", script, str(target), str(flag)], cwd=target.parent)
+    wait_until(flag.exists, "the writer to write its temp file")
+    return writer
+
+
+def test_cleanup_removes_the_temp_plan_a_killed_add_left_and_never_a_live_writers(tmp_path: Path) -> None:
+    """A killed ``add`` left ``.tmp-master_plan.md.PID.0`` beside the plan, and ``cleanup`` kept it
+    for good. Now it goes, as does one named by a pid the kernel gave a process started since; one
+    whose writer still lives stays, and the plan is the one it was."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")])
+    workspace = tmp_path / ".orchestrator"
+    before = (workspace / "master_plan.md").read_bytes()
+    killed = _held(_HELD_ADD, tmp_path, tmp_path / "killed.flag")
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    [left] = list(workspace.glob(f".tmp-master_plan.md.{killed.pid}.*"))
+    (workspace / "state").mkdir(exist_ok=True)
+    living = _held(_WRITING, workspace / "state" / "approvals.jsonl", tmp_path / "living.flag")
+    try:
+        [writing] = list((workspace / "state").glob(f".tmp-approvals.jsonl.{living.pid}.*"))
+        # A pid taken since by another process (this one, started after the file was written).
+        later = subprocess.Popen(["sleep", "60"])
+        reused = workspace / "results" / f".tmp-agent-01-result.md.{later.pid}.0"
+        reused.parent.mkdir(exist_ok=True)
+        reused.write_text("a dead writer's")
+        os.utime(reused, (time.time() - 60, time.time() - 60))
+        try:
+            dry = cli_in_process(tmp_path, "cleanup", "--dry-run", "--json")
+            assert dry.code == 0 and left.exists() and reused.exists()
+            done = cli_in_process(tmp_path, "cleanup", "--json")
+        finally:
+            later.kill()
+            later.wait()
+        assert done.code == 0, done.stderr
+        temp = [item["what"] for item in json.loads(done.stdout)["removed"] if item["kind"] == "temp"]
+        assert temp == [f".orchestrator/{left.name}", f".orchestrator/results/{reused.name}"], done.stdout
+        assert json.loads(dry.stdout)["removed"] == json.loads(done.stdout)["removed"]
+        assert not left.exists() and not reused.exists()
+        assert writing.exists(), "a live writer's temp file is its own"
+        assert (workspace / "master_plan.md").read_bytes() == before
+    finally:
+        living.kill()
+        living.wait()
+    assert cli(tmp_path, "run").code == 0

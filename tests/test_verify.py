@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, run, start, write_plan
 
-from orchestrator.state.events import chain
+from orchestrator.state.events import audit, chain
 
 LOG = ".orchestrator/state/events.jsonl"
+NONE: dict[str, Any] = {"matched": 0, "differ": [], "gone": [], "unrecorded": [], "unchecked": []}  # (verify's results)
 
 
 def _verify(project: Path) -> tuple[int, dict[str, Any], str]:
@@ -62,7 +63,7 @@ def test_a_run_verifies_its_chain_and_every_result_it_wrote(ran: Path) -> None:
     assert code == 0, text
     assert found["ok"] is True and found["findings"] == [] and found["lines"] == lines
     assert found["chained_from"] == 1
-    assert found["results"] == {"matched": 4, "differ": [], "gone": []}  # (completed, failed and skipped alike)
+    assert found["results"] == {**NONE, "matched": 4}  # (completed, failed and skipped alike)
     assert found["head"]["lines"] == lines and found["head"]["bytes"] == (ran / LOG).stat().st_size
     assert text == f"{LOG}: {lines} lines, chain holds from line 1 (0 unchained before it); 4 results match\n"
     assert all(json.loads(line)["prev"] for line in _lines(ran))
@@ -121,18 +122,22 @@ def test_lines_cut_off_the_end_are_told_by_the_head(ran: Path) -> None:
     _write(ran, lines[:-2])  # (the chain of what is left holds)
     code, found, _ = _verify(ran)
     assert code == 1
+    cut = [json.loads(line) for line in lines[-2:]]
+    told = [".orchestrator/results/" + e["result"].rsplit("/", 1)[1] for e in cut if e.get("result_digest")]
+    assert told, cut  # (the run's last result: its record was cut off with it)
     assert found["findings"] == [
         {
             "file": LOG,
             "line": len(lines) - 2,
             "what": f"ends at line {len(lines) - 2} but state/events.head says {len(lines)} lines "
             "(lines cut off its end)",
-        }
+        },
+        *({"file": result, "line": None, "what": audit.UNRECORDED} for result in told),
     ]
     # The next writer does not cover the cut up: its line chains to the line the head names.
     assert cli_in_process(ran, "add", "five", "--command", "echo five").code == 0
     code, found, _ = _verify(ran)
-    assert code == 1 and [f["line"] for f in found["findings"]] == [len(lines) - 1]
+    assert code == 1 and [f["line"] for f in found["findings"]] == [len(lines) - 1, *(None for _ in told)]
 
 
 def test_the_last_line_edited_is_told_by_the_head(ran: Path) -> None:
@@ -176,11 +181,11 @@ def test_a_result_written_again_by_a_run_or_a_command_is_recorded_again(ran: Pat
     assert run(ran).code == 1  # (T-01 runs again, T-03 fails again)
     assert cli_in_process(ran, "cancel", "T-04").code == 0  # (skipped: now cancelled)
     code, found, text = _verify(ran)
-    assert code == 0 and found["results"] == {"matched": 4, "differ": [], "gone": []}, text
+    assert code == 0 and found["results"] == {**NONE, "matched": 4}, text
     assert cli_in_process(ran, "retry", "T-04").code == 0  # (its result removed)
     code, found, text = _verify(ran)
     assert code == 0, text
-    assert found["results"] == {"matched": 3, "differ": [], "gone": [".orchestrator/results/agent-04-result.md"]}
+    assert found["results"] == {**NONE, "matched": 3, "gone": [".orchestrator/results/agent-04-result.md"]}
     assert "1 result the log recorded no longer there" in text
 
 
@@ -205,14 +210,53 @@ def test_a_word_given_between_runs_is_recorded_as_the_next_run_takes_it(tmp_path
     assert [(e["task"], e["run"], e["gate"]) for e in given] == [("T-01", None, "after")]
 
 
-def test_a_restore_brings_back_results_the_log_recorded_before_it(ran: Path) -> None:
+def test_a_restore_records_what_it_brought_back_and_a_result_changed_since_is_named(ran: Path) -> None:
+    """A restore brings back other bytes than the log last recorded: its own line records each
+    result it brought back, which ``verify`` holds them to. A result edited after the restore was
+    not told (everything recorded before it was forgotten); now it is named at the restore's line."""
     assert cli_in_process(ran, "checkpoint", "save", "one").code == 0
     assert cli(ran, "reset", "T-02").code == 0
     assert run(ran).code == 1  # (T-02 written again: other times, other bytes)
     assert cli_in_process(ran, "checkpoint", "restore", "one").code == 0
     code, found, text = _verify(ran)
     assert code == 0, text
-    assert found["results"]["matched"] == 0  # (what the restore brought back was recorded before it)
+    assert found["results"]["matched"] == 4  # (each as the restore brought it back)
+    restored = [json.loads(line) for line in _lines(ran) if b'"checkpoint_restored"' in line]
+    assert sorted(restored[-1]["results"]) == [f"agent-0{n}-result.md" for n in range(1, 5)]
+    result = ran / ".orchestrator/results/agent-03-result.md"
+    result.write_text(result.read_text() + "touched up after the restore\n")
+    code, found, text = _verify(ran)
+    line = len(_lines(ran))  # (the restore's: the log's last)
+    assert code == 1 and found["results"]["differ"] == [".orchestrator/results/agent-03-result.md"], text
+    assert found["findings"][0]["what"] == f"not the bytes the run recorded at events.jsonl:{line} (edited after)"
+    (ran / ".orchestrator/results/agent-09-result.md").write_text("---\ntask: T-09\nstatus: completed\n---\nmine\n")
+    code, found, text = _verify(ran)
+    assert found["results"]["unrecorded"] == [".orchestrator/results/agent-09-result.md"], text
+
+
+def test_a_result_file_no_event_records_is_named_and_one_of_a_version_before_digests_is_not(ran: Path) -> None:
+    """A result file written since the run (by hand: ``verify`` cannot tell a person from a runner
+    killed before it told of it) was silent; now it is a finding, exit 1. One that only a line of
+    a version before digests names is counted apart (``unchecked``), as a restore of such a
+    version makes every result."""
+    made = ran / ".orchestrator/results/agent-07-result.md"
+    made.write_text("---\ntask: T-07\nstatus: completed\n---\nmade up\n")
+    (ran / ".orchestrator/results/agent-07-result.edited.md").write_text("kept aside: no task's result\n")
+    code, found, text = _verify(ran)
+    assert code == 1 and found["results"]["unrecorded"] == [".orchestrator/results/agent-07-result.md"], text
+    assert found["findings"] == [
+        {"file": ".orchestrator/results/agent-07-result.md", "line": None, "what": audit.UNRECORDED}
+    ]
+    assert text.startswith(f".orchestrator/results/agent-07-result.md: {audit.UNRECORDED}\n"), text
+    # A line of a version before digests names it: not to be told from one written since.
+    old = {"event": "task_completed", "run": None, "time": "t", "task": "T-07", "result": ".orchestrator/results/"
+           "agent-07-result.md"}  # fmt: skip
+    _write(ran, [*_lines(ran), json.dumps(old).encode() + b"\n"])
+    code, found, text = _verify(ran)
+    assert found["results"]["unrecorded"] == [] and found["results"]["unchecked"] == [
+        ".orchestrator/results/agent-07-result.md"
+    ], text
+    assert "1 result only a version before digests recorded (or restored): not checked" in text
 
 
 def test_a_log_from_before_the_chain_goes_on_as_the_chains_unchained_past(tmp_path: Path) -> None:

@@ -200,9 +200,7 @@ def _value(parser: Parser, option: str, current: str, rest: list[str]) -> list[s
     return []
 
 
-def _positional(
-    parser: Parser, command: str, given: list[str], current: str, rest: list[str]
-) -> list[str]:
+def _positional(parser: Parser, command: str, given: list[str], current: str, rest: list[str]) -> list[str]:
     """What may be the next positional argument: task ids where the command takes a task (and
     the shell's files when none matches: a workspace), files where it takes a workspace."""
     action = next((a for a in parser.given if not a.option_strings), None)

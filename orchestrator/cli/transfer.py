@@ -130,19 +130,14 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def _validated(workspace: Workspace, plan: Plan) -> None:
-    """What ``validate`` checks of a plan beyond its parsing (``PlanError``): its backends and what
-    each needs, profiles, commands, ``cwd``, fallbacks, the status blocks' markers; checked
-    against the workspace it is written to. Not whether git's HEAD merges into the integration
-    branch (the repository's state at ``run`` time, not the plan's)."""
-    from orchestrator.errors import Problem
-    from orchestrator.run.checks.preflight import check_plan
-    from orchestrator.state import planfile
+    """What ``validate`` checks of a plan beyond its parsing (``PlanError``), the very check it
+    calls (``commands/reading.checked``): its backends and what each needs, profiles, commands,
+    ``cwd``, fallbacks, the status blocks' markers, its rows run per item; checked against the
+    workspace it is written to. Not whether git's HEAD merges into the integration branch (the
+    repository's state at ``run`` time, not the plan's)."""
+    from orchestrator.commands.reading import checked
 
-    check_plan(plan, workspace)
-    if plan.settings.status_blocks:
-        broken = planfile.broken_markers(plan.text)
-        if broken:
-            raise PlanError([Problem(shown(plan.path), line, what, hint) for line, what, hint in broken])
+    checked(plan, workspace)
 
 
 def cmd_templates(args: argparse.Namespace) -> int:

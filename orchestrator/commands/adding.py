@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 from orchestrator import timing
 from orchestrator.commands import words
 from orchestrator.commands.options import Arguments
-from orchestrator.errors import PlanError, Problem, UsageError, shown
+from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, shown
 from orchestrator.plan.markdown import split_lines
 from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state import events
-from orchestrator.state.lock import WorkspaceLock, turn
+from orchestrator.state.lock import WorkspaceLock, plan_edits
 from orchestrator.state.plans import plan_of
 
 if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
@@ -37,8 +37,8 @@ Given = argparse.Namespace | Arguments  # add's options, from the command line o
 @contextlib.contextmanager
 def plan_edit_lock(workspace: Workspace) -> Iterator[None]:
     """One edit of the plan at a time per workspace (``add``, ``update``): each reads the plan with
-    the rows the others wrote."""
-    with turn(workspace.state_dir / "plan-edit.lock"):
+    the rows the others wrote (``state/lock.plan_edits``: a run's end takes it too)."""
+    with plan_edits(workspace.state_dir):
         yield
 
 
@@ -97,11 +97,13 @@ def _lacks_command(plan: Plan, workspace: Workspace, task_id: str) -> bool:
 
 
 def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
-    """``check_plan`` of the plan with the new row, its problems on that row said of the options
-    that made it: the plan is not written, so a line of it would name nothing to open."""
+    """The plan with the new row held to what ``validate`` holds it to (``reading.checked``), its
+    problems on that row said of the options that made it: the plan is not written, so a line of
+    it would name nothing to open."""
     from orchestrator import backends
+    from orchestrator.commands.reading import checked
     from orchestrator.plan.config.profiles import Profiles
-    from orchestrator.run.checks.preflight import check_plan, command_fault
+    from orchestrator.run.checks.preflight import command_fault
 
     task, profiles = plan.tasks[task_id], Profiles(workspace)
     backend = profiles.settings_for(plan, task).backend
@@ -116,13 +118,27 @@ def _check_options(plan: Plan, workspace: Workspace, task_id: str) -> None:
             f"--command: {task_id} would run on '{backend}', which does not run commands — add --backend shell, "
             "or leave --command out"
         )
-    try:
-        check_plan(plan, workspace, profiles)
-    except PlanError as exc:
-        row = [p for p in exc.problems if p.file == shown(plan.path) and p.line == task.line]
-        if not row:
-            raise
-        raise UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row)) from None
+    checked(plan, workspace, profiles, rows=(task_id,))
+
+
+def _refused(
+    exc: PlanError, workspace: Workspace, text: str, task_id: str, details: str | None, file: str | None
+) -> OrchestratorError:
+    """``exc``, a problem of the plan ``text`` (with the new row) as the user can act on it: on a
+    line the details file gave, named at that file's line (``_on_details``); on the row's own
+    line, said of the options that made it: validate's words and what to do, with no line of a
+    file that was not written; any other as it is."""
+    from orchestrator.plan.parser import parse_plan
+
+    exc = _on_details(exc, text, task_id, details, file)
+    try:  # (a refusal only: where the row stands, as the parser numbers it)
+        line = parse_plan(text, workspace.plan_file).tasks[task_id].line
+    except (PlanError, KeyError):
+        return exc
+    row = [p for p in exc.problems if p.file == shown(workspace.plan_file) and p.line == line]
+    if not row:
+        return exc
+    return UsageError("; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in row))
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,69 +187,116 @@ def add_row(
     option) or the plan would not parse. ``written`` is handed the new task's id once its row is
     in the file, before a Ctrl-C that came as it was written is taken (``spawn``: the task it
     must then cancel). ``hold``: a shell task given no command is written blocked
-    (``NO_COMMAND``), where it waits for one, rather than refused."""
-    from orchestrator.plan.edit import add_task
-    from orchestrator.plan.markdown import FrontmatterError
-    from orchestrator.plan.parser import parse_plan
+    (``NO_COMMAND``), where it waits for one, rather than refused. Every row written has its
+    ``task_added``: the run's that takes it; else, as that run ends, the run's own for the rows it
+    did not take (``run/inflight/live``); else this command's."""
     from orchestrator.run.inflight.requests import run_or_lock
     from orchestrator.state import planfile
-    from orchestrator.state.kept.archive import archived_tasks
-    from orchestrator.state.plans.identity import read_book
 
     check_words(args, description)
-    new = _new_task(args, workspace, description, details)
+    row = _Row(args, workspace, _new_task(args, workspace, description, details), details, details_file, hold)
     workspace.check_inside()
-    added: list[str] = []
+    plan = plan_of(workspace)
+    _check_ids(plan, args.id, row.new.after)
+    while True:
+        # A run that is starting has read the plan, or will, before it follows it: whether it has the
+        # row from its start or takes it once it follows the plan cannot be told from here. So the
+        # row is written once a run goes on (it follows the plan from its run_started: it takes the
+        # row, and says so; as it ends, under the same lock, it tells of the rows it did not take),
+        # or with none, holding the lock that a run starting must take first.
+        found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
+        live = None if isinstance(found, WorkspaceLock) else found
+        try:
+            with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
+                if live is not None and not _goes_on(workspace, live):
+                    continue  # (it ended as this waited: once its lock is free, the row is this command's)
+                since = events.size(workspace.events_file)
+                planfile.rewrite(workspace.plan_file, row.change)
+                if written is not None:
+                    written(row.id)
+                if live is None:
+                    events.append(workspace.events_file, [row.added()])
+            break
+        finally:
+            if isinstance(found, WorkspaceLock):
+                found.release()
+    taken = taken_by(workspace, live, row.id) if wait else None
+    if taken is None and live is not None and wait:
+        _told_of(workspace, live, since, row)
+    return Added(row.id, live, taken, row.new.blocked == NO_COMMAND)
 
-    def change(text: str) -> str:
-        result, task_id, plan = with_row(text)
-        if hold and _lacks_command(plan, workspace, task_id):
-            new.blocked = NO_COMMAND  # (the same row, held: what it waits for in its Blocked cell)
-            result, task_id, plan = with_row(text)
-        if args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
+
+class _Row:
+    """The row ``add`` writes, checked against the plan's text as it is when written (``change``)."""
+
+    def __init__(
+        self, args: Given, workspace: Workspace, new: NewTask, details: str | None, file: str | None, hold: bool
+    ) -> None:
+        from orchestrator.state.kept.archive import archived_tasks
+
+        self.args, self.workspace, self.new, self.hold = args, workspace, new, hold
+        self.details, self.file = details, file  # (the details file: a refusal names its lines)
+        self.archived = archived_tasks(workspace)
+        self.id = ""
+
+    def change(self, text: str) -> str:
+        """``text`` with the row, held to what ``validate`` holds the plan to."""
+        result, task_id, plan = self._with_row(text)
+        if self.hold and _lacks_command(plan, self.workspace, task_id):
+            self.new.blocked = NO_COMMAND  # (the same row, held: what it waits for in its Blocked cell)
+            result, task_id, plan = self._with_row(text)
+        if self.args.id is not None and any(t.lower() == task_id.lower() for t in plan.tasks if t != task_id):
             raise UsageError(f"--id {task_id}: the plan has that task already")
-        _check_options(plan, workspace, task_id)
-        added[:] = [task_id]
+        try:
+            _check_options(plan, self.workspace, task_id)
+        except PlanError as exc:
+            raise _refused(exc, self.workspace, result, task_id, self.details, self.file) from None
+        self.id = task_id
         return result
 
-    def with_row(text: str) -> tuple[str, str, Plan]:
+    def _with_row(self, text: str) -> tuple[str, str, Plan]:
         """The plan's text with the row, its id, and the plan it makes."""
+        from orchestrator.plan.edit import add_task
+        from orchestrator.plan.markdown import FrontmatterError
+
+        where = self.workspace.plan_file
         try:
-            result, task_id = add_task(text, new, taken=list(archived))
+            result, task_id = add_task(text, self.new, taken=list(self.archived))
         except FrontmatterError as exc:
-            raise PlanError([Problem(shown(workspace.plan_file), exc.line, str(exc), exc.hint)]) from None
+            raise PlanError([Problem(shown(where), exc.line, str(exc), exc.hint)]) from None
         except PlanError as exc:
-            raise exc.located(workspace.plan_file) from None
-        try:
-            plan = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
+            raise exc.located(where) from None
+        try:  # (read as validate reads the file: its parameters, and where each may stand, checked)
+            plan = plan_of(self.workspace, text=result)
         except PlanError as exc:
-            raise _on_details(exc, result, task_id, details, details_file) from None
+            raise _refused(exc, self.workspace, result, task_id, self.details, self.file) from None
         return result, task_id, plan
 
-    plan = plan_of(workspace)
-    archived = archived_tasks(workspace)
-    _check_ids(plan, args.id, new.after)
-    # A run that is starting has read the plan, or will, before it follows it: whether it has the
-    # row from its start or takes it once it follows the plan cannot be told from here. So the
-    # row is written once a run goes on (it follows the plan from its run_started: it takes the
-    # row, and says so), or with none, holding the lock that a run starting must take first.
-    found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
-    live = None if isinstance(found, WorkspaceLock) else found
-    try:
-        with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
-            planfile.rewrite(workspace.plan_file, change)
-            if written is not None:
-                written(added[0])
-        task_id = added[0]
-        if live is None:
-            from orchestrator.state.events.tasks import TaskAdded
+    def added(self) -> TaskAdded:
+        """Its ``task_added`` when no run takes it: for the next run."""
+        from orchestrator.state.events.tasks import TaskAdded
 
-            added_event = TaskAdded(task=task_id, name=args.name or "", after=tuple(new.after))
-            events.append(workspace.events_file, [added_event])
-    finally:
-        if isinstance(found, WorkspaceLock):
-            found.release()
-    return Added(task_id, live, taken_by(workspace, live, task_id) if wait else None, new.blocked == NO_COMMAND)
+        return TaskAdded(task=self.id, name=self.args.name or "", after=tuple(self.new.after))
+
+
+def _goes_on(workspace: Workspace, live: RunStarted) -> bool:
+    """Whether the run ``live`` still goes on: its runner alive, no ``run_finished`` of it yet."""
+    now = events.live_run(workspace.events_file)
+    return now is not None and now.run == live.run
+
+
+def _told_of(workspace: Workspace, live: RunStarted, since: int, row: _Row) -> None:
+    """The row written for the run ``live``, which did not take it: once that run is over, its
+    ``task_added`` for the next run, unless one was written since ``since`` (the run's, as it
+    ended: under the plan's edit lock, which this takes too). A run that goes on takes it yet."""
+    from orchestrator.state.events.tasks import TaskAdded
+
+    with plan_edit_lock(workspace):
+        if _goes_on(workspace, live):
+            return
+        told = events.read_new(workspace.events_file, events.Cursor(since), only=(b'"task_added"',))
+        if not any(isinstance(event, TaskAdded) and event.task == row.id for event in told):
+            events.append(workspace.events_file, [row.added()])
 
 
 def _new_task(args: Given, workspace: Workspace, description: str, details: str | None) -> NewTask:

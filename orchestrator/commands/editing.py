@@ -137,11 +137,10 @@ def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
 def update(call: Call) -> Result:
     """The task's row changed as the options say, the plan with the change checked before it is written."""
     from orchestrator.commands.adding import plan_edit_lock
+    from orchestrator.commands.reading import checked
     from orchestrator.commands.shown import task_json
-    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.plan.edit import update_task
     from orchestrator.plan.parser import parse_plan
-    from orchestrator.run.checks.preflight import check_plan
     from orchestrator.state import planfile
     from orchestrator.state.kept.archive import archived_tasks
     from orchestrator.state.plans.identity import read_book
@@ -162,9 +161,9 @@ def update(call: Call) -> Result:
         except PlanError:  # (the table itself gone is told by the parse of the text as it is)
             parse_plan(text, workspace.plan_file, book=read_book(workspace), archived=archived)
             raise UsageError(f"{task_id}: no longer in {shown(workspace.plan_file)}") from None
-        try:
-            changed = parse_plan(result, workspace.plan_file, book=read_book(workspace), archived=archived)
-            check_plan(changed, workspace, Profiles(workspace))
+        try:  # (held to what validate holds the file to: read as it reads it, then checked as it checks)
+            changed = plan_of(workspace, text=result)
+            checked(changed, workspace, rows=(task_id,))
         except PlanError as exc:  # said of the options: the plan with the change is not written
             said = "; ".join(p.message + (f" — {p.hint}" if p.hint else "") for p in exc.problems)
             raise UsageError(f"update {task_id}: {said}") from None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import gc
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,9 @@ from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import TaskStatus, counted
 
 if TYPE_CHECKING:
+    from orchestrator.plan.config.profiles import Profiles
     from orchestrator.plan.model import Plan
+    from orchestrator.state.workspace import Workspace
 
 # The tasks that need a person's eyes or are under way: what an agent asks ``status`` for first.
 ATTENTION = frozenset(
@@ -156,8 +158,7 @@ def output(call: Call) -> Result:
 def validate(call: Call) -> Result:
     """The plan parsed and checked as ``run`` checks it, with what is worth a look beside it."""
     from orchestrator.plan.graph import longest_chain
-    from orchestrator.run.checks.preflight import check_plan, frontmatter_problems
-    from orchestrator.state import planfile
+    from orchestrator.run.checks.preflight import frontmatter_problems
 
     workspace = call.workspace
     with no_gc_pauses():
@@ -170,17 +171,10 @@ def validate(call: Call) -> Result:
             raise PlanError([*exc.problems, *more]) from None
         path = longest_chain({task.id: task.dependencies for task in plan.tasks.values()}, plan.order)
         notices: list[str] = []
-        check_plan(plan, workspace, notices=notices, base=True)  # (as run checks it before it begins)
-        if plan.settings.status_blocks:  # markers render and run would refuse to write between
-            broken = planfile.broken_markers(plan.text)
-            if broken:
-                raise PlanError([Problem(shown(workspace.plan_file), line, what, hint) for line, what, hint in broken])
+        items, said = checked(plan, workspace, notices=notices, base=True)  # (as run checks it before it begins)
         data, lines = _told(plan, call, notices)
-        if any(task.each is not None for task in plan.tasks.values()):
-            from orchestrator.run.items import told
-
-            data["items"], said = told(plan, workspace)  # (a row run per item: how many it has now)
-            lines += said
+        if items:
+            data["items"], lines = items, lines + said  # (a row run per item: how many it has now)
     depth = len(path)  # every task weighs 1, so the heaviest chain has one task in each layer
     edges = len(plan.edges())
     data = {
@@ -207,6 +201,39 @@ def validate(call: Call) -> Result:
         return "".join(line + "\n" for line in [*said, *lines])
 
     return Result(data, shown=text, aside=list(notices))
+
+
+def checked(
+    plan: Plan,
+    workspace: Workspace,
+    profiles: Profiles | None = None,
+    *,
+    notices: list[str] | None = None,
+    base: bool = False,
+    rows: Collection[str] | None = None,
+) -> tuple[dict[str, int | None], list[str]]:
+    """What ``validate`` holds a plan to once it is read (``plan_of``: its rows, its dependencies,
+    its parameters and where each may stand): its backends, profiles, commands, ``cwd`` and
+    fallbacks as ``run`` checks them (``check_plan``; ``base``: that the person's HEAD merges into
+    the integration branch), its status blocks' markers, and its rows run per item (a place of a
+    script where no item may stand, items that cannot be read). A ``PlanError`` for every problem.
+    The one check every write of a plan is held to as well (``add``, ``update``, ``import``): a
+    row ``validate`` would refuse is never written; ``rows``: the rows a write changes, the only
+    ones whose items it reads (a glob of the project, a file: the others are as they were).
+    Returns what ``validate`` says of the rows run per item: their counts now and a line each."""
+    from orchestrator.run.checks.preflight import check_plan
+    from orchestrator.state import planfile
+
+    check_plan(plan, workspace, profiles, notices=notices, base=base)
+    if plan.settings.status_blocks:  # markers render and run would refuse to write between
+        broken = planfile.broken_markers(plan.text)
+        if broken:
+            raise PlanError([Problem(shown(plan.path), line, what, hint) for line, what, hint in broken])
+    if not any(task.each is not None for task in plan.tasks.values()):
+        return {}, []
+    from orchestrator.run.items import told
+
+    return told(plan, workspace, rows)
 
 
 def _told(plan: Plan, call: Call, notices: list[str]) -> tuple[dict[str, Any], list[str]]:

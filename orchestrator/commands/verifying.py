@@ -2,9 +2,10 @@
 from the files alone (``state/events/audit``). It reads, and changes nothing.
 
 Exit 1 for anything that does not hold: a line of the chain, the log's end against its head, a
-result edited after its run recorded it. That is no error of the tool's (a person may edit a
-result): the answer says which file and line, one line each on stdout, the first again on stderr,
-and a script reads the exit code.
+result edited after its run recorded it (or after a restore brought it back), a result file no
+event records (new since: written by hand, or by a runner killed before it told of it). That is
+no error of the tool's (a person may edit a result): the answer says which file and line, one
+line each on stdout, the first again on stderr, and a script reads the exit code.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def verify(call: Call) -> Result:
             "matched": len(found.matched),
             "differ": [workspace.relative(path) for path in found.differ],
             "gone": [workspace.relative(path) for path in found.gone],
+            "unrecorded": [workspace.relative(path) for path in found.unrecorded],
+            "unchecked": [workspace.relative(path) for path in found.unchecked],
         },
         "findings": [{"file": workspace.relative(f.path), "line": f.line, "what": f.what} for f in found.findings],
         "more": found.more,
@@ -50,6 +53,9 @@ def verify(call: Call) -> Result:
         if found.gone:
             gone = f"{len(found.gone):,} {'result' if len(found.gone) == 1 else 'results'}"
             lines.append(f"{gone} the log recorded no longer there (reset and retry remove them): not checked")
+        if found.unchecked:
+            old = f"{len(found.unchecked):,} {'result' if len(found.unchecked) == 1 else 'results'}"
+            lines.append(f"{old} only a version before digests recorded (or restored): not checked")
         return "".join(line + "\n" for line in lines)
 
     if found.ok:

@@ -23,8 +23,8 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.identity import Book
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import store
+from orchestrator.state.kept.aside import set_aside
 from orchestrator.state.plans.identity import book_outdated, write_book
-from orchestrator.state.store import set_aside
 from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__
 

@@ -29,7 +29,7 @@ from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state import journal, schedule, store
 from orchestrator.state.causes import CauseKind
-from orchestrator.state.kept import checkpoints
+from orchestrator.state.kept import aside, checkpoints
 from orchestrator.state.kept import synthesis as spent
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
@@ -377,7 +377,7 @@ def write_final_output(
         found: bytes | None = path.read_bytes()
     except FileNotFoundError:
         found = None
-    kept = store.move_aside(path, "edited") if found is not None and found != data and not _own_bytes(found) else None
+    kept = aside.move_aside(path, "edited") if found is not None and found != data and not _own_bytes(found) else None
     del found
     # What the synthesis spent first: report counts it as final_output.md does (none: none).
     spent.record(workspace, spent.Spent(synthesis.cost_usd, synthesis.tokens) if synthesis else None)

@@ -359,7 +359,7 @@ def check(written: Written, path: Path, more: Callable[[Plan], None] | None = No
     except PlanError as exc:
         first = exc.problems[0]
         where = written.paths.get(first.line, "(document)")
-        raise ImportProblem(where, first.message) from None
+        raise ImportProblem(where, first.message + (f"; {first.hint}" if first.hint else "")) from None
     # The Conditions, as validate and run check them: a field the upstream's Output does not
     # declare, one that cannot be read, a task it does not depend on.
     for line, what, hint in sorted(plan_problems(plan.tasks))[:1]:

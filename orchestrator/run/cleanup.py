@@ -1,9 +1,11 @@
 """``orchestrator cleanup``: a workspace's stale state in one sweep, between runs.
 
 What goes: the pid a dead runner left in ``state/runner.lock``; the process groups its attempts
-left running (found and stopped as the next run's ``settle`` would); the task worktrees whose
-work is merged, or that hold none (``Trees.prune``: never one with uncommitted or unmerged
-work); and, with the ``retention`` setting, what is older than that and that nothing needs:
+left running (found and stopped as the next run's ``settle`` would); the temp files a killed
+writer left (``.tmp-master_plan.md.PID.N`` of an ``add``, a result's: ``store.leftovers``, never
+one whose writer lives); the task worktrees whose work is merged, or that hold none
+(``Trees.prune``: never one with uncommitted or unmerged work); and, with the ``retention``
+setting, what is older than that and that nothing needs:
 
 - the logs of attempts that are not their task's latest (``logs/<agent>.attempt-N.*``);
 - the output of ``spawn --detach``'s background runner (``logs/<agent>.spawn.log``);
@@ -50,7 +52,7 @@ _LOG = re.compile(r"^(?P<slug>.+)\.attempt-(?P<attempt>\d+)\.(?P<stream>in|out|e
 class Item:
     """One thing removed (or, with ``--dry-run``, that would be)."""
 
-    kind: str  # runner_lock, processes, worktree, log, spawn_log, inputs, cache
+    kind: str  # runner_lock, processes, temp, worktree, log, spawn_log, inputs, cache
     what: str  # as a person reads it: a path, a process group
     task: str | None = None
     bytes: int = 0
@@ -74,6 +76,7 @@ def sweep(workspace: Workspace, plan: Plan, stale_pid: int | None, *, dry_run: b
     if stale_pid is not None:
         found.removed.append(Item("runner_lock", f"{workspace.relative(workspace.lock_file)}: pid {stale_pid} (gone)"))
     _orphans(workspace, plan, left, found, dry_run)
+    _temp_files(workspace, found, dry_run)
     if left.open:
         runner = f"pid {left.runner_pid}" if left.runner_pid else "a runner"
         attempts = ", ".join(f"{o.task} (attempt {o.attempt})" for o in left.every_open())
@@ -96,6 +99,20 @@ def sweep(workspace: Workspace, plan: Plan, stale_pid: int | None, *, dry_run: b
     if len(found.removed) == before:
         found.notes.append(f"nothing older than {format_duration(retention)} to remove (retention)")
     return found
+
+
+def _temp_files(workspace: Workspace, found: Sweep, dry_run: bool) -> None:
+    """The temp files (and new directories) a writer that is gone left anywhere in the workspace,
+    ``worktrees/`` aside (the project's files, checked out)."""
+    for directory, subdirectories, _ in os.walk(workspace.root):
+        skipped = ("worktrees",) if directory == str(workspace.root) else ()
+        subdirectories[:] = [d for d in subdirectories if not d.startswith(store.TEMP_PREFIX) and d not in skipped]
+        for leftover in store.leftovers(Path(directory)):
+            size = leftover.lstat().st_size if not leftover.is_dir() else 0
+            found.removed.append(Item("temp", workspace.relative(leftover) + ("/" if leftover.is_dir() else ""),
+                                      None, size))  # fmt: skip
+            if not dry_run:
+                store.remove_leftover(leftover)
 
 
 class _Old:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -131,14 +131,16 @@ def instances_for(plan: Plan, row: Task, items: list[str]) -> list[Task]:
     return Instances(row, where=shown(plan.path)).all(items)
 
 
-def _found(plan: Plan, workspace: Workspace) -> list[tuple[Task, Instances, list[str] | None]]:
+def _found(
+    plan: Plan, workspace: Workspace, rows: Collection[str] | None = None
+) -> list[tuple[Task, Instances, list[str] | None]]:
     """Each row of ``plan`` run per item, its instances' maker and its items now (``None``: known
     once its upstream completes); a ``PlanError`` for every problem of every row, at once (a place
     of a script where no item may stand, a lines file missing...): what ``run`` and ``validate`` say alike."""
     answer, where = answer_on_disk(workspace, plan), shown(plan.path)
     found: list[tuple[Task, Instances, list[str] | None]] = []
     problems: list[Problem] = []
-    for row in (task for task in plan.tasks.values() if task.each is not None):
+    for row in (task for task in plan.tasks.values() if task.each is not None and (rows is None or task.id in rows)):
         maker = Instances(row, where=where)
         problems += maker.problems  # (said whatever its items)
         try:
@@ -179,13 +181,15 @@ def with_instances(plan: Plan, workspace: Workspace) -> Plan:
     return plan
 
 
-def told(plan: Plan, workspace: Workspace) -> tuple[dict[str, int | None], list[str]]:
+def told(
+    plan: Plan, workspace: Workspace, rows: Collection[str] | None = None
+) -> tuple[dict[str, int | None], list[str]]:
     """What ``validate`` says of the rows run per item: how many items each has now (``None``:
     known once its upstream completes), and a line each; a ``PlanError`` for what ``run`` refuses
-    (``_found``)."""
+    (``_found``). ``rows``: those alone (a write of them: the others are as they were)."""
     counts: dict[str, int | None] = {}
     lines: list[str] = []
-    for row, _, items in _found(plan, workspace):
+    for row, _, items in _found(plan, workspace, rows):
         assert row.each is not None
         counts[row.id] = None if items is None else len(items)
         if items is None:

@@ -39,6 +39,7 @@ from orchestrator.run.resume.settled import fields_in
 from orchestrator.run.worktrees import isolation
 from orchestrator.state import approvals, store
 from orchestrator.state.journal import attempts_started, workers_of
+from orchestrator.state.kept import aside
 from orchestrator.state.plans import plan_of
 from orchestrator.state.plans.params import remember
 from orchestrator.state.results import ResultRecord
@@ -231,7 +232,7 @@ def _set_unreadable_aside(
             continue
         path = workspace.result(task)
         problem = documents.metadata_problem(path)
-        moved = store.move_aside(path, "unreadable") if problem is not None else None
+        moved = aside.move_aside(path, "unreadable") if problem is not None else None
         if moved is not None:
             notices.append(
                 f"{workspace.relative(path)} cannot be read as {task_id}'s result ({problem}): "

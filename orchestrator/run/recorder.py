@@ -7,6 +7,7 @@ status blocks of master_plan.md show) and the event a reporter shows.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -22,21 +23,15 @@ from orchestrator.output.templates import Lenient
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
-from orchestrator.run.forecasts.estimates import kind_of
+from orchestrator.run.told import completed_event, not_run_event, spent_of, started_event, total
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events import untold
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
 from orchestrator.state.events.tasks import (
     TaskBlocked,
-    TaskBypassed,
-    TaskCancelled,
-    TaskCompleted,
     TaskFailed,
-    TaskInterrupted,
-    TaskRejected,
     TaskRetrying,
-    TaskSkipped,
-    TaskStarted,
 )
 from orchestrator.state.journal import Journal, iso_at
 from orchestrator.state.results import ResultRecord, not_run_body, write_result
@@ -100,7 +95,7 @@ class Recorder:
         # (from the first attempt of this run of the task: not an earlier run's start)
         view.started = iso_at(attempt.started) if attempt.in_run == 1 or not view.started else view.started
         view.attempts, view.run_attempts = attempt.number, attempt.in_run
-        self.emit(_started(self.workspace, attempt))
+        self.emit(started_event(self.workspace, attempt))
         if attempt.session == "restarted":
             self.emit(Notice(message=f"{task.id} changed since its interrupted attempt: it starts a new agent session"))
 
@@ -117,7 +112,7 @@ class Recorder:
                 reason=reason,
                 error_class=outcome.result.error_class,
                 cost_usd=outcome.result.attempt_cost_usd,  # the attempt's own (history shows each)
-                tokens=_total(outcome.result.attempt_tokens),  # (its own too)
+                tokens=total(outcome.result.attempt_tokens),  # (its own too)
             )
         )
 
@@ -155,7 +150,8 @@ class Recorder:
     def told_completed(self, task: Task, record: ResultRecord, last: AgentResult | None = None) -> None:
         # ``last``: its last attempt's result, with what that attempt alone spent (none: the record's)
         digest = self.written[task.id]["result_digest"] if task.id in self.written else None
-        self.emit(_completed(task, record, self.workspace.result_name(task), last, digest))
+        self.emit(completed_event((task.id, task.agent, task.title), record, self.workspace.result_name(task), last,
+                                  digest))  # fmt: skip
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = _stderr(self.workspace, outcome)
@@ -169,7 +165,7 @@ class Recorder:
                 reason=reason,
                 stderr_tail=tuple(last_lines(stderr)),
                 simulated=outcome.run.simulated,
-                **_spent(outcome.result),
+                **spent_of(outcome.result),
                 worker=outcome.run.worker or None,
                 **self.written[task.id],
             )
@@ -218,7 +214,7 @@ class Recorder:
             **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        self.emit(replace(_not_run(task, status, cause, reason, record.duration, spent), **self.written[task.id]))
+        self.emit(replace(not_run_event(task, status, cause, reason, record.duration, spent), **self.written[task.id]))
 
     def given_up(self, task: Task, blocker: str) -> None:
         """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,
@@ -294,7 +290,7 @@ class Recorder:
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
         # looked for each time, not in a listing made at the start: a person may write there meanwhile
-        told = _put(self.workspace, path, record, body, os.path.lexists(path), self.emit)
+        told = _put(self.workspace, path, record, body, os.path.lexists(path), self.emit, self.journal)
         self.written[task.id] = Told(result=self.workspace.result_name(task), result_digest=told)
         self.unsynced.append(path)
         self.records[task.id] = record
@@ -372,61 +368,24 @@ class Told(TypedDict):
 
 
 def _put(
-    workspace: Workspace, path: Path, record: ResultRecord, body: str, exists: bool, emit: Callable[[Notice], None]
+    workspace: Workspace,
+    path: Path,
+    record: ResultRecord,
+    body: str,
+    exists: bool,
+    emit: Callable[[Notice], None],
+    journal: Journal,
 ) -> str:
     """``record`` written as ``path``; a file there that was no result of its task as the tool wrote
     it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
     ``cancel`` with no run going on says it: nothing of a person's is moved without a word. The
-    digest of the bytes written."""
-    written = write_result(path, record, body, durable=False, exists=exists)
+    digest of the bytes written, journaled before they are (a kill between the file and its event:
+    the next run tells of it, ``state/events/untold``)."""
+    line = functools.partial(untold.line, record.task, record.attempts, path.name)
+    written = write_result(path, record, body, durable=False, exists=exists, before=lambda d: journal.append(line(d)))
     if written.kept is not None:
         emit(Notice(message=written.kept.notice(workspace.relative(path))))
     return written.digest
-
-
-def _started(workspace: Workspace, attempt: Attempt) -> TaskStarted:
-    """``task_started``: ``in_run`` and ``of``, the attempt's place in this run of its task, of how
-    many it may make (1 + its retries); ``backend`` (a fallback's, when it failed over) and
-    ``kind``, what the estimates of its kind, and ``history --stats``, count the attempt under;
-    ``brief``, what its estimates learn by; ``estimate``, what the run expected of it (``report``
-    compares)."""
-    task, backend = attempt.task, attempt.settings.backend
-    return TaskStarted(
-        task=task.id,
-        agent=task.agent,
-        name=task.title,
-        attempt=attempt.number,
-        in_run=attempt.in_run,
-        of=max(attempt.settings.retries + 1, attempt.in_run),
-        backend=backend,
-        kind=kind_of(task, backend),
-        log=str(workspace.log_stem(task, attempt.number).relative_to(workspace.root)),
-        brief=attempt.brief or None,
-        estimate=round(attempt.estimate, 3) if attempt.estimate is not None else None,
-    )
-
-
-_NOT_RUN: dict[TaskStatus, type[TaskSkipped | TaskInterrupted | TaskBypassed | TaskRejected]] = {
-    TaskStatus.SKIPPED: TaskSkipped,
-    TaskStatus.INTERRUPTED: TaskInterrupted,
-    TaskStatus.BYPASSED: TaskBypassed,
-    TaskStatus.REJECTED: TaskRejected,
-}
-
-
-def _not_run(
-    task: Task, status: TaskStatus, cause: Cause, reason: str, duration: float | None, spent: AgentResult | None
-) -> TaskSkipped | TaskInterrupted | TaskBypassed | TaskRejected | TaskCancelled | TaskFailed:
-    """The event of a task that ends this run without an attempt of its own to show (``not_run``):
-    a cancelled one with its ``duration``, and what it spent when it spent anything (for history)."""
-    if status == TaskStatus.CANCELLED:
-        cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=reason, cause=cause, duration=duration)
-        told = spent is not None and (spent.cost_usd is not None or bool(spent.tokens))  # (tokens alone: cost not said)
-        return replace(cancelled, **_spent(spent)) if told and spent is not None else cancelled
-    if status in _NOT_RUN:
-        return _NOT_RUN[status](task=task.id, agent=task.agent, reason=reason, cause=cause)
-    return TaskFailed(task=task.id, agent=task.agent, reason=reason, cause=cause, cost_usd=None,
-                      attempt_cost_usd=None, tokens=None, attempt_tokens=None)  # fmt: skip
 
 
 class _Costs(TypedDict):
@@ -439,58 +398,9 @@ def _costs(spent: AgentResult | None) -> _Costs:
     return {"cost_usd": spent.cost_usd if spent else None, "tokens": spent.tokens if spent else None}
 
 
-class _Spent(TypedDict):
-    cost_usd: float | None
-    attempt_cost_usd: float | None
-    tokens: int | None
-    attempt_tokens: int | None
-
-
-def _spent(result: AgentResult) -> _Spent:
-    """``task_failed``'s ``cost_usd`` and ``tokens`` (the task's, in this run of it), and the
-    attempt's own: ``attempt_cost_usd``, ``attempt_tokens``."""
-    return {
-        "cost_usd": result.cost_usd,
-        "attempt_cost_usd": result.attempt_cost_usd,
-        "tokens": _total(result.tokens),
-        "attempt_tokens": _total(result.attempt_tokens),
-    }
-
-
-def _total(tokens: Mapping[str, int] | None) -> int | None:
-    """Tokens as the events count them: their sum."""
-    return sum(tokens.values()) if tokens else None
-
-
 def _stderr(workspace: Workspace, outcome: Outcome) -> str:
     """The end of a failed attempt's stderr log (3,000 characters), for its result and the terminal."""
     if not outcome.run.stderr_bytes:
         return ""
     attempt = outcome.attempt
     return tail(workspace.log(attempt.task, attempt.number, "err"), STDERR_TAIL).rstrip()
-
-
-def _completed(
-    task: Task, record: ResultRecord, result: str, last: AgentResult | None, digest: str | None
-) -> TaskCompleted:
-    """``task_completed``'s fields: ``cost_usd`` and ``tokens`` the task's (its attempts in this run
-    of it added up), ``attempt_cost_usd`` and ``attempt_tokens`` its ``last`` attempt's own (a
-    result kept from a log or the cache: the same); ``digest``: of the result's bytes as written."""
-    own = (last.attempt_cost_usd, _total(last.attempt_tokens)) if last else (record.cost_usd, record.total_tokens)
-    return TaskCompleted(
-        task=task.id,
-        agent=task.agent,
-        name=task.title,
-        duration=record.duration,
-        attempts=record.attempts,
-        cost_usd=record.cost_usd,
-        attempt_cost_usd=own[0],
-        tokens=record.total_tokens,
-        attempt_tokens=own[1],
-        result=result,
-        warning=record.reason,
-        simulated=record.simulated,
-        worker=record.worker or None,  # on a cluster: the worker that ran it
-        reused=record.reused or None,  # from the cache (``run/resume/reuse``): why
-        result_digest=digest,
-    )

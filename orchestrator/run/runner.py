@@ -19,6 +19,7 @@ Lifecycle of one ``Runner.run()``:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -50,13 +51,14 @@ from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
 from orchestrator.run.resume.blocks import Blocks, as_status_reads
 from orchestrator.run.resume.prepared import Prepared
-from orchestrator.run.resume.recovery import finished_in_logs, keep, settler
+from orchestrator.run.resume.recovery import finished_in_logs, keep, settler, told_late
 from orchestrator.run.scheduler import Scheduler
 from orchestrator.state import events, planfile, store
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
-from orchestrator.state.lock import WorkspaceLock
+from orchestrator.state.events.untold import untold
+from orchestrator.state.lock import WorkspaceLock, plan_edits
 from orchestrator.state.procs import process_started
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts, outcome_counts
@@ -100,6 +102,7 @@ class Runner:
         self._templates = Lenient(workspace, lambda message: self.reporter.event(Notice(message=message)))
         self._blocks = Blocks(workspace, self._templates, only=bool(self.options.only))  # what the blocks show now
         self.scheduler: Scheduler | None = None
+        self._live: LiveQueue | None = None  # (once the run goes on: what it takes of the plan)
 
     def run(self) -> RunSummary:
         checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
@@ -110,9 +113,7 @@ class Runner:
                 return anyio.run(self._main)
         finally:
             try:
-                self.reporter.flush()
-                if isinstance(self.reporter, Recording):
-                    self.reporter.log.close()
+                _close_log(self.workspace, self.reporter, self._live)
             finally:
                 lock.release()
 
@@ -142,6 +143,7 @@ class Runner:
                     background.cancel_scope.cancel()
                     return self._not_started(prepared, started, left)
                 recovered = finished_in_logs(ws, prepared, left.every_open())  # (done: not in to_run)
+                late = untold(ws)  # (results the dead runner wrote and did not tell of: before anything is written)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
                 run_name = journals.now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
@@ -156,12 +158,14 @@ class Runner:
                 for task_id in keep(recovered, self.recorder):
                     kept = f"{task_id} had finished after the runner stopped: kept from its log"
                     self.reporter.event(Notice(message=kept))
+                told_late(ws, late, self.recorder)  # (each with a notice)
                 prepared.resume(left.open.values())  # what a kill -9 interrupted goes on where it stopped
-                journal.begin()  # what the dead runner left is history from here on
+                self.reporter.flush()  # (what was recorded of the dead runner's work, before its lines are history)
+                journal.begin(run_name, events.size(ws.events_file))  # what the dead runner left is history now
                 scheduler = self.scheduler = Scheduler(of_run(ws, self.executor, prepared, self.recorder, journal))
                 scheduler.stop.interrupted = self.interrupted
-                live = LiveQueue(ws, prepared, scheduler, self.recorder, self.options, run=run_name,
-                                 events_from=events.size(ws.events_file))  # fmt: skip
+                live = self._live = LiveQueue(ws, prepared, scheduler, self.recorder, self.options, run=run_name,
+                                              events_from=events.size(ws.events_file))  # fmt: skip
                 live.hold_at_start()
                 background.start_soon(live.follow)
                 background.start_soon(self._flush_every_second, prepared, scheduler)
@@ -328,6 +332,18 @@ class Runner:
             )
         )
         return summary
+
+
+def _close_log(workspace: Workspace, reporter: Reporter, live: LiveQueue | None) -> None:
+    """A run's last events written; a run that went on (``live``), holding the plan's edit lock:
+    its ``run_finished``, then a ``task_added`` for each row added that it did not take (an ``add``
+    that holds the lock next finds the run over, and tells of its row itself)."""
+    with plan_edits(workspace.state_dir) if live is not None else contextlib.nullcontext():
+        reporter.flush()
+        if live is not None:
+            events.append(workspace.events_file, live.untaken())
+        if isinstance(reporter, Recording):
+            reporter.log.close()
 
 
 def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws: Workspace) -> RunStarted:

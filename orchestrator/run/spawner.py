@@ -5,14 +5,15 @@ worktree, journaled line by line, and a bug of ours made this task's failure, ne
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from anyio.abc import TaskGroup
 
 from orchestrator.run.attempts import Attempt
 from orchestrator.run.parts import Parts
 from orchestrator.state.events.runs import Notice
-from orchestrator.state.journal import Trace
+from orchestrator.state.journal import Journal
 
 
 class Spawner:
@@ -44,3 +45,26 @@ class Spawner:
     def _notice(self, message: str) -> None:
         """What tells a notice an attempt has for the run (``Launcher.run``'s ``tell``): on the loop."""
         self.parts.inbox.change(functools.partial(self.parts.recorder.emit, Notice(message=message)))
+
+
+class Trace:
+    """One attempt's lines in the journal as it runs: where it runs once its executor started it
+    (``started``, given the executor's handle), and the agent's session id once the attempt's
+    output tells it, and again whenever it changes (``line``, at each line it prints): a run after
+    a kill -9 resumes that session."""
+
+    def __init__(
+        self, journal: Journal, task: str, agent: str, attempt: int, executor: str, session: Callable[[], str | None]
+    ) -> None:
+        self.journal, self.task, self.agent, self.attempt, self.executor = journal, task, agent, attempt, executor
+        self._session = session
+        self._journaled: str | None = None  # (the session id last journaled)
+
+    def started(self, handle: Mapping[str, Any]) -> None:
+        self.journal.started(self.task, self.agent, self.attempt, self.executor, handle)
+
+    def line(self, _: bytes) -> None:
+        session = self._session()
+        if session and session != self._journaled:
+            self._journaled = session
+            self.journal.session(self.task, self.attempt, session)

@@ -31,6 +31,7 @@ class CauseKind(StrEnum):
     APPROVED = "approved"  # approved at its gate before it starts (``by``): it starts in the next run
     NOT_BEFORE = "not_before"  # its Not before has not come (``until``, epoch seconds)
     FAILED = "failed"  # it could not start (``said``): no attempt's output to show
+    LATE = "late"  # told by a later run: its runner (``pid``) died between writing its result and telling of it
 
 
 # What a dependent's sentence says of an upstream task that did not complete: ``upstream T-01 was cancelled``.
@@ -106,6 +107,9 @@ class Cause:
             return f"{why} — `{release_command(task_id, said)}` releases it"
         if kind == CauseKind.APPROVED:
             return "approved" + (f" by {self.by}" if self.by else "") + ": starts in the next `orchestrator run`"
+        if kind == CauseKind.LATE:
+            runner = f"its runner (pid {self.pid})" if self.pid is not None else "its runner"
+            return f"recorded late: {runner} died between writing its result and telling of it"
         if kind == CauseKind.INTERRUPTED and self.pid is not None:
             return f"runner (pid {self.pid}) is gone; attempt left behind"
         if kind == CauseKind.NOT_BEFORE and self.until is not None:
@@ -160,6 +164,7 @@ _PLAIN = {
     CauseKind.REJECTED: "rejected",
     CauseKind.HELD: "held by a person",
     CauseKind.APPROVED: "approved",
+    CauseKind.LATE: "recorded late",
 }
 
 

@@ -35,7 +35,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -143,7 +143,7 @@ def read(path: Path) -> JournalState:
         data = read_regular(path)
     except OSError:
         return state
-    lines = data[_last_run(data) :].splitlines()
+    lines = data[last_run(data) :].splitlines()
     if lines and lines[-1].startswith(b'{"event": "finished"'):
         lines = lines[:1]  # a finished run left nothing open: only its run line matters
     for raw in lines:
@@ -154,9 +154,9 @@ def read(path: Path) -> JournalState:
     return state
 
 
-def _last_run(data: bytes) -> int:
-    """Where the last run's lines begin (its ``run`` line): what the runs before it left was
-    settled when it began."""
+def last_run(data: bytes) -> int:
+    """Where the last run's lines begin in the journal's ``data`` (its ``run`` line): what the runs
+    before it left was settled when it began."""
     return last_line_starting(data, _RUN_LINE) or 0
 
 
@@ -380,21 +380,32 @@ class Journal:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
+        self._closed = False
 
-    def begin(self) -> None:
+    def _open(self) -> int:
+        """The journal, open to append to (a line a power cut cut short ended first)."""
+        if self._fd is None:
+            flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
+            self._fd = fd = os.open(self.path, flags, 0o666)
+            size = os.fstat(fd).st_size
+            if size > 0 and os.pread(fd, 1, size - 1) != b"\n":
+                store.write_all(fd, b"\n", self.path)
+        return self._fd
+
+    def begin(self, run: str | None = None, events_at: int | None = None) -> None:
         """Begin this run's lines (once the last run's leftovers are settled): the lines of the
-        runs before stay, for ``history``, and ``read`` looks at this run's only."""
-        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
-        self._fd = fd = os.open(self.path, flags, 0o666)
-        size = os.fstat(fd).st_size
-        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"  # a line a power cut cut short
+        runs before stay, for ``history``, and ``read`` looks at this run's only. ``run``: its
+        name, as its events say it, and ``events_at``: where the event log ended then (where the
+        events of what it journals begin: ``state/events/untold``)."""
         me = os.getpid()
-        run = _line({"event": "run", "runner_pid": me, "runner_start": process_started(me), "at": now_iso()})
-        store.write_all(fd, b"\n" + run if torn else run, self.path)
+        entry = {"event": "run", "runner_pid": me, "runner_start": process_started(me), "at": now_iso()}
+        store.write_all(self._open(), _line({**entry, "run": run, "events_at": events_at} if run else entry), self.path)
 
     def append(self, entry: Mapping[str, Any]) -> None:
-        if self._fd is not None:
-            store.write_all(self._fd, _line(entry), self.path)
+        """``entry``'s line, at once; before ``begin``, below the lines of the run before (what the
+        next run records of a dead runner's work is found there with the rest of it)."""
+        if not self._closed:
+            store.write_all(self._open(), _line(entry), self.path)
 
     def spawning(
         self,
@@ -460,6 +471,7 @@ class Journal:
         self.append({"event": "finished", "at": now_iso()})
 
     def close(self) -> None:
+        self._closed = True
         if self._fd is not None:
             with contextlib.suppress(OSError):
                 os.close(self._fd)
@@ -468,26 +480,3 @@ class Journal:
 
 def _line(entry: Mapping[str, Any]) -> bytes:
     return json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n"
-
-
-class Trace:
-    """One attempt's lines in the journal as it runs: where it runs once its executor started it
-    (``started``, given the executor's handle), and the agent's session id once the attempt's
-    output tells it, and again whenever it changes (``line``, at each line it prints): a run after
-    a kill -9 resumes that session."""
-
-    def __init__(
-        self, journal: Journal, task: str, agent: str, attempt: int, executor: str, session: Callable[[], str | None]
-    ) -> None:
-        self.journal, self.task, self.agent, self.attempt, self.executor = journal, task, agent, attempt, executor
-        self._session = session
-        self._journaled: str | None = None  # (the session id last journaled)
-
-    def started(self, handle: Mapping[str, Any]) -> None:
-        self.journal.started(self.task, self.agent, self.attempt, self.executor, handle)
-
-    def line(self, _: bytes) -> None:
-        session = self._session()
-        if session and session != self._journaled:
-            self._journaled = session
-            self.journal.session(self.task, self.attempt, session)

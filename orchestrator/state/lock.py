@@ -49,6 +49,13 @@ def turn(path: Path, mode: int = 0o644) -> Iterator[None]:
         os.close(fd)
 
 
+def plan_edits(state_dir: Path) -> contextlib.AbstractContextManager[None]:
+    """One edit of the plan at a time (``add``, ``update``, ``archive``), and a run's end between
+    them: a run that ends tells of the rows it did not take holding it (``state/events``:
+    ``run_finished`` written first), so an ``add`` holding it next finds the run over."""
+    return turn(state_dir / "plan-edit.lock")
+
+
 @contextlib.contextmanager
 def looking(path: Path) -> Iterator[None]:
     """A reader's turn at the lock file ``path``: shared with other readers, while writers wait

@@ -39,6 +39,20 @@ def process_started(pid: int) -> int | None:
     return _started(fields) if fields is not None else None
 
 
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started, in seconds since the epoch, to within a second (the boot's
+    time is kept in whole seconds), or ``None`` where /proc does not say."""
+    started = process_started(pid)
+    try:
+        with open("/proc/stat", "rb") as file:
+            boot = next((int(line.split()[1]) for line in file if line.startswith(b"btime ")), None)
+    except (OSError, ValueError, IndexError):
+        return None
+    if started is None or boot is None:
+        return None
+    return boot + started / os.sysconf("SC_CLK_TCK")
+
+
 def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (state first), or ``None``."""
     try:

@@ -3,12 +3,12 @@ and the output (or the reason it has none) as the body. Read and written only he
 
 A result file belongs to the task its frontmatter names (``task: T-03``): a file that names another
 task is never taken for this one's (``read_record``), and is moved aside, never overwritten, when
-this task writes its own (``write_result``, with ``store.set_aside``).
+this task writes its own (``write_result``, with ``kept/aside.set_aside``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -20,7 +20,7 @@ from orchestrator.printable import visible
 from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.chain import digest
-from orchestrator.state.store import set_aside
+from orchestrator.state.kept.aside import move_aside, set_aside
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -231,18 +231,30 @@ class Written:
     digest: str
 
 
-def write_result(path: Path, record: ResultRecord, body: str, *, durable: bool = True, exists: bool = True) -> Written:
+def write_result(
+    path: Path,
+    record: ResultRecord,
+    body: str,
+    *,
+    durable: bool = True,
+    exists: bool = True,
+    before: Callable[[str], None] | None = None,
+) -> Written:
     """Write ``record`` and ``body`` as ``path``, atomically. ``durable=False`` leaves the fsync
     to a later ``store.sync_files`` (the runner's, within a second). A file there that is not
     this task's result as the tool wrote it is first moved aside (``keep_aside``), and said, for
     the caller to tell. ``exists=False``: the caller knows nothing is there. The frontmatter holds
-    a hash of the body (``content_hash``), by which a hand edit of it is known."""
+    a hash of the body (``content_hash``), by which a hand edit of it is known. ``before`` is
+    handed the digest of the bytes before they are written (a runner journals it: ``state/events/untold``)."""
     kept = keep_aside(path, record.task) if exists else None
     body = visible(body)  # what the task printed: no secret, no control character in a markdown file
     mapping = {**redaction.current().data(record.to_mapping()), "content_hash": sha256(body.strip())}
     data = compose(mapping, body).encode("utf-8")
+    written = digest(data)
+    if before is not None:
+        before(written)
     store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
-    return Written(kept, digest(data))
+    return Written(kept, written)
 
 
 def keep_aside(path: Path, task_id: str) -> Kept | None:
@@ -254,7 +266,7 @@ def keep_aside(path: Path, task_id: str) -> Kept | None:
     if moved is not None:
         return Kept(moved, f"could not be read as {task_id}'s result")
     why = edited(path)
-    if why is not None and (moved := store.move_aside(path, "edited")) is not None:
+    if why is not None and (moved := move_aside(path, "edited")) is not None:
         return Kept(moved, why)
     return None
 

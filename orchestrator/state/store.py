@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator import documents
+from orchestrator.state.procs import pid_alive, started_at
 
-_TEMP_PREFIX = ".tmp-"
+TEMP_PREFIX = ".tmp-"  # a temp file's name: .tmp-NAME.PID.N (``write_temp``)
 
 
 def fsync_directory(directory: Path) -> None:
@@ -135,7 +135,7 @@ def write_temp(
         with contextlib.suppress(OSError):
             mode = stat.S_IMODE(os.stat(target).st_mode)
     # pid and a counter make the name unique among live writers; O_EXCL skips a dead one's leftover.
-    stem = os.path.join(os.path.dirname(target), f"{_TEMP_PREFIX}{path.name}.{_PID[0]}.")
+    stem = os.path.join(os.path.dirname(target), f"{TEMP_PREFIX}{path.name}.{_PID[0]}.")
     for _ in range(100):
         temp = stem + str(next(_TEMP_NUMBERS))
         try:
@@ -372,7 +372,7 @@ def _write_new_directory(directory: Path, items: list[tuple[Path, str | bytes]])
         mode = None
     except OSError:
         return False
-    staging = directory.parent / f"{_TEMP_PREFIX}{directory.name}.{_PID[0]}.{next(_TEMP_NUMBERS)}"
+    staging = directory.parent / f"{TEMP_PREFIX}{directory.name}.{_PID[0]}.{next(_TEMP_NUMBERS)}"
     try:
         directory.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(staging)
@@ -411,37 +411,48 @@ def remove(path: Path, *, durable: bool = True) -> bool:
 
 
 def clean_temp_files(directory: Path) -> None:
-    """Remove temp files a killed writer left behind (they never replaced anything), and the
-    new directories ``write_many`` had not renamed into place yet. A temp file of a writer still
-    alive (its pid in the name) is its, mid-write: a runner cleans at its start, while a command
-    that takes no lock (``serve`` taking a webhook delivery, ``approve``) may be writing there."""
-    if directory.is_dir():
-        for leftover in directory.glob(_TEMP_PREFIX + "*"):
-            if _writer_alive(leftover.name):
-                continue
-            if leftover.is_dir() and not leftover.is_symlink():
-                _remove_staging(leftover)
-                continue
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+    """Remove the temp files a writer that is gone left behind (``leftovers``): they never
+    replaced anything. A runner cleans at its start, while a command that takes no lock
+    (``serve`` taking a webhook delivery, ``approve``) may be writing there."""
+    for leftover in leftovers(directory):
+        remove_leftover(leftover)
 
 
-def _writer_alive(name: str) -> bool:
+def leftovers(directory: Path) -> list[Path]:
+    """The temp files in ``directory`` (``.tmp-NAME.PID.N``) and the new directories ``write_many``
+    had not renamed into place yet whose writer is gone: a killed ``add``'s plan, a runner's
+    results. One of a writer still alive (its pid in the name) is its, mid-write, and stays."""
+    if not directory.is_dir():
+        return []
+    return sorted(found for found in directory.glob(TEMP_PREFIX + "*") if not _writer_alive(found))
+
+
+def remove_leftover(leftover: Path) -> None:
+    """A temp file or new directory ``leftovers`` found, removed."""
+    if leftover.is_dir() and not leftover.is_symlink():
+        _remove_staging(leftover)
+        return
+    with contextlib.suppress(OSError):
+        leftover.unlink()
+
+
+def _writer_alive(path: Path) -> bool:
     """Whether the process that named this temp file (``.tmp-NAME.PID.N``, or a staging
-    directory being removed, ``....PID.N.gone``) is another live process."""
-    parts = name.removesuffix(".gone").rsplit(".", 2)
+    directory being removed, ``....PID.N.gone``) is another live process: its pid alive, and
+    given to that process before the file was last written (a pid the kernel gave a process
+    started since, to within the second the boot's time is known to, is somebody else's)."""
+    parts = path.name.removesuffix(".gone").rsplit(".", 2)
     if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
         return False
     pid = int(parts[1])
-    if pid == _PID[0] or pid <= 0:
+    if pid == _PID[0] or pid <= 0 or not pid_alive(pid):
         return False  # (ours: none is mid-write while we clean)
+    started = started_at(pid)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        written = path.lstat().st_mtime
+    except OSError:
         return False
-    except PermissionError:
-        return True  # (alive, another user's)
-    return True
+    return started is None or started <= written + 1.0
 
 
 def _remove_staging(staging: Path) -> None:
@@ -460,34 +471,4 @@ def _remove_staging(staging: Path) -> None:
 
 def iter_files(directory: Path, pattern: str) -> Iterator[Path]:
     if directory.is_dir():
-        yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(_TEMP_PREFIX))
-
-
-def set_aside(path: Path, task_id: str, *, unreadable: bool = False) -> Path | None:
-    """If ``path`` holds a brief or result of a task other than ``task_id`` (its frontmatter says
-    whose), rename it to ``<name>.<its task>.md`` beside it and return the new path: nothing is
-    overwritten that may be somebody's work. ``unreadable``: a file there whose frontmatter names
-    no task, or cannot be read at all (a hand edit broke it), is renamed ``<name>.unreadable.md``."""
-    meta = documents.read_metadata(path)
-    owner = meta.get("task") if meta is not None else None
-    if isinstance(owner, str) and owner and owner.lower() != task_id.lower():
-        return move_aside(path, owner)
-    if unreadable and not (isinstance(owner, str) and owner) and documents.metadata_problem(path) is not None:
-        return move_aside(path, "unreadable")
-    return None
-
-
-def move_aside(path: Path, label: str) -> Path | None:
-    """Rename ``path`` to ``<name>.<label>.md`` beside it (``.<label>.2.md`` if that is taken, and
-    so on), and return the new path; ``None`` when it is gone already, or no name is free."""
-    stem = path.name.removesuffix(".md")
-    for number in range(1, 1000):
-        suffix = f".{label}.md" if number == 1 else f".{label}.{number}.md"
-        target = path.with_name(stem + suffix)
-        if not target.exists():
-            try:
-                os.rename(path, target)
-            except FileNotFoundError:
-                return None
-            return target
-    return None
+        yield from sorted(p for p in directory.glob(pattern) if not p.name.startswith(TEMP_PREFIX))

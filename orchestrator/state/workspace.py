@@ -142,7 +142,11 @@ class Workspace:
 
     def result_name(self, task: Task) -> str:
         """The result file as the user would type it from the project directory."""
-        return f"{self.root.name}/results/{self.result_file(task)}"
+        return self.result_named(self.result_file(task))
+
+    def result_named(self, file: str) -> str:
+        """The result file ``file`` of results/ as the user would type it from the project directory."""
+        return f"{self.root.name}/results/{file}"
 
     def brief_name(self, task: Task) -> str:
         return f"{self.root.name}/agent_tasks/{task.slug}.md"

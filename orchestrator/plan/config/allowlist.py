@@ -280,7 +280,7 @@ class _Judge:
             name.type == "subscript") else text(name) if name is not None else ""  # fmt: skip
         if programlist.code_name(variable):
             return f"assigned to {variable}, which a program reads as code or as where code is", (
-                "give it to a variable of your own (X={{ params.x }}) and pass \"$X\" to the program as an argument"
+                'give it to a variable of your own (X={{ params.x }}) and pass "$X" to the program as an argument'
             )
         value = assignment.child_by_field_name("value")
         if self.reach.declared(assignment, "i"):
@@ -482,5 +482,3 @@ class _Unread:
         if reader is not None:
             return f"where it is fed to {reader}, which runs its input as code", programs.FIX_CODE
         return self.judge.onward(statement) if statement is not None else None
-
-

@@ -141,7 +141,6 @@ def arithmetic(node: Node) -> bool:
     return False
 
 
-
 def redirected(redirect: Node) -> Node | None:
     """The command (or compound statement) a redirect belongs to."""
     current: Node | None = redirect.parent
@@ -152,7 +151,6 @@ def redirected(redirect: Node) -> Node | None:
     if current.type == "redirected_statement":
         return current.child_by_field_name("body") or current.children[0]
     return current
-
 
 
 def double_brackets(node: Node) -> bool:

@@ -94,8 +94,9 @@ FIX_NAME = "give the value to a variable (X={{ params.x }}) and use $X as data; 
 FIX_PROGRAM = "name the program in the script, and give the value to it as an argument"
 FIX_PROGRAM_DATA = (
     'give it as data: awk -v v="$ORCHESTRATOR_PARAM_X", jq --arg v "$ORCHESTRATOR_PARAM_X", '
-    "or read ENVIRON[\"ORCHESTRATOR_PARAM_X\"] (awk), env.ORCHESTRATOR_PARAM_X (jq)"
+    'or read ENVIRON["ORCHESTRATOR_PARAM_X"] (awk), env.ORCHESTRATOR_PARAM_X (jq)'
 )
+
 
 def _refused(why: str, fix: str = FIX_CODE) -> Verdict:
     return Verdict(why, fix)

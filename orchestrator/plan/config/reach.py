@@ -101,9 +101,7 @@ class Reach:
         parent = assignment.parent
         if parent is None or parent.type != "declaration_command":
             return False
-        return any(
-            c.type == "word" and text(c).startswith("-") and flag in text(c)[1:] for c in parent.children
-        )
+        return any(c.type == "word" and text(c).startswith("-") and flag in text(c)[1:] for c in parent.children)
 
     def is_use(self, node: Node) -> bool:
         """Whether ``node`` is where a value is expanded (or named, in arithmetic)."""

@@ -23,6 +23,7 @@ from collections.abc import Callable
 import anyio
 
 from orchestrator import timing
+from orchestrator.documents import read_regular
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.config.profiles import Profiles
@@ -50,6 +51,7 @@ from orchestrator.state.events.runs import (
     RetryRequested,
 )
 from orchestrator.state.events.tasks import TaskAdded
+from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
 
 # The requests a run takes, each by the word its answers name it by (``request_refused``'s kind).
@@ -90,6 +92,7 @@ class LiveQueue:
         self._known_ids = {task_id.lower() for task_id in prepared.plan.tasks}
         # (from the text the run loaded: an add made while the run started is seen)
         self._watch = planfile.PersonWatch(workspace.plan_file, prepared.plan.text)
+        self._adopted = planfile.person_digest(prepared.plan.text)  # (the text whose rows it took last)
         self._told: set[str] = set()
         self._plan_there = True  # the plan file: deleted or renamed mid-run is told, once each way
         self.answers = Answers(workspace, prepared, scheduler, recorder)  # (cancel, retry, a person's word)
@@ -188,7 +191,7 @@ class LiveQueue:
                 f"`orchestrator cancel {task_id}` stops it"
             )
         order = {task_id: index for index, task_id in enumerate(plan.tasks)}
-        merges = scheduler.merges
+        merges, left = scheduler.merges, False
         for task_id in topological_order(plan.graph.subgraph(new), order):
             task = plan.tasks[task_id]
             if task_id in ours.tasks or (merges is not None and task_id in merges.writing):
@@ -199,6 +202,7 @@ class LiveQueue:
                 self._notice_once(
                     f"{task_id} runs in a git worktree, and this run started with none: it runs in the next run"
                 )
+                left = True  # (told of as the run ends: ``untaken``)
                 continue
             if merges is not None:
                 merges.take(task, settings)
@@ -208,6 +212,27 @@ class LiveQueue:
             self._emit(TaskAdded(task=task_id, agent=task.agent, name=task.title, after=task.dependencies, limits=own))
             scheduler.added(task_id)
         self._edits.take(plan)  # (after the new tasks: an edited row may name one)
+        if not left:
+            self._adopted = planfile.person_digest(plan.text)
+
+    def untaken(self) -> list[TaskAdded]:
+        """Once the run is over (``ended``): the rows of the plan it did not take, each its
+        ``task_added`` for the next run, as ``add`` tells of a row with no run going on: added as
+        the run ended, before it looked, or a worktree task a run with none leaves. The caller
+        holds the plan's edit lock (``state/lock.plan_edits``), the run's ``run_finished`` written."""
+        try:
+            now = read_regular(self.workspace.plan_file)
+        except OSError:
+            return []
+        if planfile.person_digest(now) == self._adopted:
+            return []
+        try:
+            plan = plan_of(self.workspace)
+        except (OrchestratorError, OSError):
+            return []  # (no plan a run could take: a later run says why)
+        ours = self._known_ids | {task_id.lower() for task_id in self.plan.tasks}
+        new = [task for task in plan.tasks.values() if task.id.lower() not in ours]
+        return [TaskAdded(task=task.id, name=task.title, after=task.dependencies) for task in new]
 
     # --- requests ---------------------------------------------------------------------------------
 

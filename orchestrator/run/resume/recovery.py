@@ -24,7 +24,7 @@ Also here: the executor that started a dead runner's attempts, by the name its j
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from orchestrator import documents
@@ -37,8 +37,13 @@ from orchestrator.plan.model import Task
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import fingerprint, upstream_of
+from orchestrator.run.told import completed_event
+from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.events.chain import digest
+from orchestrator.state.events.runs import Notice
+from orchestrator.state.events.untold import Untold
 from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
-from orchestrator.state.results import ResultRecord
+from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -107,6 +112,33 @@ def keep(found: Iterable[Recovered], recorder: Recorder) -> list[str]:
         recorder.recovered(recovered.task, recovered.record, recovered.text)
         kept.append(recovered.task.id)
     return kept
+
+
+def told_late(ws: Workspace, found: Iterable[Untold], recorder: Recorder) -> list[str]:
+    """Each completed result of ``found`` (written by a runner that died before it told of it,
+    ``state/events/untold``) told now, as that runner would have: its ``task_completed``, of that run, with
+    the cause that says it is late, and a notice. Only while the file is still the bytes its runner
+    journaled (what this run wrote since is its own to tell). The tasks so told."""
+    told: list[str] = []
+    for late in found:
+        path = ws.results_dir / late.result
+        record = read_record(path, late.task)
+        if record is None or record.status != TaskStatus.COMPLETED or _digest(path) != late.digest:
+            continue
+        event = completed_event((record.task, record.agent, record.name), record, ws.result_named(late.result),
+                                None, late.digest)  # fmt: skip
+        recorder.emit(replace(event, run=late.run, cause=Cause(CauseKind.LATE, pid=late.pid)))
+        said = f"{record.task}'s result, written by a runner that died before it told of it, recorded late"
+        recorder.emit(Notice(message=said))
+        told.append(record.task)
+    return told
+
+
+def _digest(path: Path) -> str | None:
+    try:
+        return digest(documents.read_regular(path))
+    except OSError:
+        return None
 
 
 def _record(ws: Workspace, task: Task, attempt: OpenAttempt, backend: str, result: AgentResult) -> ResultRecord:

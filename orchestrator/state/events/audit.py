@@ -14,9 +14,15 @@ What holds:
 - the line the head says ended the log ends where it says, and is the one it says: lines cut off
   the end, or the last line edited, are told by it. Lines after it are a writer's that died
   between its two writes, or one writing as the head was read: they must chain as any other;
-- each result file is the bytes the last line that recorded it says (``result_digest``), since
-  the last ``checkpoint_restored`` (a restore brings back other bytes). A result recorded and
-  gone since (``reset`` and ``retry`` remove them) is not checked.
+- each result file is the bytes the last line that recorded it says (``result_digest``), or,
+  brought back by a ``checkpoint restore`` since, the bytes its ``checkpoint_restored`` line says it
+  brought back (``results``). A result recorded and gone since (``reset`` and ``retry`` remove
+  them) is not checked;
+- every result file in results/ is one a line recorded: one no line records is new since (written
+  by hand, or by a runner killed between writing it and telling of it: the next run records such
+  a one when it is still the bytes that runner journaled, ``state/events/untold``). One that only lines of
+  a version before digests name, or that a restore of such a version may have brought back, cannot
+  be told from a new one: counted apart (``unchecked``), not a finding.
 
 A line torn by a crash (no JSON, as the next writer ended it) is told, and holds: no reader
 takes it, and the line after it chains to it as it stands.
@@ -38,6 +44,12 @@ from orchestrator.state.lock import looking
 from orchestrator.state.workspace import Workspace
 
 LISTED = 100  # findings kept at most: past them, a count (``more``)
+RESULT_SUFFIX = "-result.md"  # a task's result file (``Workspace.result_file``)
+UNRECORDED = (
+    "no event records it: written by hand, or by a runner killed before it told of it (the next run records "
+    "one that is still the bytes its runner wrote)"
+)
+_RESTORED = "(restored)"  # where a restore's line names its results from (their names alone)
 _LINK = re.compile(rb', "prev": "([0-9a-f]{40})"\}\n\Z')  # a line's end, as the chain writes it
 _BLOCK = 1 << 20
 
@@ -63,6 +75,8 @@ class Audit:
     matched: list[Path] = field(default_factory=list)
     differ: list[Path] = field(default_factory=list)
     gone: list[Path] = field(default_factory=list)
+    unrecorded: list[Path] = field(default_factory=list)  # result files no line records
+    unchecked: list[Path] = field(default_factory=list)  # named only by lines of a version before digests
     findings: list[Finding] = field(default_factory=list)
     more: int = 0  # findings past ``LISTED``
 
@@ -87,6 +101,8 @@ class _Walk:
     whole: int = 0  # lines ended by a newline
     at_head: tuple[int, str] | None = None  # the end and digest of the line the head names
     recorded: dict[str, tuple[str, int]] = field(default_factory=dict)  # a result's name -> (digest, line)
+    undigested: set[str] = field(default_factory=set)  # results named by lines of a version before digests
+    blind: bool = False  # a restore of a version before digests: what it brought back is not known
 
 
 def audit(workspace: Workspace) -> Audit:
@@ -111,6 +127,7 @@ def audit(workspace: Workspace) -> Audit:
         os.close(fd)
     _against_head(found, walk)
     _results(workspace, found, walk.recorded)
+    _unrecorded(workspace, found, walk)
     return found
 
 
@@ -140,7 +157,8 @@ def _take(found: Audit, walk: _Walk, number: int, raw: bytes) -> None:
     if found.head is not None and number == found.head.lines:
         walk.at_head = (walk.offset, mine)
     match = _LINK.search(raw)
-    data = _parsed(raw) if match is None or b'"result_digest"' in raw or b'"checkpoint_restored"' in raw else None
+    records = b'"result_digest"' in raw or b'"result": "' in raw or b'"checkpoint_restored"' in raw
+    data = _parsed(raw) if match is None or records else None
     if match is not None:
         _link(found, walk, number, match.group(1).decode())
     elif data is None:
@@ -186,14 +204,33 @@ def _records(found: Audit, walk: _Walk, number: int, data: dict[str, Any]) -> No
     it is known by its own name in results/, whatever the workspace was called then."""
     if data.get("event") == "checkpoint_restored":
         walk.recorded.clear()
-    result, written = data.get("result"), data.get("result_digest")
-    if not isinstance(result, str) or not isinstance(written, str):
+        brought = data.get("results")
+        if not isinstance(brought, dict):  # (a version before: what it brought back is not said)
+            walk.blind = True
+            return
+        for name, written in brought.items():
+            if isinstance(written, str) and _named(found, number, f"{_RESTORED}/results/{name}") is not None:
+                walk.recorded[name] = (written, number)
         return
+    result, written = data.get("result"), data.get("result_digest")
+    if not isinstance(result, str) or not result:
+        return
+    if not isinstance(written, str):  # (a version before digests: a result it names cannot be checked)
+        walk.undigested.add(PurePosixPath(result).name)
+        return
+    name = _named(found, number, result)
+    if name is not None:
+        walk.recorded[name] = (written, number)
+
+
+def _named(found: Audit, number: int, result: str) -> str | None:
+    """The name in results/ of the result a line records (``.orchestrator/results/agent-01-result.md``:
+    known by its own name, whatever the workspace was called then); one outside results/ is a finding."""
     parts = PurePosixPath(result).parts
     if len(parts) != 3 or parts[1] != "results" or parts[2] in ("..", "."):
         found.found(found.log, number, f"records a result outside results/: {result[:200]}")
-        return
-    walk.recorded[parts[2]] = (written, number)
+        return None
+    return parts[2]
 
 
 def _against_head(found: Audit, walk: _Walk) -> None:
@@ -242,3 +279,22 @@ def _results(workspace: Workspace, found: Audit, recorded: dict[str, tuple[str, 
         else:
             found.differ.append(path)
             found.found(path, None, f"not the bytes the run recorded at {found.log.name}:{number} (edited after)")
+
+
+def _unrecorded(workspace: Workspace, found: Audit, walk: _Walk) -> None:
+    """Each result file no line of the log records (a task's, ``*-result.md``): named, as new since
+    (by hand, or a runner killed before it told of it); one a version before digests may have
+    written, counted apart."""
+    try:
+        names = sorted(name for name in os.listdir(workspace.results_dir) if name.endswith(RESULT_SUFFIX))
+    except OSError:
+        return
+    for name in names:
+        if name in walk.recorded:
+            continue
+        path = workspace.results_dir / name
+        if name in walk.undigested or walk.blind:
+            found.unchecked.append(path)
+            continue
+        found.unrecorded.append(path)
+        found.found(path, None, UNRECORDED)

@@ -259,8 +259,11 @@ class CheckpointSaved(EventRecord):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CheckpointRestored(EventRecord):
-    """``checkpoint restore`` of ``name``; ``before``: the checkpoint that keeps what it replaced."""
+    """``checkpoint restore`` of ``name``; ``before``: the checkpoint that keeps what it replaced;
+    ``results``: each result file it brought back (its name in results/) and the digest of its
+    bytes, which ``verify`` holds the file to (``None``: a line of a version before, which said none)."""
 
     event: ClassVar[EventKind] = EventKind.CHECKPOINT_RESTORED
     name: str
     before: str = field(metadata=added(""))
+    results: dict[str, str] | None = field(metadata=added(None))

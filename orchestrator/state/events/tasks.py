@@ -55,7 +55,9 @@ class TaskCompleted(EventRecord):
     """A task completed: ``cost_usd`` and ``tokens`` its attempts' in this run of it, the
     ``attempt_`` ones its last attempt's own; ``worker``: the Dask worker that ran it;
     ``reused``: why its result came from the cache (no process started); ``result_digest``: the
-    digest of its ``result`` file's bytes as written (``verify`` compares the file with it)."""
+    digest of its ``result`` file's bytes as written (``verify`` compares the file with it);
+    ``cause``: told late, by the next run (its ``run`` the one that wrote the result), as the
+    runner died between writing it and telling of it (``state/events/untold``)."""
 
     event: ClassVar[EventKind] = EventKind.TASK_COMPLETED
     task: str
@@ -73,6 +75,7 @@ class TaskCompleted(EventRecord):
     worker: str | None = field(default=None, metadata=OPTIONAL)
     reused: str | None = field(default=None, metadata=OPTIONAL)
     result_digest: str | None = field(default=None, metadata=OPTIONAL)
+    cause: Cause | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -119,8 +119,10 @@ def save(workspace: Workspace, name: str, saved: str) -> Checkpoint:
 def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Checkpoint, Checkpoint]:
     """Bring back checkpoint ``name``'s files: each written atomically, and a file it did not hold
     (a result or a brief written since) removed, once all that is replaced is kept as the checkpoint
-    ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). The caller
-    holds the workspace lock. Returns both checkpoints."""
+    ``before-restore-<stamp>`` (``-2``, ``-3``... after it within the same second). Its
+    ``checkpoint_restored`` records the digest of each result it brought back, by which ``verify``
+    tells one changed since. The caller holds the workspace lock. Returns both checkpoints."""
+    from orchestrator.state.events.chain import digest
     from orchestrator.state.events.runs import CheckpointRestored
 
     check_name(name)
@@ -140,13 +142,17 @@ def restore(workspace: Workspace, name: str, when: str, stamp: str) -> tuple[Che
     for relative in before.files:
         if relative not in kept:
             store.remove(workspace.root / relative)
+    brought: dict[str, str] = {}  # each result brought back: the digest of its bytes, for ``verify``
     for relative in checkpoint.files:
         target = workspace.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        store.write_bytes(target, (source / relative).read_bytes())
+        data = (source / relative).read_bytes()
+        store.write_bytes(target, data)
+        if relative.startswith("results/"):
+            brought[relative.removeprefix("results/")] = digest(data)
     events.append(
         workspace.events_file,
-        [CheckpointRestored(time=when, name=name, before=before.name)],
+        [CheckpointRestored(time=when, name=name, before=before.name, results=brought)],
     )
     return checkpoint, before
 

@@ -27,18 +27,21 @@ def plan_of(
     *,
     complete: bool = False,
     untrusted: str | None = None,
+    text: str | None = None,
 ) -> Plan:
     """The plan of ``workspace``, its tasks with the agent ids it gave them (``state/agents.json``)
     and its parameters' values (``plan/config/params.py``): ``params`` over those the last runs
     gave (``state/params.json``) over the defaults; ``complete``: every one has a value, or a
     ``UsageError`` says how to give it. ``untrusted``: ``params`` came from outside (``github``,
-    ``api``, ``mcp``): they alone, over the defaults, and each a value from there."""
+    ``api``, ``mcp``): they alone, over the defaults, and each a value from there. ``text``: the
+    plan its file would hold with that text, read as the file is (a write checked before it is
+    made: ``add``, ``update``, held to what ``validate`` holds the file to)."""
     from orchestrator import redaction
     from orchestrator.plan.config.filling import resolve
     from orchestrator.state.plans.params import Remembered, read
 
     given = dict(params or {})
-    plan = _read(workspace)
+    plan = _read(workspace) if text is None else _parsed(workspace, text)
     redaction.use(plan.settings.redact)  # (what this process writes of the workspace's tasks is redacted by them)
     if untrusted is not None:
         kept = Remembered({}, dict.fromkeys(given, untrusted))
@@ -52,6 +55,15 @@ def load_plan(directory: str | Path | None = None) -> Plan:
     """The plan of the workspace at ``directory`` (as ``Workspace.find`` takes it: the workspace,
     its project, or its master_plan.md), each task with the agent id its workspace gave it."""
     return plan_of(Workspace.find(directory))
+
+
+def _parsed(workspace: Workspace, text: str) -> Plan:
+    """``text`` read as the workspace's plan file (never kept: it is not on disk)."""
+    from orchestrator.plan.parser import parse_plan
+    from orchestrator.state.kept.archive import archived_tasks
+    from orchestrator.state.plans.identity import read_book
+
+    return parse_plan(text, workspace.plan_file, book=read_book(workspace), archived=archived_tasks(workspace))
 
 
 def _read(workspace: Workspace) -> Plan:
