@@ -1,8 +1,12 @@
 """``claude``: the Claude Code CLI in print mode, streaming JSON events.
 
     claude -p --output-format stream-json --verbose --include-partial-messages [--model M] [--max-turns N]
-           [--permission-mode P] [--tools T,...] [--allowedTools T,...] [--append-system-prompt S]
-           [--max-budget-usd X] [--json-schema J] [--resume SESSION]
+           [--permission-mode P] [--tools T,...] [--allowedTools T,...] [--settings WALLS]
+           [--append-system-prompt S] [--max-budget-usd X] [--json-schema J] [--resume SESSION]
+
+``--settings`` keeps the agent out of the workspace and the project's claude files
+(``backends/guard``): deny rules for every tool that writes, and its sandbox for its commands
+(``claude_permissions.walled``).
 
 The brief goes on stdin, which is closed after it (an open empty pipe makes claude wait). stdout is
 NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
@@ -18,12 +22,14 @@ generated, so a long answer is not taken for a hang.
 tool the agent was not given (``--tools``, ``--disallowedTools``, a settings file's deny) is
 answered in a ``user`` event, a ``tool_result`` with ``is_error`` and ``<tool_use_error>Error: No
 such tool available: Write...``, and is refused all the same; so is a command claude's sandbox
-(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks. The system
+(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks, and a command
+whose write the walls' read-only file system refused (``guard.refused_write``). The system
 prompt and the JSON schema go on the command line, so ``argv_fault`` checks it before a run.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -54,8 +60,10 @@ from orchestrator.backends.claude_permissions import (
     claude_powers,
     only_reading,
     tool_name,
+    walled,
 )
 from orchestrator.backends.command_line import refused_start
+from orchestrator.backends.guard import job_walls, refused_write
 from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
@@ -88,7 +96,8 @@ def claude_bin() -> str:
 class ClaudeObserver(Observer):
     """Reads claude's event stream as it arrives; keeps only what the result record needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, walls: tuple[str, ...] = ()) -> None:
+        self.walls = walls  # the walled places' names (``Walls.names``): a refused write names one
         self._session: str | None = None
         self.result: dict[str, Any] | None = None
         self.events = 0
@@ -164,6 +173,8 @@ class ClaudeObserver(Observer):
             named = _unavailable(block)
             if named is not None:
                 found[str(block.get("tool_use_id"))] = named
+            elif self._walled(block):
+                found[str(block.get("tool_use_id"))] = "Bash"
         meta = event.get("tool_result_meta")
         for entry in meta if isinstance(meta, list) else []:
             decision = entry.get("permission_decision") if isinstance(entry, dict) else None
@@ -173,11 +184,25 @@ class ClaudeObserver(Observer):
             ):
                 found.setdefault(str(entry.get("id")), "?")
         known = {entry["tool_use_id"] for entry in self.refused}
-        for call, named in found.items():
+        for call, named in found.items():  # (in the calls' order: ``_refusals`` sorts them)
             if call not in known:
                 tool, given = self.calls.get(call, (named, {}))
                 entry = {"tool_name": tool, "tool_use_id": call, "tool_input": given if isinstance(given, dict) else {}}
                 self.refused.append(entry)
+
+    def _walled(self, block: Any) -> bool:
+        """Whether a ``tool_result`` is a command's whose write the walls refused: the sandbox
+        gave it a read-only file system there, which claude takes for an ordinary failure."""
+        if not (isinstance(block, dict) and block.get("type") == "tool_result"):
+            return False
+        call = self.calls.get(str(block.get("tool_use_id")))
+        return call is not None and call[0] == "Bash" and refused_write(_text(block.get("content")), self.walls)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 # claude's answer to a call of a tool the agent was not given (not in --tools, or in
@@ -190,10 +215,7 @@ def _unavailable(block: Any) -> str | None:
     result (an ordinary tool error included: a Read of a missing file, a failing command)."""
     if not (isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error")):
         return None
-    content = block.get("content")
-    if isinstance(content, list):
-        content = "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
-    found = _NO_SUCH_TOOL.match(content) if isinstance(content, str) else None
+    found = _NO_SUCH_TOOL.match(_text(block.get("content")))
     return found.group(1) if found else None
 
 
@@ -219,9 +241,10 @@ class ClaudeBackend(Backend):
         )
 
     def invocation(self, job: Job) -> Invocation:
-        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)
         env = {k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env}  # the plan's env wins
         env.update(asking_environment(job.settings))
+        walls = walled(job.settings, job_walls(job), agent_environment(job.settings.env), job.cwd)
+        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels, walls)
         fault = argv_fault(argv, {**agent_environment(job.settings.env), **env})
         if fault is not None:  # (found before the run for what the plan says: a profile edited since)
             raise CannotInvoke(f"{fault[0]} — {fault[1]}")
@@ -236,7 +259,7 @@ class ClaudeBackend(Backend):
         return argv_fault(argv, {**agent_environment(settings.env), **CLAUDE_ENV})
 
     def observer(self, job: Job) -> Observer:
-        return ClaudeObserver()
+        return ClaudeObserver(tuple(job_walls(job).names()))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, ClaudeObserver)
@@ -286,10 +309,12 @@ def claude_argv(
     resume: str | None = None,
     json_schema: str | None = None,
     channels: str | None = None,
+    walls: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """claude's command line. ``channels``: the command the prompt gives for the channels; an
     agent with a Bash tool gets those calls pre-approved (and nothing else by them): headless,
-    it cannot ask, and the prompt tells it to make them."""
+    it cannot ask, and the prompt tells it to make them. ``walls``: the settings that keep it out
+    of the workspace (``claude_permissions.walled``)."""
     # Partial messages: claude writes nothing else while a message is being generated, and a long
     # answer would look like a hang to the inactivity watchdog; each chunk is output that feeds it.
     argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
@@ -314,6 +339,8 @@ def claude_argv(
         allowed += [f"Bash({channels} {verb}:*)" for verb in CHANNEL_VERBS]
     if allowed:
         argv += ["--allowedTools", ",".join(allowed)]
+    if walls:
+        argv += ["--settings", json.dumps(walls, separators=(",", ":"))]
     system = "\n\n".join(p for p in ((profile.prompt if profile else ""), settings.append_system_prompt or "") if p)
     if system:
         argv += ["--append-system-prompt", system]
@@ -332,6 +359,7 @@ _LONG_ARGUMENTS = {
     "--json-schema": "the JSON schema",
     "--tools": "tools",
     "--allowedTools": "allowed_tools (with the rules in tools)",
+    "--settings": "the rules that keep the agent out of the workspace (one for each place in it)",
 }
 _SHORTEN = "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env"
 

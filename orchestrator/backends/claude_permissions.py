@@ -11,8 +11,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+from orchestrator.backends.guard import PROJECT_FILES, Walls, bubblewrap
 from orchestrator.executors.base import Limits
 from orchestrator.plan.config.settings import Settings, format_duration, suggest
 
@@ -135,3 +140,94 @@ def asking_limits(settings: Settings, limits: Limits) -> Limits:
     if settings.ask and limits.inactivity is not None and limits.inactivity < settings.ask_timeout + ASK_MARGIN:
         return dataclasses.replace(limits, inactivity=settings.ask_timeout + ASK_MARGIN)
     return limits
+
+
+# --- the walls (``backends/guard``) -----------------------------------------------------------------
+
+# Modes in which claude runs a command it has not checked itself: the walls then hold only in its sandbox.
+_UNCHECKED_MODES = ("bypassPermissions", "auto")
+
+
+def has_bash(settings: Settings) -> bool:
+    return settings.tools is None or "Bash" in {tool_name(t) for t in settings.tools}
+
+
+def unchecked_commands(settings: Settings) -> bool:
+    """Whether claude may run a command whose every path it has not checked against its rules:
+    one pre-approved (a Bash rule), one a person allowed (``ask``), any in a mode that runs them
+    unasked. In acceptEdits and the asking modes it runs alone the commands it reads the paths of
+    (mkdir, touch, a redirect...), and denies those that reach a walled place."""
+    if not has_bash(settings):
+        return False
+    rules = [*settings.allowed_tools, *(settings.tools or ())]
+    return settings.ask or settings.permission_mode in _UNCHECKED_MODES or any(tool_name(t) == "Bash" for t in rules)
+
+
+def sandboxable() -> bool:
+    """Whether claude's sandbox starts here: on Linux it runs commands under bubblewrap, and needs
+    socat for its proxy; macOS has its own (sandbox-exec)."""
+    if sys.platform == "darwin":
+        return True
+    return sys.platform.startswith("linux") and bubblewrap() and shutil.which("socat") is not None
+
+
+def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+    """The settings (``--settings``) that keep claude out of ``walls``: a deny rule for each walled
+    place (``Edit(...)``: every tool that writes a file, and the commands claude reads the paths
+    of), and, for an agent with Bash, its sandbox, whose file system those rules make read-only
+    there for every command. The sandbox is there to guard the walls, not to confine the agent
+    otherwise: it writes and reaches the network as before, unless the person's own claude settings
+    turn the sandbox on (theirs then say what else it may). It may not run a command outside it;
+    where commands run that claude has not checked (``unchecked_commands``), a sandbox that cannot
+    start stops claude before it begins."""
+    deny = [f"Edit(/{rule})" for rule in _walled_paths(walls)]
+    found: dict[str, Any] = {"permissions": {"deny": deny}}
+    if has_bash(settings):
+        sandbox: dict[str, Any] = {"enabled": True, "allowUnsandboxedCommands": False}
+        if unchecked_commands(settings):
+            sandbox["failIfUnavailable"] = True
+        if not _own_sandbox(env, cwd):
+            sandbox["filesystem"] = {"allowWrite": ["/"]}
+            sandbox["network"] = {"allowedDomains": ["*"]}
+        found["sandbox"] = sandbox
+    return found
+
+
+def _walled_paths(walls: Walls) -> list[str]:
+    """The walled places as claude's rules name them (absolute, gitignore's way: ``dir/**``); a
+    rule cannot open a directory inside another, so the workspace's places are named one by one
+    (its files at its top by ``*.*``), and the copies in every worktree by ``worktrees/*/``."""
+    found: list[str] = []
+
+    def place(path: str, directory: bool = True) -> None:
+        found.extend([path, f"{path}/**"] if directory else [path])
+
+    for entry in walls.entries():
+        place(str(entry), directory=not (entry.is_file() or entry.suffix))
+    found.append(f"{walls.workspace}/*.*")
+    closed = walls.closed()[1:]
+    for path in closed:
+        place(str(path), directory=PROJECT_FILES.get(path.name) != "file")
+    where = walls.in_repository() if walls.isolated else None
+    if where is not None:
+        inside = f"{walls.trees}/*" + (f"/{where}" if where else "")
+        for copy in walls.copies():
+            place(f"{inside}/{copy}", directory=PROJECT_FILES.get(copy) != "file")
+    return list(dict.fromkeys(found))
+
+
+def _own_sandbox(env: Mapping[str, str], cwd: Path) -> bool:
+    """Whether the person's claude settings turn its sandbox on (the project's, theirs, the
+    machine's managed ones, as claude reads them for an agent in ``cwd``)."""
+    home = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
+    files = [cwd / ".claude" / "settings.json", cwd / ".claude" / "settings.local.json", Path(home) / "settings.json",
+             Path("/etc/claude-code/managed-settings.json")]  # fmt: skip
+    for path in files:
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        sandbox = found.get("sandbox") if isinstance(found, dict) else None
+        if isinstance(sandbox, dict) and sandbox.get("enabled") is True:
+            return True
+    return False
