@@ -43,7 +43,7 @@ def bindings(walls: Walls, cwd: Path) -> tuple[list[str], list[Path]]:
     place = Path(os.path.normpath(cwd / walls.to_project))
     copies = [place / name for name in walls.copies()] if walls.isolated else []
     kinds = {folder / name: kind for name, kind in PROJECT_FILES.items() for folder in (walls.project, place)}
-    args = ["--bind", "/", "/", "--ro-bind", str(workspace), str(workspace)]
+    args = ["--dev-bind", "/", "/", "--ro-bind", str(workspace), str(workspace)]  # (devices as they are: /dev/null)
     for opened in walls.opened():
         opened.mkdir(exist_ok=True)  # (a bind needs its place: made here, outside the walls)
         args += ["--bind", str(opened), str(opened)]
