@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -172,4 +173,10 @@ def refused_write(output: str, walls: Iterable[str] = ()) -> bool:
     if "read-only file system" in said or "erofs" in said:
         return True
     refused = "permission denied" in said or "operation not permitted" in said
-    return refused and any(name.lower() in said for name in walls)
+    return refused and names_walled(output, walls)
+
+
+def names_walled(text: str, walls: Iterable[str]) -> bool:
+    """Whether ``text`` names a walled place as a part of a path (``.claude/settings.json``,
+    ``/p/.orchestrator``), not as a part of a word (``foo.claude``)."""
+    return any(re.search(rf"(?:^|[/\s'\"(`]){re.escape(name)}(?:[/\s'\")`:]|$)", text) for name in walls)
