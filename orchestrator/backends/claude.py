@@ -57,13 +57,14 @@ from orchestrator.backends.claude_permissions import (
     asking_environment,
     asking_limits,
     check_permissions,
+    claude_guard,
     claude_powers,
     only_reading,
     tool_name,
     walled,
 )
 from orchestrator.backends.command_line import refused_start
-from orchestrator.backends.guard import job_walls, refused_write
+from orchestrator.backends.guard import Guard, job_walls, refused_write
 from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
@@ -288,6 +289,9 @@ class ClaudeBackend(Backend):
 
     def powers(self, settings: Settings) -> str:
         return claude_powers(settings)
+
+    def guard(self, settings: Settings) -> Guard:
+        return claude_guard(settings)
 
     def read_only(self, settings: Settings) -> bool:  # (one that may ask may be allowed an edit)
         return not settings.ask and (only_reading(settings) or settings.permission_mode == "plan")

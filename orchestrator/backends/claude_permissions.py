@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from orchestrator.backends.guard import PROJECT_FILES, Walls, bubblewrap
+from orchestrator.backends.guard import PROJECT_FILES, Guard, Walls, bubblewrap
 from orchestrator.executors.base import Limits
 from orchestrator.plan.config.settings import Settings, format_duration, suggest
 
@@ -171,20 +171,38 @@ def sandboxable() -> bool:
     return sys.platform.startswith("linux") and bubblewrap() and shutil.which("socat") is not None
 
 
+def claude_guard(settings: Settings) -> Guard:
+    """What keeps claude out of the walls here: its deny rules, for its file tools and the
+    commands it reads the paths of; its sandbox for the others, where it starts."""
+    rules = "its deny rules (permissions.deny) stop every tool that writes a file"
+    if not has_bash(settings):
+        return Guard(True, rules)
+    if sandboxable():
+        return Guard(True, f"{rules}; its sandbox (bubblewrap) holds them read-only for every command")
+    if not unchecked_commands(settings):
+        return Guard(True, f"{rules}, and deny the commands it reads the paths of, the only ones it runs unasked")
+    return Guard(
+        False,
+        f"{rules}, but it runs commands it has not checked (a Bash rule, ask, or permission_mode "
+        f"{settings.permission_mode}) and its sandbox cannot start here",
+        "install bubblewrap and socat (apt install bubblewrap socat), or give it no Bash",
+    )
+
+
 def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
     """The settings (``--settings``) that keep claude out of ``walls``: a deny rule for each walled
     place (``Edit(...)``: every tool that writes a file, and the commands claude reads the paths
     of), and, for an agent with Bash, its sandbox, whose file system those rules make read-only
     there for every command. The sandbox is there to guard the walls, not to confine the agent
     otherwise: it writes and reaches the network as before, unless the person's own claude settings
-    turn the sandbox on (theirs then say what else it may). It may not run a command outside it;
-    where commands run that claude has not checked (``unchecked_commands``), a sandbox that cannot
-    start stops claude before it begins."""
+    turn the sandbox on (theirs then say what else it may). It may not run a command outside it,
+    and where the sandbox should start here (``sandboxable``), one that cannot stops claude before
+    it begins; where it cannot, claude's rules alone hold (``claude_guard`` says what that leaves)."""
     deny = [f"Edit(/{rule})" for rule in _walled_paths(walls)]
     found: dict[str, Any] = {"permissions": {"deny": deny}}
     if has_bash(settings):
         sandbox: dict[str, Any] = {"enabled": True, "allowUnsandboxedCommands": False}
-        if unchecked_commands(settings):
+        if sandboxable():
             sandbox["failIfUnavailable"] = True
         if not _own_sandbox(env, cwd):
             sandbox["filesystem"] = {"allowWrite": ["/"]}

@@ -53,7 +53,7 @@ from orchestrator.backends.base import (
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.codex_config import provider_login, walled_profile
 from orchestrator.backends.codex_rollout import home_of, read_rollout
-from orchestrator.backends.guard import job_walls, refused_write
+from orchestrator.backends.guard import Guard, job_walls, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -212,6 +212,12 @@ class CodexBackend(Backend):
     def powers(self, settings: Settings) -> str:
         mode = sandbox_of(settings)
         return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
+
+    def guard(self, settings: Settings) -> Guard:
+        if sandbox_of(settings) == "read-only":
+            return Guard(True, "its read-only sandbox writes nothing anywhere")
+        return Guard(True, "its sandbox, in a permission profile of its own, holds them read-only for its commands "
+                     "and patches")  # fmt: skip
 
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "read-only"

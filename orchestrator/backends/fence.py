@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from orchestrator.backends.guard import PROJECT_FILES, Walls
+from orchestrator.backends.guard import PROJECT_FILES, Walls, bwrap_bin
 
 
 def fenced(argv: Sequence[str], walls: Walls) -> list[str]:
@@ -70,9 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     walls = Walls(args.workspace, args.project, args.isolated, args.to_project)
-    found = shutil.which("bwrap")
+    found = shutil.which(bwrap_bin())
     if found is None:
-        print("orchestrator: bubblewrap (bwrap) is not installed: apt install bubblewrap", file=sys.stderr)
+        print(f"orchestrator: bubblewrap ({bwrap_bin()}) is not installed: apt install bubblewrap", file=sys.stderr)
         return 127
     binds, made = bindings(walls, Path.cwd())
     child = subprocess.Popen([found, "--die-with-parent", *binds, "--", *command])

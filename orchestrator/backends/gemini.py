@@ -50,7 +50,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.fence import fenced
-from orchestrator.backends.guard import WALLS, Walls, bubblewrap, job_walls, refused_write
+from orchestrator.backends.guard import BUBBLEWRAP, WALLS, Guard, Walls, bubblewrap, job_walls, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -170,6 +170,14 @@ class GeminiBackend(Backend):
     def powers(self, settings: Settings) -> str:
         mode = settings.permission_mode or "default"
         return f"approval mode {mode}: {APPROVAL_POWERS.get(mode, '?')}"
+
+    def guard(self, settings: Settings) -> Guard:
+        policy = "its policy (--admin-policy) denies its file tools every path into them"
+        if settings.permission_mode != "yolo":
+            return Guard(True, f"{policy}; it is given no shell tool")
+        if bubblewrap():
+            return Guard(True, f"{policy}; its shell tool, which no rule of gemini's holds, runs behind bubblewrap")
+        return Guard(False, f"{policy}, but its shell tool (yolo) is held by nothing here", BUBBLEWRAP)
 
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "plan"

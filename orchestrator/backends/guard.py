@@ -149,11 +149,15 @@ WALLS = ".orchestrator/, the project's .claude/ and .mcp.json"
 BUBBLEWRAP = "install bubblewrap (apt install bubblewrap)"
 
 
+def bwrap_bin() -> str:
+    return os.environ.get("ORCHESTRATOR_BWRAP_BIN") or "bwrap"
+
+
 @functools.cache
 def bubblewrap() -> bool:
-    """Whether bubblewrap runs here: installed, and let make the namespace it needs (a
-    container may forbid it)."""
-    found = shutil.which("bwrap")
+    """Whether bubblewrap runs here: installed (``$ORCHESTRATOR_BWRAP_BIN``, else ``bwrap``), and
+    let make the namespace it needs (a container may forbid it)."""
+    found = shutil.which(bwrap_bin())
     if found is None or not sys.platform.startswith("linux"):
         return False
     try:

@@ -56,7 +56,7 @@ from orchestrator.backends.base import (
 )
 from orchestrator.backends.classify import classify, reset_time
 from orchestrator.backends.fence import fenced
-from orchestrator.backends.guard import bubblewrap, job_walls, names_walled, refused_write
+from orchestrator.backends.guard import BUBBLEWRAP, Guard, bubblewrap, job_walls, names_walled, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -209,6 +209,14 @@ class OpencodeBackend(Backend):
     def powers(self, settings: Settings) -> str:
         mode = settings.permission_mode or "default"
         return f"permissions {mode}: {PERMISSION_POWERS.get(mode, '?')}"
+
+    def guard(self, settings: Settings) -> Guard:
+        if settings.permission_mode == "read-only":
+            return Guard(True, "its edits and commands are denied (OPENCODE_PERMISSION)")
+        if bubblewrap():
+            return Guard(True, "it runs behind bubblewrap, which holds them read-only for every tool, bash included")
+        held = "nothing holds its bash here (no rule of opencode's keeps a command out of a place)"
+        return Guard(False, held, BUBBLEWRAP)
 
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "read-only"  # (edits, commands and sub-agents denied by OPENCODE_PERMISSION)
