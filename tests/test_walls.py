@@ -157,3 +157,18 @@ def test_gemini_takes_the_walls_policy_and_it_matches_every_path_into_them(isola
         inside.append("/p/.orchestrator/state/x.json")
     assert [path for path in inside if not denied(path)] == []
     assert [path for path in beside if denied(path)] == []
+
+
+@needs_bwrap
+def test_behind_the_walls_an_agent_still_shares_through_the_channels(tmp_path: Path) -> None:
+    """The channels an agent is told to call (``orchestrator share``...) write ``context/``, which
+    is open; the run's event log is not, and the entry is kept all the same, said so."""
+    workspace = _plan(tmp_path, "opencode", [("T-01", "edit")])
+    (workspace / "state").mkdir()
+    done = _fenced(
+        tmp_path, tmp_path, f"{sys.executable} -m orchestrator share T-01 'the API pages at 100'", isolated=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "not in the run's record" in done.stderr
+    assert "the API pages at 100" in (workspace / "context" / "shared.md").read_text(encoding="utf-8")
+    assert not (workspace / "state" / "events.jsonl").exists()
