@@ -20,6 +20,7 @@ from typing import Any
 from orchestrator.backends.guard import PROJECT_FILES, Guard, Walls, bubblewrap
 from orchestrator.executors.base import Limits
 from orchestrator.plan.config.settings import Settings, format_duration, suggest
+from orchestrator.state.workspace import Workspace
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
@@ -214,14 +215,21 @@ def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) 
 def _walled_paths(walls: Walls) -> list[str]:
     """The walled places as claude's rules name them (absolute, gitignore's way: ``dir/**``); a
     rule cannot open a directory inside another, so the workspace's places are named one by one
-    (its files at its top by ``*.*``), and the copies in every worktree by ``worktrees/*/``."""
+    (its files at its top by ``*.*`` too), and the copies in every worktree by ``worktrees/*/``.
+    Its sandbox makes a place a rule names that is not there an unreadable one, which the
+    channels' commands would then fail to read (``types.yaml``): the workspace's directories are
+    made first, empty, and a file not there is named by ``*.*`` alone, which stops its file tools
+    (a command its sandbox holds could make one: ``types.yaml``, where there is none)."""
     found: list[str] = []
 
     def place(path: str, directory: bool = True) -> None:
         found.extend([path, f"{path}/**"] if directory else [path])
 
+    for made in Workspace(walls.workspace).places:  # (see below)
+        made.mkdir(parents=True, exist_ok=True)
     for entry in walls.entries():
-        place(str(entry), directory=not (entry.is_file() or entry.suffix))
+        if entry.exists():
+            place(str(entry), directory=entry.is_dir())
     found.append(f"{walls.workspace}/*.*")
     closed = walls.closed()[1:]
     for path in closed:
