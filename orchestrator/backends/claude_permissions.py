@@ -225,8 +225,10 @@ def _walled_paths(walls: Walls) -> list[str]:
     def place(path: str, directory: bool = True) -> None:
         found.extend([path, f"{path}/**"] if directory else [path])
 
-    for made in Workspace(walls.workspace).places:  # (see below)
-        made.mkdir(parents=True, exist_ok=True)
+    workspace = Workspace(walls.workspace)
+    if workspace.plan_file.is_file():  # (a workspace's; see below)
+        for made in workspace.places:
+            made.mkdir(parents=True, exist_ok=True)
     for entry in walls.entries():
         if entry.exists():
             place(str(entry), directory=entry.is_dir())
