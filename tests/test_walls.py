@@ -18,7 +18,7 @@ import pytest
 from runner_helpers import cli
 
 from orchestrator.backends.gemini import walled_paths
-from orchestrator.backends.guard import Walls
+from orchestrator.backends.guard import Walls, fenced
 
 NO_BWRAP = {"ORCHESTRATOR_BWRAP_BIN": "/nonexistent/bwrap"}  # a machine without bubblewrap
 needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="no bubblewrap here (apt install bubblewrap)")
@@ -94,12 +94,9 @@ def test_doctor_says_what_keeps_each_group_of_tasks_out_of_the_workspace(tmp_pat
 
 
 def _fenced(project: Path, cwd: Path, script: str, *, isolated: bool) -> subprocess.CompletedProcess[str]:
-    walls = ["--workspace", str(project / ".orchestrator"), "--project", str(project)]
-    return subprocess.run(
-        [sys.executable, "-m", "orchestrator.backends.fence", *walls, *(["--isolated"] if isolated else []),
-         "--", "bash", "-c", script],
-        cwd=cwd, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    walls = Walls(project / ".orchestrator", project, isolated)  # (it starts at the project's place, in its worktree)
+    argv = fenced(["bash", "-c", script], walls)
+    return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
 @needs_bwrap

@@ -1,102 +1,123 @@
 """An agent CLI run behind the walls of ``backends/guard``, put up by bubblewrap: for a CLI whose
 shell tool no rule of its own keeps out of them (gemini's ``yolo``, opencode's bash).
 
-    python -m orchestrator.backends.fence --workspace W --project P [--isolated] [--to-project REL] -- CLI...
+    python -I -S .../fence.py [--closed=KIND:PATH]... [--open=PATH]... [--copy=KIND:PATH]... [--bwrap=BWRAP] -- CLI...
 
-The CLI sees the whole machine as it is (``/`` bound to ``/``: its home, the network, the
-processes, the same process group the runner stops), but the walled places bound read-only over
-themselves: a write there fails "Read-only file system", whoever makes it, a command its shell
-tool runs included. For an agent in a worktree, the workspace's ``worktrees/`` is open again (its
-own is there), the integration branch's closed. The places are worked out here, where the CLI
-starts: its directory is the worktree the run moved it into, whose copies are walled too.
+The CLI sees the whole machine as it is (``/`` bound to ``/``, devices included: its home, the
+network, the processes, the same process group the runner stops), but each closed place bound
+read-only over itself: a write there fails "Read-only file system", whoever makes it, a command
+its shell tool runs included. The first closed place is the workspace; what is open in it (its
+``context/``, and its ``worktrees/`` for an agent in one) is bound again, writable, before the
+rest are closed (the integration branch's worktree among them). A copy's path is relative to
+where the CLI starts: the worktree the run moved it into, whose own copies are walled too.
 
 A walled place that is not there (no ``.mcp.json`` yet) cannot be bound: an empty one of its kind
-is bound read-only there instead, so that none can be made; bubblewrap leaves it on the disk as
-the mount's place, and it is removed when the CLI ends (a fence killed with SIGKILL leaves it, empty).
+(``file``, ``directory``) is bound read-only there instead, so that none can be made; bubblewrap
+leaves it on the disk as the mount's place, and it is removed when the CLI ends (a fence killed
+with SIGKILL leaves it, empty).
+
+The standard library's ``os`` alone, run by path with ``-I -S``: its start is the interpreter's,
+not the package's import, some 100 ms more (``guard.fenced`` makes its command line).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import signal
-import subprocess
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-from orchestrator.backends.guard import PROJECT_FILES, Walls, bwrap_bin
-
-
-def fenced(argv: Sequence[str], walls: Walls) -> list[str]:
-    """The command line that runs ``argv`` behind ``walls``."""
-    given = ["--workspace", str(walls.workspace), "--project", str(walls.project), "--to-project", walls.to_project]
-    return [sys.executable, "-m", "orchestrator.backends.fence", *given, *(["--isolated"] if walls.isolated else []),
-            "--", *argv]  # fmt: skip
+# (os and os.path alone: argparse, pathlib and subprocess would double its start)
+USAGE = "usage: fence.py [--closed=KIND:PATH]... [--open=PATH]... [--copy=KIND:PATH]... [--bwrap=BWRAP] -- CLI..."
 
 
-def bindings(walls: Walls, cwd: Path) -> tuple[list[str], list[Path]]:
-    """bubblewrap's arguments for ``walls`` of an agent starting in ``cwd``, and the places made
+def bindings(
+    closed: Sequence[tuple[str, str]], opened: Sequence[str], copies: Sequence[tuple[str, str]], cwd: str
+) -> tuple[list[str], list[str]]:
+    """bubblewrap's arguments for the walls of an agent starting in ``cwd``, and the places made
     for them (a placeholder where a walled place is not there), to remove after."""
-    workspace, *closed = walls.closed()
-    place = Path(os.path.normpath(cwd / walls.to_project))
-    copies = [place / name for name in walls.copies()] if walls.isolated else []
-    kinds = {folder / name: kind for name, kind in PROJECT_FILES.items() for folder in (walls.project, place)}
-    args = ["--dev-bind", "/", "/", "--ro-bind", str(workspace), str(workspace)]  # (devices as they are: /dev/null)
-    for opened in walls.opened():
-        opened.mkdir(exist_ok=True)  # (a bind needs its place: made here, outside the walls)
-        args += ["--bind", str(opened), str(opened)]
-    made: list[Path] = []
-    for path in [*closed, *copies]:
+    (_, workspace), *rest = closed
+    args = ["--dev-bind", "/", "/", "--ro-bind", workspace, workspace]
+    for place in opened:
+        os.makedirs(place, exist_ok=True)  # (a bind needs its place: made here, outside the walls)
+        args += ["--bind", place, place]
+    made: list[str] = []
+    for kind, path in [*rest, *((kind, os.path.normpath(os.path.join(cwd, path))) for kind, path in copies)]:
         if os.path.lexists(path):
-            args += ["--ro-bind", str(path), str(path)]
-        elif path.parent.is_dir():
-            if kinds.get(path, "directory") == "file":
-                args += ["--ro-bind", os.devnull, str(path)]
+            args += ["--ro-bind", path, path]
+        elif os.path.isdir(os.path.dirname(path)):
+            if kind == "file":
+                args += ["--ro-bind", os.devnull, path]
             else:
-                args += ["--tmpfs", str(path), "--remount-ro", str(path)]
+                args += ["--tmpfs", path, "--remount-ro", path]
             made.append(path)
     return args, made
 
 
+def _read(argv: Sequence[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The options (each ``--NAME=VALUE``, repeatable) and the command after ``--``."""
+    given: dict[str, list[str]] = {"closed": [], "open": [], "copy": [], "bwrap": []}
+    for index, word in enumerate(argv):
+        if word == "--":
+            return given, list(argv[index + 1 :])
+        name, _, value = word.removeprefix("--").partition("=")
+        if name not in given or not value:
+            raise SystemExit(USAGE)
+        given[name].append(value)
+    raise SystemExit(USAGE)
+
+
+def _kinds(values: list[str]) -> list[tuple[str, str]]:
+    return [(kind, path) for kind, _, path in (value.partition(":") for value in values)]
+
+
+def _which(program: str) -> str | None:
+    if os.sep in program:
+        return program if os.access(program, os.X_OK) else None
+    for folder in os.environ.get("PATH", os.defpath).split(os.pathsep):
+        found = os.path.join(folder, program)
+        if os.access(found, os.X_OK):
+            return found
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="orchestrator.backends.fence")
-    parser.add_argument("--workspace", required=True, type=Path)
-    parser.add_argument("--project", required=True, type=Path)
-    parser.add_argument("--to-project", default=".")
-    parser.add_argument("--isolated", action="store_true")
-    parser.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    walls = Walls(args.workspace, args.project, args.isolated, args.to_project)
-    found = shutil.which(bwrap_bin())
+    given, command = _read(sys.argv[1:] if argv is None else argv)
+    if not given["closed"] or not command:
+        raise SystemExit(USAGE)
+    bwrap = (given["bwrap"] or ["bwrap"])[-1]
+    found = _which(bwrap)
     if found is None:
-        print(f"orchestrator: bubblewrap ({bwrap_bin()}) is not installed: apt install bubblewrap", file=sys.stderr)
+        print(f"orchestrator: bubblewrap ({bwrap}) is not installed: apt install bubblewrap", file=sys.stderr)
         return 127
-    binds, made = bindings(walls, Path.cwd())
-    child = subprocess.Popen([found, "--die-with-parent", *binds, "--", *command])
+    binds, made = bindings(_kinds(given["closed"]), given["open"], _kinds(given["copy"]), os.getcwd())
+    child = os.posix_spawn(found, [found, "--die-with-parent", *binds, "--", *command], os.environ)
 
     def forward(number: int, _frame: object) -> None:
-        child.send_signal(number)
+        os.kill(child, number)
 
     for number in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(number, forward)
     try:
-        code = child.wait()
+        while True:
+            try:
+                _, status = os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
     finally:
         for path in made:
             _remove_empty(path)
-    return code if code >= 0 else 128 - code
+    return os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 128 + os.WTERMSIG(status)
 
 
-def _remove_empty(path: Path) -> None:
+def _remove_empty(path: str) -> None:
     """A placeholder gone again, if it is still the empty one that was made."""
     try:
-        if path.is_dir() and not path.is_symlink():
-            path.rmdir()
-        elif path.is_file() and path.stat().st_size == 0:
-            path.unlink()
+        if os.path.isdir(path) and not os.path.islink(path):
+            os.rmdir(path)
+        elif os.path.isfile(path) and os.path.getsize(path) == 0:
+            os.unlink(path)
     except OSError:
         pass
 

@@ -49,8 +49,7 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.fence import fenced
-from orchestrator.backends.guard import BUBBLEWRAP, WALLS, Guard, Walls, bubblewrap, job_walls, refused_write
+from orchestrator.backends.guard import BUBBLEWRAP, WALLS, Guard, Walls, bubblewrap, fenced, job_walls, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun

@@ -29,7 +29,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,6 +106,18 @@ class Walls:
     def names(self) -> list[str]:
         """The walled places' own names, as a path's last parts: the workspace's, the project's files."""
         return [self.workspace.name, *PROJECT_FILES]
+
+
+def fenced(argv: Sequence[str], walls: Walls) -> list[str]:
+    """The command line that runs ``argv`` behind ``walls``, put up by bubblewrap (``fence``)."""
+    from orchestrator.backends import fence
+
+    kinds = {**PROJECT_FILES, walls.workspace.name: "directory"}
+    walled = [f"--closed={kinds.get(path.name, 'directory')}:{path}" for path in walls.closed()]
+    walled += [f"--open={path}" for path in walls.opened()]
+    if walls.isolated:  # (its copies, where it starts: its worktree)
+        walled += [f"--copy={kinds.get(c, 'directory')}:{os.path.join(walls.to_project, c)}" for c in walls.copies()]
+    return [sys.executable, "-I", "-S", fence.__file__, *walled, f"--bwrap={bwrap_bin()}", "--", *argv]
 
 
 def job_walls(job: Job) -> Walls:

@@ -55,8 +55,7 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.fence import fenced
-from orchestrator.backends.guard import BUBBLEWRAP, Guard, bubblewrap, job_walls, names_walled, refused_write
+from orchestrator.backends.guard import BUBBLEWRAP, Guard, bubblewrap, fenced, job_walls, names_walled, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
