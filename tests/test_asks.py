@@ -23,7 +23,7 @@ import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
 from test_claude_backend import environment, result, write_plan
 
-from orchestrator.backends.claude import claude_argv
+from orchestrator.backends.claude_line import claude_argv
 from orchestrator.plan.config.settings import Settings
 
 CLAUDE = find_claude()
