@@ -12,11 +12,14 @@ The walls (``Walls``) are three places, and their copies in a task's worktree:
   ``orchestrator merge``, the project. The agent's own worktree, under the workspace's
   ``worktrees/``, is its to write; the integration branch's (``worktrees/.integration``) is not.
 
+Open in them: the workspace's ``context/``, which the channels an agent is told to call
+(``orchestrator share``...) write, and which no run reads as code.
+
 Each backend words the walls in its own CLI's rules (claude's ``permissions.deny`` and sandbox,
-codex's permission profile, gemini's policy, opencode's permissions: each module says how), so
-that a refused write is a refused tool call, and the task ``denied``. Where a CLI's shell tool
-has no such rules (gemini's ``yolo``, opencode's bash), the CLI runs behind the walls put up by
-bubblewrap (``backends/fence``). ``Guard`` says, for a backend's settings on this machine, which
+codex's permission profile, gemini's policy: each module says how), so that a refused write is
+a refused tool call, and the task ``denied``. Where a CLI's shell tool has no such rules
+(gemini's ``yolo``, opencode's bash), the CLI runs behind the walls put up by bubblewrap
+(``backends/fence``; ``fenced``). ``Guard`` says, for a backend's settings on this machine, which
 of the two holds, or that none does and what to install: ``validate`` and ``doctor`` tell it, and
 a run from outside refuses such a task.
 """
