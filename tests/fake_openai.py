@@ -29,6 +29,8 @@ from fakeapi import JSON, FakeServer, Reply, Wire
 DEFAULT_MODEL = "gpt-5.5"
 # Tools codex declares as freeform (``"type": "custom"``): a call of one is a ``custom_tool_call``
 # whose ``input`` is the text itself (``ToolCall("apply_patch", {"input": "*** Begin Patch..."})``).
+# opencode declares its apply_patch a function (``{"patchText": ...}``): a call given other
+# arguments than ``input`` is a function call.
 CUSTOM_TOOLS = frozenset({"apply_patch"})
 
 
@@ -179,7 +181,7 @@ class FakeOpenAI(FakeServer):
                 }
             )
         for call in reply.tool_calls:
-            if call.name in CUSTOM_TOOLS:  # a freeform tool: its input is text, not JSON arguments
+            if call.name in CUSTOM_TOOLS and set(call.input) == {"input"}:  # freeform: its input is text
                 items.append(
                     {
                         "id": self.next_id("ctc"),

@@ -10,6 +10,7 @@ import pytest
 from agentclis import CODEX
 from agenthome import hostile_start_up
 from agentsuite import Agent, AgentSuite, result, run, write_plan
+from agentwalls import Tools, WallsSuite
 from fakeapi import Reply
 
 # (a hang guard: an orchestrator run of a slow-starting CLI under load, two in some tests, and opencode
@@ -99,3 +100,23 @@ class TestCodexShell(Agent):
         ran = _commands(tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out")
         assert [(c["status"], c["aggregated_output"]) for c in ran] == [("completed", "hi\n")], ran
         assert not marker.exists(), marker.read_text()
+
+
+def _patch(path: str, text: str) -> Reply:
+    lines = "".join(f"+{line}\n" for line in text.splitlines())
+    return Reply.tool("apply_patch", {"input": f"*** Begin Patch\n*** Add File: {path}\n{lines}*** End Patch\n"})
+
+
+class TestCodexWalls(WallsSuite):
+    """Its patches and its commands run in a permission profile of its own whose sandbox holds
+    the walls read-only: under ``Access: edit`` (``workspace-write``), and with no sandbox of
+    codex's at all (``permission_mode: danger-full-access``)."""
+
+    vendor = CODEX
+    tools = Tools(
+        write=_patch,
+        run=lambda command: Reply.tool("exec_command", {"cmd": SLOW + command}),
+        edit={},
+        shell={"permission_mode": "danger-full-access"},
+        shell_access="",
+    )

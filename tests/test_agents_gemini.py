@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from agentclis import GEMINI, required
 from agentsuite import AgentSuite, result, run, write_plan
+from agentwalls import Tools, WallsSuite
 from fakeapi import Reply
 
 # (a hang guard: an orchestrator run of a slow-starting CLI under load, two in some tests, and opencode
@@ -45,4 +46,19 @@ def test_the_thinking_is_counted_as_output(tmp_path: Path) -> None:
         meta["tokens"],
         given,
         taken,
+    )
+
+
+class TestGeminiWalls(WallsSuite):
+    """Its file tools are denied by a policy of its own (``--admin-policy``) under ``Access:
+    edit`` (``auto_edit``); its shell tool, offered only in ``yolo``, which no rule of gemini's
+    holds, runs behind bubblewrap's walls (``backends/fence``)."""
+
+    vendor = GEMINI
+    tools = Tools(
+        write=lambda path, text: Reply.tool("write_file", {"file_path": path, "content": text}),
+        run=lambda command: Reply.tool("run_shell_command", {"command": command}),
+        edit={},
+        shell={"permission_mode": "yolo"},
+        shell_access="",
     )

@@ -23,7 +23,7 @@ import pytest
 from fakeapi import FakeAnthropic, Reply, claude_missing, find_claude
 from test_claude_backend import environment, result, write_plan
 
-from orchestrator.backends.claude import claude_argv
+from orchestrator.backends.claude_line import claude_argv
 from orchestrator.plan.config.settings import Settings
 
 CLAUDE = find_claude()
@@ -264,3 +264,23 @@ def test_a_question_waiting_is_what_status_and_check_tell_until_it_is_too_late(t
     assert [q["said"] for q in status["asks"]] == ["Bash(rm -rf build)"]
     questions.ask(workspace, "T-01", 2, "Bash", "Bash(ls)", until=iso_at(time.time() - 1), inputs=None)
     assert [q.said for q in questions.pending(workspace)] == ["Bash(rm -rf build)"]
+
+
+@pytest.mark.claude
+@needs_claude
+def test_a_person_is_never_asked_for_a_write_into_the_walls(tmp_path: Path) -> None:
+    """An agent that may ask (``ask: true``) asks a person for what its Access does not give it,
+    but a write into the workspace is denied by claude's rules before any question
+    (``backends/guard``): nobody is asked, so nobody can allow it, and the task is ``denied``."""
+    _plan(tmp_path, "2s", tmp_path / "notified.jsonl")
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    write = Reply.tool("Write", {"file_path": str(plan), "content": "| T-99 | x | None |\n"})
+    with FakeAnthropic([write, Reply.say("done")]) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([*CLI, "run", str(tmp_path / ".orchestrator")], env=env, capture_output=True,
+                              text=True, timeout=150)  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    assert "T-99" not in plan.read_text(encoding="utf-8")  # (the run writes its status blocks there)
+    assert approvals_lines(tmp_path) == []  # no question, no answer
+    meta, _ = result(tmp_path, "agent-01")
+    assert meta["error_class"] == "denied" and "asked" not in meta, meta

@@ -175,8 +175,12 @@ def test_codex_a_failed_command_is_no_refusal() -> None:
         pytest.param("read-only", "", 128 + 31, True, id="seccomp-sigsys"),
         pytest.param("read-only", "", 1, False, id="grep-found-nothing"),
         pytest.param("read-only", "bash: nope: command not found\n", 127, False, id="not-found"),
-        pytest.param(
-            "danger-full-access", "touch: cannot touch 'x': Read-only file system\n", 1, False, id="no-sandbox"
+        pytest.param("danger-full-access", "touch: cannot touch '/x': Permission denied\n", 1, False, id="no-sandbox"),
+        pytest.param(  # (with no sandbox of codex's, the walls stand: backends/guard)
+            "danger-full-access", "touch: cannot touch 'x': Read-only file system\n", 1, True, id="the-walls"
+        ),
+        pytest.param(  # (a command that went on after it exits 0)
+            "workspace-write", "bash: .orchestrator/master_plan.md: Read-only file system\n", 0, True, id="then-on"
         ),
     ],
 )

@@ -870,11 +870,13 @@ def test_denied_tool_calls_fail_the_task_and_are_not_passed_on_as_done(tmp_path:
 
 def test_a_long_silent_generation_is_not_taken_for_a_hang(tmp_path: Path) -> None:
     """claude says nothing on stream-json until a message is whole; with partial messages on, a
-    slow answer (8 s here, 0.8 s between chunks) keeps the 3 s inactivity watchdog fed."""
+    slow answer (8 s here, 0.8 s between chunks) keeps the 3 s inactivity watchdog fed. (Its agent
+    has no Bash: claude's sandbox, which an agent with one gets, takes some 0.5 s more to start,
+    and on a loaded machine the first line would come too late for a 3 s watchdog.)"""
     workspace = tmp_path / ".orchestrator"
     workspace.mkdir()
     (workspace / "master_plan.md").write_text(
-        "---\nbackend: claude\nretries: 0\ntimeout: 90\ninactivity_timeout: 3\n---\n"
+        "---\nbackend: claude\nretries: 0\ntimeout: 90\ninactivity_timeout: 3\ntools: [Read]\n---\n"
         "## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n| T-01 | Think | None |\n",
         encoding="utf-8",
     )

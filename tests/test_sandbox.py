@@ -124,15 +124,15 @@ def test_without_bubblewrap_a_run_from_outside_refuses_its_shell_tasks_and_runs_
     """No sandbox can be made: each shell task is refused in one line naming what to install, and
     its script never starts; the person's own run goes on as ever."""
     write_plan(tmp_path, [Spec("T-01", "echo ran > ran.txt")], {"retries": 0})
-    done = cli(tmp_path, "run", "--untrusted", "mcp", env={"ORCHESTRATOR_BWRAP": str(tmp_path / "no-bwrap")})
+    done = cli(tmp_path, "run", "--untrusted", "mcp", env={"ORCHESTRATOR_BWRAP_BIN": str(tmp_path / "no-bwrap")})
     assert done.code == 1 and not (tmp_path / "ran.txt").exists(), done.stderr
     reason = results(tmp_path)["T-01"]["reason"]
     assert "run in a sandbox" in reason and "install Debian's bubblewrap (apt install bubblewrap)" in reason, reason
     assert "\n" not in reason
-    doctor = cli(tmp_path, "doctor", "--json", env={"ORCHESTRATOR_BWRAP": str(tmp_path / "no-bwrap")})
+    doctor = cli(tmp_path, "doctor", "--json", env={"ORCHESTRATOR_BWRAP_BIN": str(tmp_path / "no-bwrap")})
     found = json.loads(doctor.stdout)["sandbox"]
     assert found["problem"].endswith("no-bwrap is not installed") and found["needed"] is False, found
-    mine = cli(tmp_path, "run", env={"ORCHESTRATOR_BWRAP": str(tmp_path / "no-bwrap")})
+    mine = cli(tmp_path, "run", env={"ORCHESTRATOR_BWRAP_BIN": str(tmp_path / "no-bwrap")})
     assert mine.code == 0 and (tmp_path / "ran.txt").exists(), mine.stderr
     assert json.loads(cli(tmp_path, "doctor", "--json").stdout)["sandbox"]["problem"] is None
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.backends.claude import claude_argv
+from orchestrator.backends.claude_line import claude_argv
 from orchestrator.plan.config.settings import Settings, settings_from_mapping
 from orchestrator.run.resume.selection import settings_signature
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+from orchestrator.backends.guard import Guard
 from orchestrator.backends.probe import Cli
 from orchestrator.executors.base import Limits, ProcessRun
 from orchestrator.plan.config.kinds import Presets
@@ -235,6 +236,13 @@ class Backend(ABC):
     def powers(self, settings: Settings) -> str:
         """What an agent started with ``settings`` may do, and the risk, in plain words."""
         return "not said by this backend: it runs with your user's rights unless its own settings limit it"
+
+    def guard(self, settings: Settings) -> Guard | None:
+        """What keeps an agent started with ``settings`` out of the walls (``backends/guard``: the
+        workspace, the project's ``.claude/`` and ``.mcp.json``) on this machine, or that nothing
+        does and what to install; None for a backend that starts no agent (a script is the plan's
+        own code)."""
+        return None
 
     def read_only(self, settings: Settings) -> bool:
         """Whether an agent started with ``settings`` can change nothing (no edit, no command that

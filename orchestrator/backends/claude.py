@@ -1,8 +1,7 @@
-"""``claude``: the Claude Code CLI in print mode, streaming JSON events.
-
-    claude -p --output-format stream-json --verbose --include-partial-messages [--model M] [--max-turns N]
-           [--permission-mode P] [--tools T,...] [--allowedTools T,...] [--append-system-prompt S]
-           [--max-budget-usd X] [--json-schema J] [--resume SESSION]
+"""``claude``: the Claude Code CLI in print mode, streaming JSON events (its command line:
+``claude_line``). An agent that may write is given ``--settings`` that keep it out of the
+workspace and the project's claude files (``backends/guard``): deny rules for every tool that
+writes, and its sandbox for its commands (``claude_permissions.walled``).
 
 The brief goes on stdin, which is closed after it (an open empty pipe makes claude wait). stdout is
 NDJSON: ``system/init`` (``session_id``), ``assistant``/``user`` messages, and a final ``result``
@@ -18,16 +17,14 @@ generated, so a long answer is not taken for a hang.
 tool the agent was not given (``--tools``, ``--disallowedTools``, a settings file's deny) is
 answered in a ``user`` event, a ``tool_result`` with ``is_error`` and ``<tool_use_error>Error: No
 such tool available: Write...``, and is refused all the same; so is a command claude's sandbox
-(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks. The system
-prompt and the JSON schema go on the command line, so ``argv_fault`` checks it before a run.
+(its settings' ``sandbox``) stopped, which the event's ``tool_result_meta`` marks, and a command
+whose write the walls' read-only file system refused (``guard.refused_write``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,16 +43,17 @@ from orchestrator.backends.base import (
     limits_for,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.claude_line import argv_fault, claude_argv, claude_bin
 from orchestrator.backends.claude_permissions import (
-    asking,
     asking_environment,
     asking_limits,
     check_permissions,
+    claude_guard,
     claude_powers,
     only_reading,
-    tool_name,
+    walled,
 )
-from orchestrator.backends.command_line import refused_start
+from orchestrator.backends.guard import Guard, job_walls, refused_write
 from orchestrator.backends.probe import Cli, agent_environment, version_of
 from orchestrator.backends.refusals import denied
 from orchestrator.executors.base import ProcessRun
@@ -81,14 +79,11 @@ SESSION_COST_SINCE = (2, 1, 277)
 CLAUDE_REMEDY = "tools, allowed_tools, permission_mode"  # what lets a refused call run
 
 
-def claude_bin() -> str:
-    return os.environ.get("ORCHESTRATOR_CLAUDE_BIN") or "claude"
-
-
 class ClaudeObserver(Observer):
     """Reads claude's event stream as it arrives; keeps only what the result record needs."""
 
-    def __init__(self) -> None:
+    def __init__(self, walls: tuple[str, ...] = ()) -> None:
+        self.walls = walls  # the walled places' names (``Walls.names``): a refused write names one
         self._session: str | None = None
         self.result: dict[str, Any] | None = None
         self.events = 0
@@ -164,6 +159,8 @@ class ClaudeObserver(Observer):
             named = _unavailable(block)
             if named is not None:
                 found[str(block.get("tool_use_id"))] = named
+            elif self._walled(block):
+                found[str(block.get("tool_use_id"))] = "Bash"
         meta = event.get("tool_result_meta")
         for entry in meta if isinstance(meta, list) else []:
             decision = entry.get("permission_decision") if isinstance(entry, dict) else None
@@ -173,11 +170,25 @@ class ClaudeObserver(Observer):
             ):
                 found.setdefault(str(entry.get("id")), "?")
         known = {entry["tool_use_id"] for entry in self.refused}
-        for call, named in found.items():
+        for call, named in found.items():  # (in the calls' order: ``_refusals`` sorts them)
             if call not in known:
                 tool, given = self.calls.get(call, (named, {}))
                 entry = {"tool_name": tool, "tool_use_id": call, "tool_input": given if isinstance(given, dict) else {}}
                 self.refused.append(entry)
+
+    def _walled(self, block: Any) -> bool:
+        """Whether a ``tool_result`` is a command's whose write the walls refused: the sandbox
+        gave it a read-only file system there, which claude takes for an ordinary failure."""
+        if not (isinstance(block, dict) and block.get("type") == "tool_result"):
+            return False
+        call = self.calls.get(str(block.get("tool_use_id")))
+        return call is not None and call[0] == "Bash" and refused_write(_text(block.get("content")), self.walls)
+
+
+def _text(content: Any) -> str:
+    if isinstance(content, list):
+        return "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
+    return content if isinstance(content, str) else ""
 
 
 # claude's answer to a call of a tool the agent was not given (not in --tools, or in
@@ -190,10 +201,7 @@ def _unavailable(block: Any) -> str | None:
     result (an ordinary tool error included: a Read of a missing file, a failing command)."""
     if not (isinstance(block, dict) and block.get("type") == "tool_result" and block.get("is_error")):
         return None
-    content = block.get("content")
-    if isinstance(content, list):
-        content = "".join(str(part.get("text") or "") for part in content if isinstance(part, dict))
-    found = _NO_SUCH_TOOL.match(content) if isinstance(content, str) else None
+    found = _NO_SUCH_TOOL.match(_text(block.get("content")))
     return found.group(1) if found else None
 
 
@@ -219,9 +227,12 @@ class ClaudeBackend(Backend):
         )
 
     def invocation(self, job: Job) -> Invocation:
-        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels)
         env = {k: v for k, v in CLAUDE_ENV.items() if k not in job.settings.env}  # the plan's env wins
         env.update(asking_environment(job.settings))
+        walls = None  # (an agent that writes nothing needs no walls: its argv stays as it was)
+        if not self.read_only(job.settings):
+            walls = walled(job.settings, job_walls(job), agent_environment(job.settings.env), job.cwd)
+        argv = claude_argv(job.settings, job.profile, job.resume_session, self.json_schema, job.channels, walls)
         fault = argv_fault(argv, {**agent_environment(job.settings.env), **env})
         if fault is not None:  # (found before the run for what the plan says: a profile edited since)
             raise CannotInvoke(f"{fault[0]} — {fault[1]}")
@@ -236,7 +247,7 @@ class ClaudeBackend(Backend):
         return argv_fault(argv, {**agent_environment(settings.env), **CLAUDE_ENV})
 
     def observer(self, job: Job) -> Observer:
-        return ClaudeObserver()
+        return ClaudeObserver(tuple(job_walls(job).names()))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, ClaudeObserver)
@@ -266,6 +277,9 @@ class ClaudeBackend(Backend):
     def powers(self, settings: Settings) -> str:
         return claude_powers(settings)
 
+    def guard(self, settings: Settings) -> Guard:
+        return claude_guard(settings)
+
     def read_only(self, settings: Settings) -> bool:  # (one that may ask may be allowed an edit)
         return not settings.ask and (only_reading(settings) or settings.permission_mode == "plan")
 
@@ -275,70 +289,6 @@ class ClaudeBackend(Backend):
     @staticmethod
     def available() -> bool:
         return shutil.which(claude_bin()) is not None
-
-
-CHANNEL_VERBS = ("share", "note", "discover", "sync", "context")
-
-
-def claude_argv(
-    settings: Settings,
-    profile: Profile | None,
-    resume: str | None = None,
-    json_schema: str | None = None,
-    channels: str | None = None,
-) -> list[str]:
-    """claude's command line. ``channels``: the command the prompt gives for the channels; an
-    agent with a Bash tool gets those calls pre-approved (and nothing else by them): headless,
-    it cannot ask, and the prompt tells it to make them."""
-    # Partial messages: claude writes nothing else while a message is being generated, and a long
-    # answer would look like a hang to the inactivity watchdog; each chunk is output that feeds it.
-    argv = [claude_bin(), "-p", "--output-format", "stream-json", "--verbose", "--include-partial-messages"]
-    if settings.model:
-        argv += ["--model", settings.model]
-    if settings.max_turns:
-        argv += ["--max-turns", str(settings.max_turns)]
-    if settings.permission_mode:
-        argv += ["--permission-mode", settings.permission_mode]
-    allowed = list(settings.allowed_tools)
-    if settings.ask:
-        # The tools it is given run without asking; every other call claude would ask about goes
-        # to a person (``asking``): so all its tools are there, those of its Access pre-approved.
-        argv += asking(settings)
-        allowed += [t for t in settings.tools or () if t not in allowed]
-    elif settings.tools is not None:
-        # --tools takes tool names; a rule such as Bash(git log:*) gives the tool and pre-approves
-        # only what the rule matches (what else the agent asks for is denied: it cannot ask).
-        argv += ["--tools", ",".join(dict.fromkeys(tool_name(t) for t in settings.tools))]
-        allowed += [t for t in settings.tools if "(" in t and t not in allowed]
-    if channels and (settings.tools is None or "Bash" in {tool_name(t) for t in settings.tools}):
-        allowed += [f"Bash({channels} {verb}:*)" for verb in CHANNEL_VERBS]
-    if allowed:
-        argv += ["--allowedTools", ",".join(allowed)]
-    system = "\n\n".join(p for p in ((profile.prompt if profile else ""), settings.append_system_prompt or "") if p)
-    if system:
-        argv += ["--append-system-prompt", system]
-    if settings.max_budget_usd:
-        argv += ["--max-budget-usd", f"{settings.max_budget_usd:g}"]
-    if json_schema:
-        argv += ["--json-schema", json_schema]
-    if resume:
-        argv += ["--resume", resume]
-    return argv
-
-
-# What the arguments that can grow long hold, in the plan's words (``refused_start``).
-_LONG_ARGUMENTS = {
-    "--append-system-prompt": "the system prompt (the profile's prompt and append_system_prompt, together)",
-    "--json-schema": "the JSON schema",
-    "--tools": "tools",
-    "--allowedTools": "allowed_tools (with the rules in tools)",
-}
-_SHORTEN = "shorten the system prompt (the profile's prompt, append_system_prompt) or the plan's env"
-
-
-def argv_fault(argv: Sequence[str], env: Mapping[str, str]) -> tuple[str, str] | None:
-    """Why the system would refuse to start claude with ``argv`` and ``env``, and what to do; or None."""
-    return refused_start("claude", argv, env, _LONG_ARGUMENTS, _SHORTEN)
 
 
 # Tools that only talk to a person (to leave plan mode, to ask a question): headless claude

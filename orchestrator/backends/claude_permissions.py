@@ -11,10 +11,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
 
+from orchestrator.backends.guard import PROJECT_FILES, Guard, Walls, bubblewrap
 from orchestrator.executors.base import Limits
 from orchestrator.plan.config.settings import Settings, format_duration, suggest
+from orchestrator.state.workspace import Workspace
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
@@ -135,3 +141,121 @@ def asking_limits(settings: Settings, limits: Limits) -> Limits:
     if settings.ask and limits.inactivity is not None and limits.inactivity < settings.ask_timeout + ASK_MARGIN:
         return dataclasses.replace(limits, inactivity=settings.ask_timeout + ASK_MARGIN)
     return limits
+
+
+# --- the walls (``backends/guard``) -----------------------------------------------------------------
+
+# Modes in which claude runs a command it has not checked itself: the walls then hold only in its sandbox.
+_UNCHECKED_MODES = ("bypassPermissions", "auto")
+
+
+def has_bash(settings: Settings) -> bool:
+    return settings.tools is None or "Bash" in {tool_name(t) for t in settings.tools}
+
+
+def unchecked_commands(settings: Settings) -> bool:
+    """Whether claude may run a command whose every path it has not checked against its rules:
+    one pre-approved (a Bash rule), one a person allowed (``ask``), any in a mode that runs them
+    unasked. In acceptEdits and the asking modes it runs alone the commands it reads the paths of
+    (mkdir, touch, a redirect...), and denies those that reach a walled place."""
+    if not has_bash(settings):
+        return False
+    rules = [*settings.allowed_tools, *(settings.tools or ())]
+    return settings.ask or settings.permission_mode in _UNCHECKED_MODES or any(tool_name(t) == "Bash" for t in rules)
+
+
+def sandboxable() -> bool:
+    """Whether claude's sandbox starts here: on Linux it runs commands under bubblewrap, and needs
+    socat for its proxy; macOS has its own (sandbox-exec)."""
+    if sys.platform == "darwin":
+        return True
+    return sys.platform.startswith("linux") and bubblewrap() and shutil.which("socat") is not None
+
+
+def claude_guard(settings: Settings) -> Guard:
+    """What keeps claude out of the walls here: its deny rules, for its file tools and the
+    commands it reads the paths of; its sandbox for the others, where it starts."""
+    rules = "its deny rules (permissions.deny) stop every tool that writes a file"
+    if not has_bash(settings):
+        return Guard(True, rules)
+    if sandboxable():
+        return Guard(True, f"{rules}; its sandbox (bubblewrap) holds them read-only for every command")
+    if not unchecked_commands(settings):
+        return Guard(True, f"{rules}, and deny the commands it reads the paths of, the only ones it runs unasked")
+    return Guard(
+        False,
+        f"{rules}, but it runs commands it has not checked (a Bash rule, ask, or permission_mode "
+        f"{settings.permission_mode}) and its sandbox cannot start here",
+        "install bubblewrap and socat (apt install bubblewrap socat), or give it no Bash",
+    )
+
+
+def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
+    """The settings (``--settings``) that keep claude out of ``walls``: a deny rule for each walled
+    place (``Edit(...)``: every tool that writes a file, and the commands claude reads the paths
+    of), and, for an agent with Bash, its sandbox, whose file system those rules make read-only
+    there for every command. The sandbox is there to guard the walls, not to confine the agent
+    otherwise: it writes and reaches the network as before, unless the person's own claude settings
+    turn the sandbox on (theirs then say what else it may). It may not run a command outside it,
+    and where the sandbox should start here (``sandboxable``), one that cannot stops claude before
+    it begins; where it cannot, claude's rules alone hold (``claude_guard`` says what that leaves)."""
+    deny = [f"Edit(/{rule})" for rule in _walled_paths(walls)]
+    found: dict[str, Any] = {"permissions": {"deny": deny}}
+    if has_bash(settings):
+        sandbox: dict[str, Any] = {"enabled": True, "allowUnsandboxedCommands": False}
+        if sandboxable():
+            sandbox["failIfUnavailable"] = True
+        if not _own_sandbox(env, cwd):
+            sandbox["filesystem"] = {"allowWrite": ["/"]}
+            sandbox["network"] = {"allowedDomains": ["*"]}
+        found["sandbox"] = sandbox
+    return found
+
+
+def _walled_paths(walls: Walls) -> list[str]:
+    """The walled places as claude's rules name them (absolute, gitignore's way: ``dir/**``); a
+    rule cannot open a directory inside another, so the workspace's places are named one by one
+    (its files at its top by ``*.*`` too), and the copies in every worktree by ``worktrees/*/``.
+    Its sandbox makes a place a rule names that is not there an unreadable one, which the
+    channels' commands would then fail to read (``types.yaml``): the workspace's directories are
+    made first, empty, and a file not there is named by ``*.*`` alone, which stops its file tools
+    (a command its sandbox holds could make one: ``types.yaml``, where there is none)."""
+    found: list[str] = []
+
+    def place(path: str, directory: bool = True) -> None:
+        found.extend([path, f"{path}/**"] if directory else [path])
+
+    workspace = Workspace(walls.workspace)
+    if workspace.plan_file.is_file():  # (a workspace's; see below)
+        for made in workspace.places:
+            made.mkdir(parents=True, exist_ok=True)
+    for entry in walls.entries():
+        if entry.exists():
+            place(str(entry), directory=entry.is_dir())
+    found.append(f"{walls.workspace}/*.*")
+    closed = walls.closed()[1:]
+    for path in closed:
+        place(str(path), directory=PROJECT_FILES.get(path.name) != "file")
+    where = walls.in_repository() if walls.isolated else None
+    if where is not None:
+        inside = f"{walls.trees}/*" + (f"/{where}" if where else "")
+        for copy in walls.copies():
+            place(f"{inside}/{copy}", directory=PROJECT_FILES.get(copy) != "file")
+    return list(dict.fromkeys(found))
+
+
+def _own_sandbox(env: Mapping[str, str], cwd: Path) -> bool:
+    """Whether the person's claude settings turn its sandbox on (the project's, theirs, the
+    machine's managed ones, as claude reads them for an agent in ``cwd``)."""
+    home = env.get("CLAUDE_CONFIG_DIR") or os.path.join(env.get("HOME") or os.path.expanduser("~"), ".claude")
+    files = [cwd / ".claude" / "settings.json", cwd / ".claude" / "settings.local.json", Path(home) / "settings.json",
+             Path("/etc/claude-code/managed-settings.json")]  # fmt: skip
+    for path in files:
+        try:
+            found = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        sandbox = found.get("sandbox") if isinstance(found, dict) else None
+        if isinstance(sandbox, dict) and sandbox.get("enabled") is True:
+            return True
+    return False

@@ -1,4 +1,10 @@
-"""``codex``: ``codex exec --json --skip-git-repo-check [-m M] -s SANDBOX [resume THREAD] -``, prompt on stdin.
+"""``codex``: ``codex exec --json --skip-git-repo-check [-m M] (-s read-only | -c PROFILE...) [resume THREAD] -``,
+prompt on stdin.
+
+A task that may write runs in a permission profile of codex's own, given on the command line
+(``codex_config.walled_profile``): its sandbox (``workspace-write`` or ``danger-full-access``)
+with the walls (``backends/guard``: the workspace, the project's ``.claude/`` and ``.mcp.json``)
+read-only, for its commands and its patches alike.
 
 stdout is JSONL: ``thread.started{thread_id}``, ``item.completed{item:{type:"agent_message", text}}``,
 ``turn.completed{usage}``, ``turn.failed{error:{message}}`` and ``error{message}``. Codex reports
@@ -45,8 +51,9 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
-from orchestrator.backends.codex_config import provider_login
+from orchestrator.backends.codex_config import provider_login, walled_profile
 from orchestrator.backends.codex_rollout import home_of, read_rollout
+from orchestrator.backends.guard import Guard, job_walls, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -56,9 +63,12 @@ from orchestrator.vocabulary import ErrorClass
 
 
 class CodexObserver(Observer):
-    def __init__(self, resumed: str | None = None, sandbox: str = "workspace-write") -> None:
+    def __init__(
+        self, resumed: str | None = None, sandbox: str = "workspace-write", walls: tuple[str, ...] = ()
+    ) -> None:
         self.resumed = resumed  # the thread the attempt was asked to continue
         self.sandbox = sandbox  # codex exec -s: what its commands ran in
+        self.walls = walls  # the walled places' names (``Walls.names``)
         self.thread_id: str | None = None
         self.messages: list[str] = []
         self.usage: dict[str, int] = {}
@@ -85,7 +95,7 @@ class CodexObserver(Observer):
                 return
             if item.get("type") in ("agent_message", "assistant_message") and item.get("text"):
                 self.messages.append(str(item["text"]))
-            elif item.get("status") == "declined" or sandbox_stopped(item, self.sandbox):
+            elif item.get("status") == "declined" or sandbox_stopped(item, self.sandbox, self.walls):
                 self._declined(item)
         elif kind == "turn.completed":
             self.turns += 1
@@ -126,18 +136,23 @@ NOT_THE_SANDBOX = (2, 126, 127)  # ...else not these exits (a shell's misuse, no
 KILLED_BY_SECCOMP = 128 + 31  # ...but a SIGSYS, seccomp's
 
 
-def sandbox_stopped(item: dict[str, Any], sandbox: str) -> bool:
-    """Whether a ``command_execution`` that ended ``failed`` is one codex's sandbox stopped, as
-    codex itself judges it when it refuses a command before its item begins: so that the same
-    command gets the same verdict whichever side of codex's race it fell. No sandbox
-    (``danger-full-access``): never."""
-    if item.get("type") != "command_execution" or item.get("status") != "failed" or sandbox == "danger-full-access":
+def sandbox_stopped(item: dict[str, Any], sandbox: str, walls: tuple[str, ...] = ()) -> bool:
+    """Whether a ``command_execution`` is one codex's sandbox stopped: one that ended ``failed``
+    as codex itself judges it when it refuses a command before its item begins (so that the same
+    command gets the same verdict whichever side of codex's race it fell), and one, failed or
+    not, whose write the walls refused (a command that went on after it, ``touch x; echo done``,
+    exits 0). With ``danger-full-access`` the walls are codex's only sandbox."""
+    if item.get("type") != "command_execution":
+        return False
+    said = str(item.get("aggregated_output") or "")
+    if refused_write(said, walls):
+        return True
+    if item.get("status") != "failed" or sandbox == "danger-full-access":
         return False
     code = item.get("exit_code")
     if not isinstance(code, int) or isinstance(code, bool) or code == 0:
         return False
-    said = str(item.get("aggregated_output") or "").lower()
-    if any(word in said for word in SANDBOX_WORDS):
+    if any(word in said.lower() for word in SANDBOX_WORDS):
         return True
     return code == KILLED_BY_SECCOMP
 
@@ -150,8 +165,8 @@ SANDBOX_POWERS = {
     "read-only": "it reads files and runs commands that only read; it writes nothing and has no network",
     "workspace-write": "it edits files and runs commands in its working directory, no network. Risk: "
     "it can rewrite or delete anything in that directory",
-    "danger-full-access": "no sandbox: any command, any file, the network, with your user's rights. Risk: "
-    "only in a sandbox or a throwaway checkout",
+    "danger-full-access": "no sandbox but the walls: any command, any file, the network, with your user's rights. "
+    "Risk: only in a sandbox or a throwaway checkout",
 }
 SANDBOX_MODES = tuple(SANDBOX_POWERS)  # codex exec -s
 
@@ -198,6 +213,12 @@ class CodexBackend(Backend):
         mode = sandbox_of(settings)
         return f"sandbox {mode} (codex exec -s): {SANDBOX_POWERS.get(mode, '?')}"
 
+    def guard(self, settings: Settings) -> Guard:
+        if sandbox_of(settings) == "read-only":
+            return Guard(True, "its read-only sandbox writes nothing anywhere")
+        return Guard(True, "its sandbox, in a permission profile of its own, holds them read-only for its commands "
+                     "and patches")  # fmt: skip
+
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "read-only"
 
@@ -215,14 +236,21 @@ class CodexBackend(Backend):
         argv = [codex_bin(), "exec", "--json", "--skip-git-repo-check"]
         if settings.model:
             argv += ["-m", settings.model]
-        argv += ["-s", sandbox_of(settings)]
+        sandbox = sandbox_of(settings)
+        if sandbox == "read-only" or sandbox not in SANDBOX_MODES:
+            argv += ["-s", sandbox]
+        else:
+            walls = job_walls(job)
+            for place in walls.opened():  # (a place open inside a closed one must be there to bind)
+                place.mkdir(parents=True, exist_ok=True)
+            argv += walled_profile(sandbox, walls)
         if job.resume_session:
             argv += ["resume", job.resume_session]
         argv.append("-")
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def observer(self, job: Job) -> Observer:
-        return CodexObserver(job.resume_session, sandbox_of(job.settings))
+        return CodexObserver(job.resume_session, sandbox_of(job.settings), tuple(job_walls(job).names()))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, CodexObserver)

@@ -1,7 +1,8 @@
 """How codex logs in, as its own ``config.toml`` says: the model provider it uses, and where that
-provider's key comes from.
+provider's key comes from; and the permission profile that keeps it out of the walls.
 
     provider_login(env) -> (what doctor says, logged in?) or None: OpenAI's own login applies
+    walled_profile(sandbox, walls) -> its command line's ``-c`` for the profile
 
 codex reads ``$CODEX_HOME/config.toml`` (``~/.codex/config.toml`` by default). Its
 ``model_provider`` (or that of the ``[profiles.NAME]`` its ``profile`` names) picks a provider;
@@ -14,11 +15,13 @@ or ``codex login``. A file that does not read as TOML stops codex before it star
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
 from typing import Any
 
 from orchestrator.backends.codex_rollout import codex_home
+from orchestrator.backends.guard import Walls
 
 Login = tuple[str, bool | None]  # what doctor says of it, and whether it is logged in (None: cannot tell)
 
@@ -60,3 +63,36 @@ def _provider(config: Mapping[str, Any]) -> str | None:
         return str(chosen["model_provider"])
     name = config.get("model_provider")
     return name if isinstance(name, str) else None
+
+
+# --- the walls (``backends/guard``) -----------------------------------------------------------------
+
+PROFILE = "orchestrator"  # the permission profile the walls are given in (codex's ``[permissions.NAME]``)
+
+
+def walled_profile(sandbox: str, walls: Walls) -> list[str]:
+    """The arguments that run codex's commands and patches in a permission profile of its own
+    that is ``sandbox`` (``workspace-write``: codex's ``:workspace``; ``danger-full-access``: the
+    whole file system and the network) but for the walls, read-only: codex's sandbox stops a write
+    there, a command's or a patch's, as it stops one outside its workspace. Given on its command
+    line (``-c``), the profile holds whatever the person's config.toml says (a ``sandbox_mode``
+    there included). ``read-only`` needs none: it writes nothing anywhere."""
+    places: dict[str, str] = {str(path): "read" for path in walls.closed()}
+    places.update({str(path): "write" for path in walls.opened()})
+    inside = {".": "write", ".git": "read", ".codex": "read"}
+    if walls.to_project == ".":  # (the copies above the agent's directory are outside its roots)
+        inside.update(dict.fromkeys(walls.copies(), "read"))
+    if sandbox == "danger-full-access":
+        places = {":root": "write", **places}
+    roots = ", ".join(f"{_key(path)} = {_key(access)}" for path, access in inside.items())
+    filesystem = ", ".join([*(f"{_key(path)} = {_key(access)}" for path, access in places.items()),
+                            f'":project_roots" = {{{roots}}}'])  # fmt: skip
+    found = ["-c", f'default_permissions="{PROFILE}"', "-c", f"permissions.{PROFILE}.filesystem={{{filesystem}}}"]
+    if sandbox == "danger-full-access":
+        return [*found, "-c", f"permissions.{PROFILE}.network={{enabled = true}}"]
+    return [*found, "-c", f'permissions.{PROFILE}.extends=":workspace"']
+
+
+def _key(text: str) -> str:
+    """``text`` as a TOML string (a path with quotes or backslashes in it included)."""
+    return json.dumps(text)

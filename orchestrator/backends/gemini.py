@@ -29,6 +29,8 @@ leave out and their ``total_tokens`` hold) and ``cache_read``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -47,11 +49,14 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.guard import BUBBLEWRAP, WALLS, Guard, Walls, bubblewrap, fenced, job_walls, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
 from orchestrator.plan.config.kinds import Presets
 from orchestrator.plan.config.settings import Settings
+from orchestrator.state import store
+from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ErrorClass
 
 ASK = "Carry out the task described above and answer with your result."
@@ -70,8 +75,9 @@ _EXIT_WORDS = {
     53: "turn limit reached",
     55: "untrusted workspace",
 }
-# A tool_result's error.type for a call gemini refused (not one that ran and failed).
-REFUSED = frozenset({"tool_not_registered", "policy_violation"})
+# A tool_result's error.type for a call gemini refused (not one that ran and failed): a tool it
+# did not offer, one its policy denies (the walls' among them), a path outside its workspace.
+REFUSED = frozenset({"tool_not_registered", "policy_violation", "path_not_in_workspace"})
 
 
 # What each gemini --approval-mode mode lets a headless agent do, in plain words.
@@ -93,8 +99,9 @@ def gemini_bin() -> str:
 class GeminiObserver(Observer):
     """Reads gemini's stream-json events; keeps what the result record needs."""
 
-    def __init__(self, resumed: str | None = None) -> None:
+    def __init__(self, resumed: str | None = None, walls: tuple[str, ...] = ()) -> None:
         self.resumed = resumed  # the session the attempt was asked to continue
+        self.walls = walls  # the walled places' names (``Walls.names``)
         self._session: str | None = None
         self.answer: list[str] = []  # the agent's text since its last tool call
         self.calls: dict[str, tuple[str, dict[str, Any]]] = {}  # tool_id -> its tool and parameters
@@ -127,7 +134,10 @@ class GeminiObserver(Observer):
             self.answer = []
         elif kind == "tool_result":
             error = event.get("error")
-            if event.get("status") == "error" and isinstance(error, dict) and error.get("type") in REFUSED:
+            said = f"{event.get('output') or ''} {error.get('message') if isinstance(error, dict) else ''}"
+            if (event.get("status") == "error" and isinstance(error, dict) and error.get("type") in REFUSED) or (
+                refused_write(said, self.walls)  # (a write the walls' read-only file system stopped)
+            ):
                 tool, given = self.calls.get(str(event.get("tool_id")), ("?", {}))
                 self.refused.append(refusal(tool, **{k: str(v) for k, v in given.items() if isinstance(v, str)}))
         elif kind == "result":
@@ -160,6 +170,14 @@ class GeminiBackend(Backend):
         mode = settings.permission_mode or "default"
         return f"approval mode {mode}: {APPROVAL_POWERS.get(mode, '?')}"
 
+    def guard(self, settings: Settings) -> Guard:
+        policy = "its policy (--admin-policy) denies its file tools every path into them"
+        if settings.permission_mode != "yolo":
+            return Guard(True, f"{policy}; it is given no shell tool")
+        if bubblewrap():
+            return Guard(True, f"{policy}; its shell tool, which no rule of gemini's holds, runs behind bubblewrap")
+        return Guard(False, f"{policy}, but its shell tool (yolo) is held by nothing here", BUBBLEWRAP)
+
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "plan"
 
@@ -174,21 +192,26 @@ class GeminiBackend(Backend):
 
     def invocation(self, job: Job) -> Invocation:
         settings = job.settings
+        walls = job_walls(job)
         argv = [gemini_bin(), "-p", ASK, "-o", "stream-json", "--skip-trust"]
         if settings.model:
             argv += ["-m", settings.model]
         if settings.permission_mode:
             argv += ["--approval-mode", settings.permission_mode]
+        argv += ["--admin-policy", str(walled_policy(walls))]
         if job.resume_session:
             argv += ["--resume", job.resume_session]
+        if settings.permission_mode == "yolo" and bubblewrap():  # (its shell tool: no rule of gemini's holds it)
+            argv = fenced(argv, walls)
         return Invocation(tuple(argv), job.prompt, limits=limits_for(settings))
 
     def observer(self, job: Job) -> Observer:
-        return GeminiObserver(job.resume_session)
+        return GeminiObserver(job.resume_session, tuple(job_walls(job).names()))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         text, _ = head(stdout, _STDOUT_CAP)
-        return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings), job.resume_session)
+        walls = tuple(job_walls(job).names())
+        return interpret_gemini(run, text, head(stderr, 20_000)[0], limits_for(job.settings), job.resume_session, walls)
 
     def recover(self, settings: Settings, stdout: Path, stderr: Path) -> AgentResult | None:
         """gemini's last event says how the turn ended: a log whose ``result`` says success (and
@@ -246,11 +269,16 @@ GEMINI_REMEDY = "permission_mode: an approval mode that allows it, such as auto_
 
 
 def interpret_gemini(
-    run: ProcessRun, stdout: str, stderr: str, limits: Any = None, resumed: str | None = None
+    run: ProcessRun,
+    stdout: str,
+    stderr: str,
+    limits: Any = None,
+    resumed: str | None = None,
+    walls: tuple[str, ...] = (),
 ) -> AgentResult:
     """The verdict on one gemini attempt, from its stream-json output: the ``result`` event
     decides, then the exit status."""
-    obs = GeminiObserver(resumed)
+    obs = GeminiObserver(resumed, walls)
     for line in stdout.splitlines():
         obs.feed(line.encode())
     event = obs.result or {}
@@ -264,6 +292,10 @@ def interpret_gemini(
     }
     if run.start_error:
         return AgentResult(False, error_class=ErrorClass.START, message=run.describe(limits), **common)
+    if POLICY_ERROR in stderr:  # gemini went on without the walls' policy: whatever it did, no success
+        said = next((line for line in stderr.splitlines() if POLICY_ERROR in line), POLICY_ERROR)
+        message = f"gemini did not apply the policy that keeps it out of the workspace ({said.strip()})"
+        return AgentResult(False, error_class=ErrorClass.START, message=message, **common)
     if run.timed_out:
         kind = ErrorClass.TIMEOUT if run.timed_out == "timeout" else ErrorClass.HANG
         return AgentResult(False, error_class=kind, message=run.describe(limits), **common)
@@ -293,3 +325,54 @@ def interpret_gemini(
         message = denied(common["permission_denials"], GEMINI_REMEDY)
         return AgentResult(False, error_class=ErrorClass.DENIED, message=message, **common)
     return AgentResult(True, **common)
+
+
+# --- the walls (``backends/guard``) -----------------------------------------------------------------
+
+_WRITERS = ("write_file", "replace")  # gemini's tools that write a file (its shell aside)
+# What gemini answers a policy file it will not apply with (it then goes on without it).
+POLICY_ERROR = "Policy file error"
+
+
+def walled_policy(walls: Walls) -> Path:
+    """A policy file of gemini's (``--admin-policy``: over the user's own and over ``yolo``) that
+    denies its file tools a path into the walls (``walled_paths``). Written once, in the
+    workspace's state (out of every agent's reach), under a name its text gives it."""
+    rules = "".join(
+        f"[[rule]]\ntoolName = {json.dumps(list(_WRITERS))}\nargsPattern = {json.dumps(pattern)}\n"
+        f'decision = "deny"\npriority = 999\ndenyMessage = {json.dumps(f"{WALLS}: out of every agent reach")}\n\n'
+        for pattern in walled_paths(walls)
+    )
+    text = f"# Written by orchestrator: no agent writes the workspace or the project's claude files.\n\n{rules}"
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    path = Workspace(walls.workspace).state_dir / "policies" / f"gemini-{digest}.toml"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        store.write_text(path, text)
+    return path
+
+
+def walled_paths(walls: Walls) -> list[str]:
+    """The regular expressions of a call whose ``file_path`` leads into the walls, as gemini
+    matches them against the call's arguments (each ``"key":value`` between NUL bytes): a path
+    with a part named as a walled place (the workspace, ``.claude``, ``.mcp.json``), relative or
+    not; in a worktree, whose own path is inside the workspace, one that names the workspace
+    past the worktree's place, or relative (its copy). A path out of its workspace gemini refuses
+    itself. Written as gemini takes them: no quantified group (it refuses one as a ReDoS)."""
+    value = '\\x00"file_path":'
+    names = "|".join(_json_regex(name) for name in walls.names()[1:])
+    workspace = _json_regex(walls.workspace.name)
+    if not walls.isolated:
+        return [f'{value}[^\\x00]*[/"](?:{names}|{workspace})[/"]']
+    trees = _json_regex(str(walls.trees))
+    return [
+        f'{value}[^\\x00]*[/"](?:{names})[/"]',
+        f'{value}(?!"/)[^\\x00]*[/"]{workspace}[/"]',
+        f'{value}"{trees}/[^/"\\x00]*[^\\x00]*/{workspace}[/"]',
+    ]
+
+
+def _json_regex(text: str) -> str:
+    """``text`` as a JSON string holds it, escaped for a regular expression (JavaScript's)."""
+    held = json.dumps(text)[1:-1]
+    return "".join("\\" + char if char in "\\^$.|?*+()[]{}/" else char for char in held)

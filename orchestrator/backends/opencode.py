@@ -26,6 +26,12 @@ prevents you from using this specific tool call". A tool denied outright is not 
 call of it becomes a call of the ``invalid`` tool ("Model tried to call unavailable tool
 'write'"). Each is a refused call: the task fails as ``denied``, whatever the agent then says.
 A tool that ran and failed is no refusal.
+
+Unless it may only read, opencode runs behind the walls (``backends/guard``) that bubblewrap puts
+up (``backends/fence``): its bash has no rule of opencode's that keeps a command out of a place,
+and its permissions' path patterns would replace a person's own ``edit`` word were they given
+(``OPENCODE_PERMISSION`` is merged over the config, a word under an object lost). A write the walls'
+read-only file system stopped, a command's or a file tool's, is a refused call.
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from orchestrator.backends.base import (
     modes_and_tools,
 )
 from orchestrator.backends.classify import classify, reset_time
+from orchestrator.backends.guard import BUBBLEWRAP, Guard, bubblewrap, fenced, job_walls, names_walled, refused_write
 from orchestrator.backends.probe import Cli
 from orchestrator.backends.refusals import denied, refusal
 from orchestrator.executors.base import ProcessRun
@@ -73,6 +80,7 @@ OPENCODE_REMEDY = "permission_mode: auto, or a permission in its opencode config
 # What opencode answers a call it refused with (the tool_use's error, or the invalid tool's input).
 _REFUSALS = ("rejected permission", "prevents you from using this specific tool call")
 _UNAVAILABLE = "Model tried to call unavailable tool"
+_WRITERS = frozenset({"apply_patch", "write", "edit", "patch"})  # its tools that write a file
 _QUOTAS = frozenset({"insufficient_quota", "usage_limit_reached", "usage_not_included"})
 
 
@@ -83,8 +91,9 @@ def opencode_bin() -> str:
 class OpencodeObserver(Observer):
     """Reads opencode's events; keeps what the result record needs."""
 
-    def __init__(self, resumed: str | None = None) -> None:
+    def __init__(self, resumed: str | None = None, walls: tuple[str, ...] = ()) -> None:
         self.resumed = resumed
+        self.walls = walls  # the walled places' names (``Walls.names``)
         self._session: str | None = None
         self.texts: dict[str, list[str]] = {}  # each message's text parts, in order
         self.last_text: str | None = None  # the message that said something last
@@ -128,8 +137,17 @@ class OpencodeObserver(Observer):
         tool = str(part.get("tool"))
         if tool == "invalid" and str(given.get("error", "")).startswith(_UNAVAILABLE):
             self.refused.append(refusal(str(given.get("tool") or "?")))
-        elif state.get("status") == "error" and any(word in str(state.get("error", "")) for word in _REFUSALS):
+        elif self._denied(tool, state):
             self.refused.append(refusal(tool, **words))
+
+    def _denied(self, tool: str, state: dict[str, Any]) -> bool:
+        """Whether a call was refused: by its permissions, or by the walls' read-only file system
+        (a command's output says so; its file tools, only "Unknown: FileSystem.writeFile (PATH)")."""
+        failed = state.get("status") == "error"
+        said = f"{state.get('output') or ''} {state.get('error') or ''}"
+        if failed and any(word in str(state.get("error", "")) for word in _REFUSALS):
+            return True
+        return refused_write(said, self.walls) or (failed and tool in _WRITERS and names_walled(said, self.walls))
 
     def _step(self, part: dict[str, Any]) -> None:
         self.steps += 1
@@ -191,6 +209,14 @@ class OpencodeBackend(Backend):
         mode = settings.permission_mode or "default"
         return f"permissions {mode}: {PERMISSION_POWERS.get(mode, '?')}"
 
+    def guard(self, settings: Settings) -> Guard:
+        if settings.permission_mode == "read-only":
+            return Guard(True, "its edits and commands are denied (OPENCODE_PERMISSION)")
+        if bubblewrap():
+            return Guard(True, "it runs behind bubblewrap, which holds them read-only for every tool, bash included")
+        held = "nothing holds its bash here (no rule of opencode's keeps a command out of a place)"
+        return Guard(False, held, BUBBLEWRAP)
+
     def read_only(self, settings: Settings) -> bool:
         return settings.permission_mode == "read-only"  # (edits, commands and sub-agents denied by OPENCODE_PERMISSION)
 
@@ -216,10 +242,12 @@ class OpencodeBackend(Backend):
         env = {k: v for k, v in OPENCODE_ENV.items() if k not in settings.env}  # the plan's env wins
         if settings.permission_mode == "read-only":
             env["OPENCODE_PERMISSION"] = json.dumps(READ_ONLY)
+        elif bubblewrap():  # (its bash: no rule of opencode's holds it)
+            argv = fenced(argv, job_walls(job))
         return Invocation(tuple(argv), job.prompt, env=env, limits=limits_for(settings))
 
     def observer(self, job: Job) -> Observer:
-        return OpencodeObserver(job.resume_session)
+        return OpencodeObserver(job.resume_session, tuple(job_walls(job).names()))
 
     def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
         assert isinstance(observer, OpencodeObserver)

@@ -8,7 +8,7 @@ bug of ours): the attempt's process sees the filesystem read-only, the project i
 its own worktree (``isolation: worktree``) and a ``/tmp`` of its own; an empty home directory in
 place of the person's (no ``~/.ssh``, no CLI credentials); no network unless the plan or the
 trigger says ``sandbox: network``; its own process, IPC and hostname namespaces, dying with its
-runner. ``bwrap`` is Debian's ``bubblewrap`` (``$ORCHESTRATOR_BWRAP`` names another); where there
+runner. ``bwrap`` is Debian's ``bubblewrap`` (``$ORCHESTRATOR_BWRAP_BIN`` names another); where there
 is none, the task is refused with what to install (``missing``), never run without it.
 
 What it does not hold: the attempt's environment is its own as any run's (give a run from outside
@@ -34,8 +34,9 @@ MODES = ("on", "network", "off")
 
 
 def program() -> str:
-    """The bubblewrap this machine runs: ``$ORCHESTRATOR_BWRAP``, else ``bwrap`` on the PATH."""
-    return os.environ.get("ORCHESTRATOR_BWRAP") or "bwrap"
+    """The bubblewrap this machine runs: ``$ORCHESTRATOR_BWRAP_BIN``, else ``bwrap`` on the PATH
+    (the one program both the sandbox of a run from outside and the agents' walls, ``backends/guard``, use)."""
+    return os.environ.get("ORCHESTRATOR_BWRAP_BIN") or "bwrap"
 
 
 @dataclass(frozen=True, slots=True)

@@ -95,7 +95,7 @@ def load_checked(
     profiles = Profiles(workspace)
     if options.read_only:
         read_only(plan, profiles)
-    check_plan(plan, workspace, profiles, base=base)
+    check_plan(plan, workspace, profiles, base=base, outside=options.untrusted)
     try_overrides(plan, workspace)
     lowered = {task_id.lower(): task_id for task_id in plan.tasks}
     for flag, ids in (("--only", options.only), ("--rerun", options.rerun)):

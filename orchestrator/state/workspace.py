@@ -96,6 +96,30 @@ class Workspace:
         return self.root / "agents"
 
     @property
+    def cache_dir(self) -> Path:
+        """Completed results kept by the key of what they came from (see ``state/kept/cache``)."""
+        return self.root / "cache"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """What ``checkpoint save`` kept (see ``state/kept/checkpoints``)."""
+        return self.root / "checkpoints"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        """The tasks' git worktrees, ``isolation: worktree`` (see ``git/worktrees``)."""
+        return self.root / "worktrees"
+
+    @property
+    def places(self) -> tuple[Path, ...]:
+        """Every directory of the workspace a command reads, its worktrees' aside: what no agent
+        may write, there or not yet (``backends/guard``)."""
+        return (
+            self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir, self.context_dir, self.archive_dir,
+            self.templates_dir, self.agents_dir, self.cache_dir, self.checkpoints_dir,
+        )  # fmt: skip
+
+    @property
     def final_output(self) -> Path:
         return self.root / "final_output.md"
 

@@ -8,6 +8,7 @@ import platform
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.backends.guard import WALLS
 from orchestrator.cli.output import Commands, add_command, emit_json
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace, from_here
@@ -62,6 +63,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             who = [f"profile {use.profile}"] if use.profile else []
             who += [f"type {use.type}"] if use.type else []
             print(f"    {_tasks(use.tasks)} ({', '.join(who) or 'plan settings'}): {use.powers}")
+            if use.walls is not None:  # what keeps them out of the workspace (backends/guard)
+                print(f"      {'walls' if use.walls.holds else '⚠️ walls'}: {WALLS}: {use.walls.said()}")
     _print_sandbox(diagnosis)
     if diagnosis.types:
         print("tasks with a type: what each ends up with, and from where")

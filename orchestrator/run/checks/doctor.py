@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import backends
+from orchestrator.backends.guard import Guard
 from orchestrator.backends.probe import Installation, agent_environment, probe
 from orchestrator.errors import PlanError
 from orchestrator.executors import sandbox
@@ -66,6 +67,7 @@ class Use:
     tasks: list[str]
     powers: str
     type: str | None = None  # the task type they share, if one
+    walls: Guard | None = None  # what keeps them out of the workspace here (``backends/guard``)
 
 
 @dataclass(slots=True)
@@ -152,12 +154,25 @@ class Diagnosis:
                     "install": c.installation.install if c.installation else None,
                     "problem": c.problem,
                     "uses": [
-                        {"profile": u.profile, "type": u.type, "tasks": u.tasks, "powers": u.powers} for u in c.uses
+                        {
+                            "profile": u.profile,
+                            "type": u.type,
+                            "tasks": u.tasks,
+                            "powers": u.powers,
+                            "walls": _walls(u.walls),
+                        }
+                        for u in c.uses
                     ],
                 }
                 for c in self.checks
             ],
         }
+
+
+def _walls(guard: Guard | None) -> dict[str, Any] | None:
+    """What keeps a group of tasks out of the workspace, as ``doctor --json`` says it (None: they
+    write nothing, or start no agent)."""
+    return None if guard is None else {"holds": guard.holds, "how": guard.how, "needs": guard.needs}
 
 
 def examine(workspace: Workspace | None) -> Diagnosis:
@@ -180,9 +195,11 @@ def examine(workspace: Workspace | None) -> Diagnosis:
                     continue
                 profile = profiles.get(task.profile)
                 name = profile.name if profile is not None else None
-                powers = backends.get(settings.backend).powers(settings)
-                key = (name, task.type, powers)
-                group = uses.setdefault(settings.backend, {}).setdefault(key, Use(name, [], powers, task.type))
+                backend = backends.get(settings.backend)
+                powers = backend.powers(settings)
+                walls = None if backend.read_only(settings) else backend.guard(settings)
+                key = (name, task.type, powers + (walls.said() if walls else ""))
+                group = uses.setdefault(settings.backend, {}).setdefault(key, Use(name, [], powers, task.type, walls))
                 group.tasks.append(task.id)
                 if settings.backend not in envs:
                     envs[settings.backend] = agent_environment(settings.env)

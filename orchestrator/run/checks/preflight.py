@@ -12,6 +12,7 @@ from typing import Literal
 
 from orchestrator import backends
 from orchestrator.backends.base import Backend
+from orchestrator.backends.guard import WALLS
 from orchestrator.backends.probe import Cli, agent_environment, probe
 from orchestrator.backends.shell import task_script
 from orchestrator.errors import BackendUnavailableError, OrchestratorError, PlanError, Problem, shown
@@ -41,11 +42,14 @@ def check_plan(
     *,
     notices: list[str] | None = None,
     base: bool = False,
+    outside: str | None = None,
 ) -> None:
     """Raise ``PlanError`` with every problem: unknown backends, a backend missing a setting or
     unable to run a task as the plan states it, unknown profiles, a ``cwd`` that is not there.
     Given ``notices``, what is worth telling but no problem is added to it (``validate``: the
-    workspace's files that git tracks and a worktree run writes)."""
+    workspace's files that git tracks and a worktree run writes). ``outside``: where the run's
+    values came from when not from the person (``run --untrusted``): an agent nothing keeps out of
+    the workspace is then refused, not told of."""
     profiles = profiles or Profiles(workspace)
     problems = profiles.problems(plan)
     known = backends.names()
@@ -63,7 +67,7 @@ def check_plan(
                 'add one row per task under the header, or `orchestrator add "DESCRIPTION"` for each',
             )
         )
-    tasks = _TaskChecks(plan, profiles, file)
+    tasks = _TaskChecks(plan, profiles, file, outside)
     for task in plan.tasks.values():
         problems += tasks.problems(task)
     problems += settings_problems(plan.settings, plan.text, file)
@@ -94,7 +98,7 @@ def check_plan(
         unique = list({str(p): p for p in problems}.values())
         raise PlanError(unique)
     if notices is not None:
-        notices += isolation.notices(workspace, plan, tasks.apart)
+        notices += isolation.notices(workspace, plan, tasks.apart) + tasks.unguarded
 
 
 def reads_prompt(name: str) -> bool:
@@ -106,14 +110,17 @@ class _TaskChecks:
     """What ``check_plan`` finds wrong with each task as its row, type and profile state it; the
     tasks in worktrees, for the checks of the repository after."""
 
-    def __init__(self, plan: Plan, profiles: Profiles, file: str) -> None:
+    def __init__(self, plan: Plan, profiles: Profiles, file: str, outside: str | None = None) -> None:
         self.plan, self.profiles, self.file = plan, profiles, file
+        # Where the run's values came from, when not from the person: its own word, or its values' marks.
+        self.outside = ", ".join(sorted({*([outside] if outside else []), *plan.untrusted.values()}))
         self.known = backends.names()
         self.isolated: list[tuple[Task, str | None]] = []  # the tasks with isolation: worktree, and their cwd
         self.apart: list[Settings] = []  # and their settings
         self._seen: set[tuple[str, str | None, str | None]] = set()
         self._plan_checks: dict[str, str | None] = {}
         self._found: dict[str, Backend] = {}  # one of each backend the tasks use
+        self.unguarded: list[str] = []  # the tasks nothing keeps out of the workspace here (``walled``)
 
     def problems(self, task: Task) -> list[Problem]:
         plan, file = self.plan, self.file
@@ -142,7 +149,21 @@ class _TaskChecks:
             limited = backends.listing([b for b in backends.names(ordered=True) if kinds.presets(b)])
             problems.append(Problem(file, task.line, what, f"empty the cell, or run the task on {limited}"))
         checked = self._checked(task, name, backend, settings)
-        return problems + ([checked] if checked is not None else [])
+        walled = self._walled(task, name, backend, settings)
+        return problems + [p for p in (checked, walled) if p is not None]
+
+    def _walled(self, task: Task, name: str, backend: Backend, settings: Settings) -> Problem | None:
+        """A task whose agent nothing keeps out of the workspace on this machine (``backends/guard``):
+        refused when the run's values came from outside (a trigger, the API, MCP), told otherwise."""
+        guard = backend.guard(settings)
+        if guard is None or guard.holds or backend.read_only(settings):
+            return None
+        what = f"{task.id}: nothing keeps its agent ({name}) out of {WALLS} on this machine: {guard.how}"
+        if not self.outside:
+            self.unguarded.append(f"{self.file}:{task.line}: {what} — {guard.needs or 'see orchestrator doctor'}")
+            return None
+        hint = f"{guard.needs}, or give it Access: read" if guard.needs else "give it Access: read"
+        return Problem(self.file, task.line, f"{what}, and this run came from outside ({self.outside})", hint)
 
     def _unknown(self, task: Task, name: str) -> Problem:
         kind = self.plan.type_of(task)

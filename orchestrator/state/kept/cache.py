@@ -24,7 +24,7 @@ _PLAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 def directory(workspace: Workspace) -> Path:
-    return workspace.root / "cache"
+    return workspace.cache_dir
 
 
 def task_directory(workspace: Workspace, task_id: str) -> Path:

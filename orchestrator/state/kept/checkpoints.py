@@ -47,7 +47,7 @@ class Checkpoint:
 
 
 def directory(workspace: Workspace) -> Path:
-    return workspace.root / "checkpoints"
+    return workspace.checkpoints_dir
 
 
 def check_name(name: str) -> None:
