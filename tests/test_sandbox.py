@@ -11,6 +11,7 @@ a sandboxed attempt's processes are reaped with it.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -185,3 +186,35 @@ def test_a_plan_changed_while_a_run_from_outside_goes_on_is_held_for_a_person(tm
 def statuses_of(project: Path) -> dict[str, str]:
     shown = json.loads(cli(project, "status", "--json").stdout)
     return {task["id"]: task["status"] for task in shown["tasks"]}
+
+
+def test_a_sandboxed_task_shares_through_the_channels_and_writes_nothing_else_of_the_workspace(tmp_path: Path) -> None:
+    """The workspace's ``context/`` is the one place of it a sandboxed task may write: ``share``
+    works, as an agent's behind its walls does; the plan stays as it was."""
+    share = '"$ORCHESTRATOR_PYTHON" -m orchestrator share "$ORCHESTRATOR_TASK_ID" "found: the config is in etc/"'
+    inject = "echo '| T-09 | injected |' >> .orchestrator/master_plan.md"
+    write_plan(tmp_path, [Spec("T-01", share), Spec("T-02", inject)], {"retries": 0})
+    plan = (tmp_path / ".orchestrator/master_plan.md").read_bytes()
+    done = run(tmp_path, "--untrusted", "test")
+    assert statuses(tmp_path) == {"T-01": "completed", "T-02": "failed"}, done.stderr
+    shared = "".join(p.read_text(encoding="utf-8") for p in (tmp_path / ".orchestrator/context").rglob("*.md"))
+    assert "found: the config is in etc/" in shared
+    assert (tmp_path / ".orchestrator/master_plan.md").read_bytes().count(b"injected") == plan.count(b"injected")
+
+
+def test_the_programs_a_home_holds_stay_and_its_files_do_not(tmp_path: Path) -> None:
+    """A home holds programs (``~/.local/bin``, pyenv's interpreters) and the person's secrets: the
+    folders on the PATH there are seen, read-only; the rest of the home is not."""
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    (home / "bin").mkdir()
+    (home / "bin" / "greet").write_text("#!/bin/sh\necho hello from a home program\n", encoding="utf-8")
+    (home / "bin" / "greet").chmod(0o755)
+    (home / ".ssh").mkdir()
+    (home / ".ssh" / "id_ed25519").write_text("a private key\n", encoding="utf-8")
+    write_plan(tmp_path / "project", [Spec("T-01", "greet"), Spec("T-02", 'cat "$HOME/.ssh/id_ed25519"')],
+               {"retries": 0})  # fmt: skip
+    env = {"HOME": str(home), "PATH": f"{home / 'bin'}:{os.environ['PATH']}"}
+    done = cli(tmp_path / "project", "run", "--untrusted", "test", env=env)
+    assert statuses(tmp_path / "project") == {"T-01": "completed", "T-02": "failed"}, done.stderr
+    assert result_body(tmp_path / "project", "T-01").strip() == "hello from a home program"

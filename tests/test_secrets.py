@@ -138,8 +138,8 @@ def test_no_secret_a_run_prints_is_written_anywhere_and_the_chain_still_verifies
         "ORCHESTRATOR_TIMING": timing_text(),
     }
     with Hook() as hook:
-        # (sandbox: off: the run the API starts is one from outside, whose shell tasks a sandbox keeps
-        # from writing the workspace, and T-01 shares through the channels, which write it)
+        # (sandbox: off: the run the API starts is one from outside, whose sandbox hides what is under
+        # /tmp but the project, and T-01 prints the webhook secret's file, kept outside the project)
         write_plan(project, specs, {"notify": [hook.url + "/hook", {"command": command}], "fail_fast": False,
                                     "sandbox": "off"})  # fmt: skip
         with served(project, "--webhook-secret-file", str(secret_file), env=env) as server:

@@ -205,7 +205,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         archived,
         named_again,
         set((options.rerun or ()) if options.forced is None else options.forced),
-        sandbox.for_run(plan.settings, options.untrusted, workspace.project_dir),
+        sandbox.for_run(plan.settings, options.untrusted, workspace.project_dir, workspace.context_dir),
     )
 
 
