@@ -26,6 +26,7 @@ LAYERS = (
     "executors",
     "backends",
     "machine",
+    "views",
     "output",
     "run",
     "commands",

@@ -7,6 +7,7 @@ import ast
 import random
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import orchestrator
@@ -80,7 +81,10 @@ OVER = ("cost limit reached: $1.2000 of $1.0000", "stopped: the run reached its 
 
 
 def handle(stimulus: object, machine: Machine | None = None) -> list[Instruction]:
-    return (machine or Machine(rng=random.Random(3))).handle(stimulus)  # type: ignore[arg-type]
+    """What the machine says to ``stimulus``, each instruction without the name of the rule that said
+    it (``test_each_instruction_carries_the_rule_that_said_it`` holds that apart)."""
+    said = (machine or Machine(rng=random.Random(3))).handle(stimulus)  # type: ignore[arg-type]
+    return [msgspec.structs.replace(instruction, rule="") for instruction in said]
 
 
 def ended(error: ErrorClass | None = None, *, machine: Machine | None = None, **facts: object) -> list[Instruction]:
@@ -440,10 +444,48 @@ def test_retry_asked_revives_a_task_that_ended_short_and_refuses_what_it_cannot_
 def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves() -> None:
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
-    assert all(rule.moves and rule.stimuli for rule in RULES)
-    assert Machine().governing("running→failed") == ["block", "fail", "merge"]
+    assert all(rule.stimuli for rule in RULES) and all(rule.moves for rule in RULES if rule.name != "session")
+    assert Machine().governing("running→failed") == ["block", "fail", "race", "best-of", "merge"]
     assert Machine().governing("pending→running") == ["start", "row", "launch"]
-    assert Machine().governing("pending→completed") == ["reuse"]
+    assert Machine().governing("pending→completed") == ["row", "reuse"]
+
+
+def test_each_instruction_carries_the_rule_that_said_it_and_a_move_outside_its_rules_is_refused() -> None:
+    """The interpreter holds the moves an instruction makes of its task to the rule that said it
+    (``state/transitions.governed``): a rule that moved what it does not govern is a defect, said
+    where it happens, not a state nothing checks (issue 74)."""
+    from orchestrator.state.transitions import governed, moved
+    from orchestrator.vocabulary import IllegalTransition
+
+    said = Machine().handle(Offered(id=1, task="T-01", held=HELD))
+    assert [i.rule for i in said] == ["hold"]
+    said = Machine(rng=random.Random(3)).handle(
+        AttemptEnded(id=2, task="T-01", result=AgentResult(True), attempt=1, settings=SETTINGS, now=NOW)
+    )
+    assert {i.rule for i in said} >= {"complete"} and all(i.rule for i in said)
+    rule = next(r for r in RULES if r.name == "hold")
+    with governed(rule.name, "T-01", frozenset(rule.moves)):
+        assert moved("T-01", TaskStatus.PENDING, TaskStatus.BLOCKED) == TaskStatus.BLOCKED
+        assert moved("T-02", TaskStatus.PENDING, TaskStatus.RUNNING) == TaskStatus.RUNNING  # (another task's)
+        with pytest.raises(IllegalTransition, match="the rule hold moved T-01 from pending to running"):
+            moved("T-01", TaskStatus.PENDING, TaskStatus.RUNNING)
+
+
+def test_every_declared_move_is_an_arrow_of_the_state_machine_and_a_state_that_is_one() -> None:
+    """A rule's moves are pairs of real states, read at import: a move the diagram has no arrow for
+    (``retrying→pending``, once declared by ``retry-due``) or a state that is none (``taken``) is an
+    error there, never a string nothing checks (issue 74)."""
+    from orchestrator.machine.rules import moves
+    from orchestrator.vocabulary import TRANSITIONS
+
+    declared = [(rule.name, move) for rule in RULES for move in rule.moves]
+    assert len(declared) > 40
+    for name, (old, new) in declared:
+        assert isinstance(new, TaskStatus) and (old is None or isinstance(old, TaskStatus)), name
+        assert old is None or old == new or new in TRANSITIONS[old], (name, old, new)
+    for wrong, said in (("retrying→pending", "no arrow"), ("pending→taken", "'taken' is not a valid TaskStatus")):
+        with pytest.raises(ValueError, match=said):
+            moves(wrong)
 
 
 def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus_is_told() -> None:
@@ -487,9 +529,11 @@ NO_IO = {"anyio", "asyncio", "time", "os", "pathlib", "subprocess", "shutil", "i
 def test_the_machine_reads_no_file_no_clock_and_no_process() -> None:
     """What the machine imports: the records it reads and the pure decisions (``policy``), never
     anyio, a clock or a file; nor calls ``open``."""
-    folder = Path(orchestrator.__file__).parent / "run" / "machine"
+    folder = Path(orchestrator.__file__).parent / "machine"
     found: dict[str, set[str]] = {}
-    for path in sorted(folder.glob("*.py")):
+    modules = sorted(folder.glob("*.py"))
+    assert len(modules) >= 6, modules  # (a test over no file checks nothing: it once read a folder gone)
+    for path in modules:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         names: set[str] = set()
         for node in ast.walk(tree):

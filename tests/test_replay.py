@@ -1,4 +1,4 @@
-"""The views replay the machine (``machine/replay``): every task's state a person reads is the
+"""The views replay the machine (``views/replay``): every task's state a person reads is the
 facts on disk answered by the run's own rules, so a view says what the run does.
 
 Before it, ``status`` derived states in passes of its own, which a run did not share: a gated task
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from runner_helpers import cli, modules_calling, start, wait_until
 
-from orchestrator.machine.replay import collect
 from orchestrator.plan import parse_plan
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 from orchestrator.vocabulary import TaskStatus
 
 PLAN = """---
@@ -99,11 +99,11 @@ def test_a_word_on_a_result_awaiting_it_and_a_blocked_failure_read_as_the_run_ta
 
 def test_no_view_gives_a_task_a_state_but_by_the_machine_or_from_what_a_run_wrote() -> None:
     """``TaskView.read_as`` (a state read, not a run's move) is called where the replay answers
-    (``machine/replay``), where a result is read as written (``state/status``), where a view is
+    (``views/replay``), where a result is read as written (``state/status``), where a view is
     copied (``run/resume/blocks``) and where an attempt a dead runner left is read interrupted
     (``run/prepare``): nowhere else does a state get made up."""
     assert modules_calling("read_as") == {
-        "machine/replay.py",
+        "views/replay.py",
         "state/status.py",
         "run/resume/blocks.py",
         "run/prepare.py",

@@ -1,7 +1,7 @@
 """Whether a person's word still stands at a task's gate before it starts: one rule
 (``state/approvals.standing``), read by the run's gate (the machine's ``approve-before`` rule,
 fed by ``run/held/gates``), by `approve`/`reject` (``run/inflight/decisions.standing``) and by
-``status`` (``machine/replay``, which asks the machine's rule). Issue 65's fifth race was the run
+``status`` (``views/replay``, which asks the machine's rule). Issue 65's fifth race was the run
 and `approve` reading two rules: a gate no word could pass."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from runner_helpers import Spec, modules_calling, plan_text
 import orchestrator
 from orchestrator.machine import Machine
 from orchestrator.machine.instructions import AwaitWord, GiveUp, Start
-from orchestrator.machine.replay import Replay
 from orchestrator.machine.stimuli import Taken
 from orchestrator.plan import parse_plan
 from orchestrator.state import approvals
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import Replay
 from orchestrator.vocabulary import TaskStatus
 
 NOW = "v2-plan1-row1-up1"  # the task's inputs now (``run/resume/basis``)
@@ -85,4 +85,4 @@ def test_no_module_but_approvals_judges_a_word_by_its_own_rule() -> None:
         for p in package.rglob("*.py")
         if "approvals.standing(" in p.read_text(encoding="utf-8")
     }
-    assert {"run/held/gates.py", "run/inflight/decisions.py", "machine/replay.py"} <= users
+    assert {"run/held/gates.py", "run/inflight/decisions.py", "views/replay.py"} <= users

@@ -32,7 +32,7 @@ LOOP = "while [ ! -f go ]; do sleep 0.05; done"  # runs until the test writes th
 
 # The arrows no run moves a task along (the test fails should a run take one: then it is walked,
 # and leaves this list). Most are how `status` reads the workspace between runs
-# (``machine/replay.collect``), never a move of a run:
+# (``views/replay.collect``), never a move of a run:
 # - a person's Blocked cell on a finished task (failed, skipped...) that the next run would take
 #   up: `status` shows it blocked; a run first takes it up (-> pending or waiting: ``run/prepare``),
 #   then holds it (pending -> blocked);

@@ -110,7 +110,7 @@ def _status(args: Arguments) -> dict[str, str]:
 
 _NOT_STARTED = frozenset({TaskStatus.PENDING, TaskStatus.WAITING})
 
-# What to do instead of blocking a task a Blocked cell would not hold (``machine/replay``'s ``hold``
+# What to do instead of blocking a task a Blocked cell would not hold (``views/replay``'s ``hold``
 # holds only a task that would start, or start again, in the next run).
 _INSTEAD = {
     TaskStatus.RUNNING: "blocking holds back a task not started yet; `orchestrator cancel {id}` stops it",
@@ -126,7 +126,7 @@ _INSTEAD = {
 def _holdable(plan: Plan, workspace: Workspace, task_id: str) -> None:
     """Refuse blocking a task its Blocked cell would not hold: one running, finished, cancelled or
     at an approval gate (the run would go on with it, and its dependents, as if not written)."""
-    from orchestrator.machine.replay import collect
+    from orchestrator.views.replay import collect
 
     status = next(v.status for v in collect(plan, workspace) if v.id == task_id)
     instead = _INSTEAD.get(status)

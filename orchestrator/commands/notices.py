@@ -29,7 +29,7 @@ def labels_and_holds(plan: Plan, workspace: Workspace) -> list[str]:
     cells = [task for task in plan.tasks.values() if task.blocked is not None]
     status = {}
     if cells:  # (the views replay the machine: only a plan with a Blocked cell needs them)
-        from orchestrator.machine.replay import collect
+        from orchestrator.views.replay import collect
 
         status = {view.id: view.status for view in collect(plan, workspace)}
     held = [

@@ -10,9 +10,11 @@ from __future__ import annotations
 import itertools
 import random
 
+import msgspec
+
 from orchestrator.machine.instructions import Instruction
 from orchestrator.machine.retries import RetryBook
-from orchestrator.machine.rules import RULES, Context, Rule
+from orchestrator.machine.rules import RULES, Context, Rule, moves
 from orchestrator.machine.stimuli import Stimulus
 
 
@@ -35,7 +37,7 @@ class Machine:
         context = Context(stimulus, self.retries, self.rng)
         for rule in self.rules:
             if isinstance(stimulus, rule.stimuli):
-                said = rule.says(stimulus, context)
+                said = [msgspec.structs.replace(i, rule=rule.name) for i in rule.says(stimulus, context)]
                 context.said.extend(said)
                 if said and rule.final:
                     break
@@ -43,4 +45,5 @@ class Machine:
 
     def governing(self, move: str) -> list[str]:
         """The names of the rules that govern ``move`` (``running→failed``), in their order."""
-        return [rule.name for rule in self.rules if move in rule.moves]
+        (wanted,) = moves(move)
+        return [rule.name for rule in self.rules if wanted in rule.moves]

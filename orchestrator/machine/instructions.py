@@ -43,6 +43,7 @@ from orchestrator.vocabulary import TaskStatus
 class Instruction(msgspec.Struct, frozen=True, kw_only=True):
     stimulus: int  # the id of the stimulus it answers
     cause: Cause | None = None  # why the task moves, where the move has a cause to record
+    rule: str = ""  # the rule that said it (``Machine.handle``): the moves it makes must be that rule's
 
 
 class Take(Instruction, frozen=True, kw_only=True):

@@ -25,7 +25,7 @@ from orchestrator.machine import stimuli as on
 from orchestrator.machine.retries import RetryBook
 from orchestrator.state.approvals import APPROVED, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.vocabulary import ErrorClass, TaskStatus
+from orchestrator.vocabulary import TRANSITIONS, ErrorClass, TaskStatus
 
 
 class Context:
@@ -46,13 +46,36 @@ class Context:
         )
 
 
+# A move a rule governs: from a state to a state (``None`` first: a task new to the run, joining it).
+Move = tuple[TaskStatus | None, TaskStatus]
+
+
+def moves(*written: str) -> tuple[Move, ...]:
+    """Moves as the rules write them, ``pending→running`` (``→pending``: joining), read into real
+    states; ``ValueError`` at import for a state that is none, or a move that is no arrow of
+    ``TRANSITIONS`` (staying where it is is one)."""
+    found: list[Move] = []
+    for text in written:
+        before, _, after = text.partition("→")
+        old = TaskStatus(before) if before else None
+        new = TaskStatus(after)
+        if old is not None and new != old and new not in TRANSITIONS[old]:
+            raise ValueError(f"{text}: no arrow of the state machine (vocabulary.TRANSITIONS)")
+        found.append((old, new))
+    return tuple(found)
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     name: str
-    moves: tuple[str, ...]  # the moves it governs, ``from→to``
+    moves: tuple[Move, ...]  # the moves it governs (``moves``): checked at import, and as each is made
     stimuli: tuple[type[on.Stimulus], ...]  # the stimuli it answers
     says: Callable[[Any, Context], list[do.Instruction]] = field(repr=False)
     final: bool = False  # once it has answered, no rule after it is asked
+
+    def governs(self, old: TaskStatus, new: TaskStatus) -> bool:
+        """Whether moving a task from ``old`` to ``new`` is this rule's to make."""
+        return (old, new) in self.moves or (None, new) in self.moves
 
 
 # --- pending→running: a task the queue weighs, then one taken from it ---------------------------
@@ -348,48 +371,59 @@ def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:
     return [do.Join(stimulus=s.id, task=s.task)]
 
 
-_CANCELLED = ("running→cancelled", "pending→cancelled", "retrying→cancelled")
-_REVIVED = ("failed→pending", "cancelled→pending", "skipped→pending", "rejected→pending")
+_CANCELLED = moves("running→cancelled", "pending→cancelled", "retrying→cancelled", "waiting→cancelled",
+                   "blocked→cancelled", "awaiting_approval→cancelled")  # fmt: skip
+_REVIVED = moves("failed→pending", "cancelled→pending", "skipped→pending", "rejected→pending",
+                 "interrupted→pending", "bypassed→pending", "failed→waiting", "cancelled→waiting",
+                 "skipped→waiting", "rejected→waiting", "interrupted→waiting", "bypassed→waiting")  # fmt: skip
+_STOPPED = moves("pending→skipped", "waiting→skipped", "retrying→failed")
+_ENDED = moves("running→completed", "running→failed", "running→awaiting_approval", "running→running")
 
 RULES: tuple[Rule, ...] = (
-    Rule("hold", ("pending→blocked",), (on.Offered,), _hold, final=True),
-    Rule("not-before", ("pending→waiting",), (on.Offered,), _not_before, final=True),
-    Rule("dependencies", ("pending→waiting",), (on.Offered,), _dependencies, final=True),
-    Rule("admit", ("pending→pending",), (on.Offered,), _admit, final=True),
-    Rule("take", ("pending→taken",), (on.Offered,), _take),
-    Rule("blocked-backend", ("pending→skipped",), (on.Taken,), _blocked_backend, final=True),
-    Rule("result-awaits-word", ("pending→awaiting_approval",), (on.Taken,), _result_awaits_word, final=True),
-    Rule("condition", ("pending→bypassed", "pending→skipped", "pending→failed"), (on.Taken,), _condition, final=True),
-    Rule("approve-before", ("pending→awaiting_approval", "pending→rejected"), (on.Taken,), _approve_before, final=True),
-    Rule("start", ("pending→running",), (on.Taken,), _start),
-    Rule("row", ("pending→running",), (on.Starting,), _row, final=True),
-    Rule("conflict", ("pending→failed",), (on.Starting,), _conflict, final=True),
-    Rule("reuse", ("pending→completed",), (on.Starting,), _reuse, final=True),
-    Rule("launch", ("pending→running",), (on.Starting,), _launch),
-    Rule("fail-over", ("running→retrying",), (on.AttemptEnded,), _fail_over, final=True),
-    Rule("session", ("running→*",), (on.AttemptEnded,), _session),
-    Rule("complete", ("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),
-    Rule("adopt", ("→pending",), (on.AttemptEnded,), _adopt),
-    Rule("approve-after", ("completed→awaiting_approval", "completed→released"), (on.AttemptEnded,), _approve_after),
-    Rule("retry", ("running→retrying",), (on.AttemptEnded,), _retry),
-    Rule("pause", ("running→retrying",), (on.AttemptEnded,), _pause),
-    Rule("block", ("running→failed",), (on.AttemptEnded,), _block),
-    Rule("fail", ("running→failed",), (on.AttemptEnded,), _fail),
-    Rule("fail-fast", ("*→stopped",), (on.AttemptEnded,), _fail_fast),
-    Rule("budget", ("*→stopped",), (on.AttemptEnded, on.AttemptCancelled), _budget),
-    Rule("cancel", ("running→cancelled",), (on.AttemptCancelled,), _cancel),
-    Rule("hedge", ("running→running",), (on.Straggling,), _hedge),
-    Rule("race", ("running→*",), (on.LaneEnded,), _race),
-    Rule("best-of", ("running→*",), (on.LaneEnded,), _best_of),
-    Rule("merge", ("running→failed", "running→completed"), (on.MergeConflicted,), _merge),
+    Rule("hold", moves("pending→blocked", "waiting→blocked"), (on.Offered,), _hold, final=True),
+    Rule("not-before", moves("pending→waiting"), (on.Offered,), _not_before, final=True),
+    Rule("dependencies", moves("pending→waiting"), (on.Offered,), _dependencies, final=True),
+    Rule("admit", moves("pending→pending"), (on.Offered,), _admit, final=True),
+    Rule("take", moves("pending→pending"), (on.Offered,), _take),
+    Rule("blocked-backend", moves("pending→skipped"), (on.Taken,), _blocked_backend, final=True),
+    Rule("result-awaits-word", moves("pending→awaiting_approval"), (on.Taken,), _result_awaits_word, final=True),
+    Rule("condition", moves("pending→bypassed", "pending→skipped", "pending→failed"), (on.Taken,), _condition,
+         final=True),
+    Rule("approve-before", moves("pending→awaiting_approval", "pending→rejected", "pending→pending"), (on.Taken,),
+         _approve_before, final=True),
+    Rule("start", moves("pending→running", "retrying→running"), (on.Taken,), _start),
+    Rule("row", moves("pending→running", "pending→completed", "pending→waiting", "pending→failed"), (on.Starting,),
+         _row, final=True),  # (a row's own state follows its items': settled at once when they are)
+    Rule("conflict", moves("pending→failed", "retrying→failed"), (on.Starting,), _conflict, final=True),
+    Rule("reuse", moves("pending→completed"), (on.Starting,), _reuse, final=True),
+    Rule("launch", moves("pending→running", "retrying→running"), (on.Starting,), _launch),
+    Rule("fail-over", moves("running→retrying"), (on.AttemptEnded,), _fail_over, final=True),
+    Rule("session", (), (on.AttemptEnded,), _session),  # (no move: which session the next attempt continues)
+    Rule("complete", moves("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),
+    Rule("adopt", moves("→pending", "→waiting"), (on.AttemptEnded,), _adopt),
+    Rule("approve-after", moves("completed→awaiting_approval", "completed→completed"), (on.AttemptEnded,),
+         _approve_after),
+    Rule("retry", moves("running→retrying"), (on.AttemptEnded,), _retry),
+    Rule("pause", moves("running→retrying", "running→waiting"), (on.AttemptEnded,), _pause),
+    Rule("block", moves("running→failed"), (on.AttemptEnded,), _block),
+    Rule("fail", moves("running→failed"), (on.AttemptEnded,), _fail),
+    Rule("fail-fast", _STOPPED, (on.AttemptEnded,), _fail_fast),
+    Rule("budget", _STOPPED, (on.AttemptEnded, on.AttemptCancelled), _budget),
+    Rule("cancel", moves("running→cancelled"), (on.AttemptCancelled,), _cancel),
+    Rule("hedge", moves("running→running"), (on.Straggling,), _hedge),
+    Rule("race", _ENDED, (on.LaneEnded,), _race),
+    Rule("best-of", _ENDED, (on.LaneEnded,), _best_of),
+    Rule("merge", moves("running→failed", "running→completed"), (on.MergeConflicted,), _merge),
     Rule(
         "word",
-        ("awaiting_approval→pending", "awaiting_approval→completed", "awaiting_approval→rejected"),
+        moves("awaiting_approval→pending", "awaiting_approval→completed", "awaiting_approval→rejected",
+              "awaiting_approval→waiting"),
         (on.WordSaid,),
         _word,
     ),
     Rule("cancel-asked", _CANCELLED, (on.CancelAsked,), _cancel_asked),
     Rule("retry-asked", _REVIVED, (on.RetryAsked,), _retry_asked),
-    Rule("retry-due", ("retrying→pending",), (on.Tick,), _due),
-    Rule("join", ("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
+    Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
+    Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )
+BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}

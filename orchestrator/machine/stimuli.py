@@ -43,7 +43,7 @@ class Offered(Stimulus, frozen=True, kw_only=True):
     held: Cause | None = None  # a person holds it (its Blocked cell, its gate): why
     not_before: float | None = None  # its Not before, when it has not come (epoch seconds)
     # Its dependencies not done with yet: the run's queue offers none such, a view's replay may
-    # (``machine/replay``: a task of a plan read between runs)
+    # (``views/replay``: a task of a plan read between runs)
     waiting_on: tuple[str, ...] = ()
     admitted: bool = True  # admission has room for it (caps, windows, pauses, cost)
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from orchestrator.documents import read_output, sha256
-from orchestrator.machine.replay import collect
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
@@ -34,6 +33,7 @@ from orchestrator.state.kept import synthesis as spent
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.version import __version__
+from orchestrator.views.replay import collect
 from orchestrator.vocabulary import TaskStatus, counted
 
 _T = TypeVar("_T")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from orchestrator.machine.replay import collect
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.views import MERMAID_MAX_TASKS, mermaid, simulated_mark, status_label, summary_line
 from orchestrator.plan.config.settings import format_duration
@@ -17,6 +16,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.state import planfile
 from orchestrator.state.status import TaskView, counts
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 
 # What each template of the status blocks is given (``output.trial`` checks an override uses no other name).
 GIVEN = {"assignment.md.j2": ("rows", "summary"), "dependency_graph.md.j2": ("mermaid",)}

@@ -18,11 +18,13 @@ import anyio
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine import instructions as do
+from orchestrator.machine.rules import BY_NAME
 from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded, Stimulus
 from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.parts import Parts
 from orchestrator.state.causes import Cause
+from orchestrator.state.transitions import governed
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +64,14 @@ class Interpreter:
         }  # fmt: skip
 
     def carry(self, said: list[do.Instruction], scene: Scene | None = None) -> None:
-        """Each of ``said`` carried out, in order."""
+        """Each of ``said`` carried out, in order, each move it makes held to its rule's (``governed``)."""
         for instruction in said:
-            self._table[type(instruction)](instruction, scene or Scene())
+            rule = BY_NAME.get(instruction.rule)
+            if rule is None:
+                self._table[type(instruction)](instruction, scene or Scene())
+                continue
+            with governed(rule.name, getattr(instruction, "task", None), frozenset(rule.moves)):
+                self._table[type(instruction)](instruction, scene or Scene())
 
     # --- what an attempt tells the machine ------------------------------------------------------------
 

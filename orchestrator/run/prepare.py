@@ -15,7 +15,6 @@ from orchestrator import backends, documents
 from orchestrator.errors import UsageError
 from orchestrator.executors import sandbox
 from orchestrator.executors.base import Executor
-from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
 from orchestrator.output.trial import try_overrides
 from orchestrator.plan.config import kinds
@@ -45,6 +44,7 @@ from orchestrator.state.plans.params import remember
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import archived_records, read_records
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 from orchestrator.vocabulary import TaskStatus
 
 

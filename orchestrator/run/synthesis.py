@@ -13,11 +13,11 @@ from orchestrator.backends.base import Job
 from orchestrator.documents import read_output
 from orchestrator.errors import AgentCallError, UsageError
 from orchestrator.executors.base import Executor
-from orchestrator.machine.replay import collect
 from orchestrator.output.final import Synthesis
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import call_agent
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 from orchestrator.vocabulary import TaskStatus
 
 _INSTRUCTIONS = """You are the aggregator of a plan whose tasks were run by other agents in parallel.

@@ -66,7 +66,7 @@ def standing(decision: Decision | None, inputs: str | None, record: ResultRecord
     the ``inputs`` it has now (``Decision.stands``), else, with either unknown, made since its last
     completed result (``record``, its result file); ``None`` when none does. The one rule the run's
     gate (``run/held/gates``), `approve` and `reject` (``run/inflight/decisions.standing``) and
-    ``status`` (``machine/replay``) read, so that what a view says the run does."""
+    ``status`` (``views/replay``) read, so that what a view says the run does."""
     done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
     return decision if decision is not None and decision.stands(inputs, done) else None
 

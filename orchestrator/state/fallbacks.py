@@ -2,7 +2,7 @@
 holds with it failed, and would not have held had it completed) ran and completed. Such a failure
 is settled: the next run leaves it as it is (``run/resume/settled``) and counts it as done
 (``run/held/holds.exit_code``), and a task whose Condition reads it decides on it as on any
-outcome that stays, rather than waiting for it to run again (``machine/replay.Waits``).
+outcome that stays, rather than waiting for it to run again (``views/replay.Waits``).
 One rule for all three, so that ``status`` shows the gate the next run will stop at. A task that
 runs whatever the outcome (``T-01 failed or T-01 completed``: a clean-up, say) hides no failure,
 as a GitHub Actions job with ``if: always()`` does not.

@@ -1,5 +1,5 @@
 """A task's state as the views show it (``TaskView``), and the result records it is read from;
-``machine/replay.collect`` makes every task's, by the machine's rules."""
+``views/replay.collect`` makes every task's, by the machine's rules."""
 
 from __future__ import annotations
 

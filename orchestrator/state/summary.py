@@ -18,7 +18,7 @@ from orchestrator.state.workspace import Workspace
 def status_data(
     workspace: Workspace, views: list[TaskView], shown: list[dict[str, Any]] | None = None
 ) -> dict[str, Any]:
-    """Every task's view (``views``, as ``machine/replay.collect`` reads them; ``shown``: each one's
+    """Every task's view (``views``, as ``views/replay.collect`` reads them; ``shown``: each one's
     ``as_json``, made already), how many are in each state, what they cost, a usage-limit pause
     in force (``paused_until``, ``notes``), and the workspace's schedule (``schedule``, and a
     note) when it has one, and a checkpoint restored since the last run started (``restored``,

@@ -19,10 +19,26 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from orchestrator.state.causes import Cause
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import IllegalTransition, TaskStatus
 
 TRACE = "ORCHESTRATOR_TRACE_STATES"
 _ANSWERING: ContextVar[tuple[int, str] | None] = ContextVar("answering", default=None)
+# The rule whose instruction is being carried out, the task it is about, and the moves it governs
+# (``None`` first: a task joining the run): that task moved outside them is a rule that moved what it
+# does not govern. (What the move brings its dependents to, released or skipped, is theirs.)
+Governed = tuple[str, str | None, frozenset[tuple[TaskStatus | None, TaskStatus]]]
+_GOVERNED: ContextVar[Governed | None] = ContextVar("governed", default=None)
+
+
+@contextmanager
+def governed(rule: str, task: str | None, moves: frozenset[tuple[TaskStatus | None, TaskStatus]]) -> Iterator[None]:
+    """The moves made inside carry out an instruction of ``rule`` (the machine's) about ``task``,
+    which governs ``moves``: ``moved`` holds that task's to them."""
+    token = _GOVERNED.set((rule, task, moves))
+    try:
+        yield
+    finally:
+        _GOVERNED.reset(token)
 
 
 @contextmanager
@@ -39,6 +55,9 @@ def moved(task: str, old: TaskStatus, new: TaskStatus, cause: Cause | None = Non
     """``new``, once the move of ``task`` from ``old`` to it, for ``cause``, is an arrow of the
     state machine."""
     found = old.to(new)
+    ruling = _GOVERNED.get()
+    if ruling is not None and ruling[1] == task and found != old and not {(old, found), (None, found)} & ruling[2]:
+        raise IllegalTransition(f"the rule {ruling[0]} moved {task} from {old} to {found}, a move it does not govern")
     if found != old:
         path = os.environ.get(TRACE)
         if path:

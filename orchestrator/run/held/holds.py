@@ -157,7 +157,7 @@ def follow_holds(
 ) -> None:
     """On the loop, the plan as a person left it now: the tasks not started (nor in ``busy``,
     waiting for a retry) it holds from now on are ``blocked`` (their views say so), and those it
-    releases are pending or waiting again (as ``machine/replay`` would have them), each told."""
+    releases are pending or waiting again (as ``views/replay`` would have them), each told."""
     skip = set(busy)
     held, released = holds.follow(plan, [t for t, v in views.items() if v.status in _NOT_STARTED and t not in skip])
     for task_id in held:

@@ -16,7 +16,6 @@ import anyio
 
 from orchestrator import timing
 from orchestrator.errors import OrchestratorError
-from orchestrator.machine.replay import collect
 from orchestrator.output.sections import status_blocks
 from orchestrator.output.templates import Renders
 from orchestrator.plan.instances import rows_only
@@ -28,6 +27,7 @@ from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 
 
 class Blocks:

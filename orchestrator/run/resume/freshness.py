@@ -37,7 +37,6 @@ import os
 from collections.abc import Iterable, Mapping
 
 from orchestrator.errors import OrchestratorError
-from orchestrator.machine.replay import collect
 from orchestrator.output.briefs import brief_body, edited_body
 from orchestrator.output.templates import Templates
 from orchestrator.plan.config.profiles import Profiles
@@ -51,6 +50,7 @@ from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, read_records
 from orchestrator.state.workspace import Workspace
+from orchestrator.views.replay import collect
 from orchestrator.vocabulary import TaskStatus
 
 PLAN_CHANGED = "its row, details, settings, type, profile or a template changed since it ran"
@@ -59,7 +59,7 @@ NO_FINGERPRINT = "its result does not record what it was run from"
 
 
 def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
-    """``machine/replay.collect``, with each completed task that ``run`` would do again marked so."""
+    """``views/replay.collect``, with each completed task that ``run`` would do again marked so."""
     records = read_records(plan, workspace)  # (read once: most of what status costs)
     views = collect(plan, workspace, records, inputs=inputs_now(plan, workspace, records))
     stale, stays = judged(plan, workspace, records)
