@@ -159,6 +159,8 @@ def one_round(project: Path, tasks: int, rng: random.Random, kill_after: tuple[f
 
 def _kill_until_done(project: Path, rng: random.Random, kill_after: tuple[float, float], tally: Tally) -> None:
     done_at_kill: dict[str, int] = {}  # task -> its runs when a kill found it completed
+    stretch = 1.0  # (a run killed before it finished a task gets twice as long next time: on a loaded
+    #              machine, where starting takes longer than the window, the round still ends)
     while True:
         tally.runs += 1
         with open(project / "runner.err", "ab") as err:
@@ -171,13 +173,14 @@ def _kill_until_done(project: Path, rng: random.Random, kill_after: tuple[float,
                 start_new_session=True,
             )
         try:
-            code = runner.wait(timeout=rng.uniform(*kill_after))
+            code = runner.wait(timeout=rng.uniform(*kill_after) * stretch)
         except subprocess.TimeoutExpired:
             runner.send_signal(signal.SIGKILL)
             runner.wait()
             tally.kills += 1
-            counted = runs(project)
-            for task in completed(project):
+            counted, finished = runs(project), completed(project)
+            stretch = 1.0 if finished - done_at_kill.keys() else min(stretch * 2, 64.0)
+            for task in finished:
                 done_at_kill.setdefault(task, counted[task])
             tally.unparsable += [f"after kill {tally.kills}: {name}" for name in unparsable(project)]
             continue

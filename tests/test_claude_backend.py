@@ -236,6 +236,12 @@ def _interrupt_first_attempt(tmp_path: Path, workspace: Path, env: dict[str, str
     assert runner.returncode == 130
 
 
+def _said(body: dict[str, Any]) -> str:
+    """What the last user message of a request said (claude puts its sandbox's note after it, as
+    a message of its own, when its Bash runs walled)."""
+    return json.dumps([m for m in body["messages"] if m["role"] == "user"][-1]["content"])
+
+
 def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     workspace = write_plan(tmp_path, [("T-01", "Long work", "None")])
     with FakeAnthropic([Reply.hang(120), Reply.say("finished after resume")]) as api:
@@ -252,7 +258,7 @@ def test_interrupted_task_continues_its_session(tmp_path: Path) -> None:
     assert meta["fingerprint"] == interrupted["fingerprint"]
     # The resumed session is told to go on, not sent its brief again (twice the prompt tokens).
     resumed = json.dumps(api.main_requests[-1]["messages"])
-    assert "was interrupted" in json.dumps(api.main_requests[-1]["messages"][-1]["content"])
+    assert "was interrupted" in _said(api.main_requests[-1])
     assert resumed.count("Task Description") == 1  # the brief once: the first attempt's
 
 
@@ -270,7 +276,7 @@ def test_a_continued_session_is_told_what_was_discovered_while_it_was_away(tmp_p
         )  # fmt: skip
         assert said.returncode == 0, said.stderr
         code, _ = run(tmp_path, env)
-        last = [json.dumps(body["messages"][-1]["content"]) for body in api.main_requests[1:]]
+        last = [_said(body) for body in api.main_requests[1:]]
     assert code == 0
     went_on = [text for text in last if "was interrupted" in text]
     assert len(went_on) == 1 and "The API moved to /v2" in went_on[0]

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from runner_helpers import Spec, cli, cli_in_process, run, write_plan
 
 from orchestrator import redaction
+from orchestrator.executors import attemptlog
 from orchestrator.executors.attemptlog import AttemptLog
 from orchestrator.redaction import Redactor, Stream
 
@@ -249,3 +250,26 @@ def test_the_webhook_secrets_file_and_value_reach_no_attempt(tmp_path: Path) -> 
     log = (tmp_path / ".orchestrator" / "logs" / "agent-01.attempt-1.out").read_text()
     assert redaction.SECRET_FILE_VARIABLE + "=" not in log and redaction.SECRET_VARIABLE + "=" not in log
     assert "s3cret-of-the-webhook" not in log and log.endswith("[redacted: webhook secret]\n")
+
+
+@given(st.lists(st.binary(max_size=40), max_size=12))
+def test_the_lines_handed_on_are_the_lines_of_the_stream_however_it_is_cut(chunks: list[bytes]) -> None:
+    """An observer is handed each complete line once, in order, whatever the chunks were; the
+    last, unended one at the end."""
+    seen: list[bytes] = []
+    lines = attemptlog.Lines(seen.append)
+    for chunk in chunks:
+        lines.feed(chunk)
+    lines.end()
+    *ended, unended = b"".join(chunks).split(b"\n")
+    assert seen == ended + ([unended] if unended else [])
+
+
+def test_a_line_too_long_to_hold_is_dropped_whole_and_the_next_one_handed_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(attemptlog, "_LONGEST_LINE", 10)
+    seen: list[bytes] = []
+    lines = attemptlog.Lines(seen.append)
+    for chunk in (b"short\nfar too lo", b"ng a line, ", b"all of it\nnext", b" one\n"):
+        lines.feed(chunk)
+    lines.end()
+    assert seen == [b"short", b"next one"]

@@ -130,7 +130,8 @@ def test_a_built_in_types_access_reaches_the_agents_command_line(tmp_path: Path)
     assert after(1, "--tools") == "Read,Grep,Glob" and after(1, "--permission-mode") == "default"
     assert after(2, "--tools") is None and after(2, "--permission-mode") == "acceptEdits"
     assert after(3, "--tools") is None and after(3, "--permission-mode") == "acceptEdits"
-    assert after(4, "-s") == "read-only" and after(5, "-s") == "workspace-write"
+    assert after(4, "-s") == "read-only" and after(5, "-s") is None  # (edit: a profile of its own, walled)
+    assert 'permissions.orchestrator.extends=":workspace"' in argv[5]
     brief = (workspace / "agent_tasks" / "agent-01.md").read_text(encoding="utf-8")
     assert "- **Type**: review" in brief and "under a `## Verdict` heading" in brief
 

@@ -16,7 +16,8 @@ from orchestrator import redaction
 from orchestrator.executors.base import Launch, LineCallback
 
 CUT_MARK = "[orchestrator: log cut"  # opens the lines a capped log ends with
-_LONGEST_LINE = 64 * 1024 * 1024  # a line longer than this with no newline is dropped, not held
+_LONGEST_LINE = 16 * 1024 * 1024  # a line longer than this is dropped, not held (the observers read an
+#                                   agent's JSON events, whose lines are far shorter: its CLI cuts a tool's output)
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0)
 
 
@@ -26,23 +27,33 @@ class Lines:
     def __init__(self, on_line: LineCallback | None) -> None:
         self.on_line = on_line
         self.pending = bytearray()
+        self.dropping = False  # (in a line too long to hand on)
 
     def feed(self, chunk: bytes) -> None:
         if self.on_line is None or not chunk:
             return
-        self.pending += chunk
-        if b"\n" in chunk:
-            *lines, rest = self.pending.split(b"\n")
-            for line in lines:
-                self.on_line(bytes(line))
-            self.pending = bytearray(rest)
-        elif len(self.pending) > _LONGEST_LINE:
+        start, end = 0, chunk.find(b"\n")
+        while end >= 0:  # (one copy of a long line at most: the split of a held one made two)
+            if self.dropping:
+                self.dropping = False
+            elif self.pending:
+                self.pending += chunk[start:end]
+                line, self.pending = bytes(self.pending), bytearray()
+                self.on_line(line)
+            else:
+                self.on_line(chunk[start:end])
+            start, end = end + 1, chunk.find(b"\n", end + 1)
+        if not self.dropping:
+            self.pending += chunk[start:]
+        if len(self.pending) > _LONGEST_LINE:  # (the rest of it, to its end, is dropped too)
             self.pending.clear()
+            self.dropping = True
 
     def end(self) -> None:
         if self.on_line is not None and self.pending:
             self.on_line(bytes(self.pending))
         self.pending.clear()
+        self.dropping = False
 
 
 class AttemptLog:

@@ -379,6 +379,7 @@ _REVIVED = moves("failed→pending", "cancelled→pending", "skipped→pending",
 _STOPPED = moves("pending→skipped", "waiting→skipped", "retrying→failed")
 _ENDED = moves("running→completed", "running→failed", "running→awaiting_approval", "running→running")
 
+# fmt: off
 RULES: tuple[Rule, ...] = (
     Rule("hold", moves("pending→blocked", "waiting→blocked"), (on.Offered,), _hold, final=True),
     Rule("not-before", moves("pending→waiting"), (on.Offered,), _not_before, final=True),
@@ -396,7 +397,8 @@ RULES: tuple[Rule, ...] = (
          _row, final=True),  # (a row's own state follows its items': settled at once when they are)
     Rule("conflict", moves("pending→failed", "retrying→failed"), (on.Starting,), _conflict, final=True),
     Rule("reuse", moves("pending→completed"), (on.Starting,), _reuse, final=True),
-    Rule("launch", moves("pending→running", "retrying→running"), (on.Starting,), _launch),
+    Rule("launch", moves("pending→running", "retrying→running", "pending→failed", "retrying→failed"), (on.Starting,),
+         _launch),  # (an attempt that cannot start, its brief unfit or its sandbox missing, fails its task)
     Rule("fail-over", moves("running→retrying"), (on.AttemptEnded,), _fail_over, final=True),
     Rule("session", (), (on.AttemptEnded,), _session),  # (no move: which session the next attempt continues)
     Rule("complete", moves("running→completed", "running→awaiting_approval"), (on.AttemptEnded,), _complete),
@@ -426,4 +428,5 @@ RULES: tuple[Rule, ...] = (
     Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
     Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )
+# fmt: on
 BY_NAME: dict[str, Rule] = {rule.name: rule for rule in RULES}
