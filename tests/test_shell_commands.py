@@ -4,6 +4,7 @@ shell`` writes a plan that runs."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -286,3 +287,28 @@ def test_what_a_task_printed_is_passed_on_byte_for_byte_its_first_line_indented_
     again = cli(tmp_path, "run")
     assert again.code == 0 and "♻️ T-01" in again.stdout, again.stdout
     assert cli(tmp_path, "output", "T-01").stdout == PRINTED
+
+
+def test_a_word_said_at_a_terminal_with_no_user_in_its_environment_is_by_its_account(tmp_path: Path) -> None:
+    """cron, a container or ``env -i`` sets no ``$USER``: the word is by the process's account, not by ''."""
+    import json
+    import pwd
+    import subprocess
+    import sys
+
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.parent.mkdir()
+    plan.write_text(
+        "---\nbackend: shell\n---\n## Task Decomposition\n"
+        "| Task ID | Description | Dependencies | Approval | Command |\n|---|---|---|---|---|\n"
+        "| T-01 | gated | None | before | `echo gated` |\n",
+        encoding="utf-8",
+    )
+    assert cli(tmp_path, "run").code == 4
+    bare = {name: value for name, value in os.environ.items() if name not in ("USER", "LOGNAME")}
+    said = subprocess.run([sys.executable, "-m", "orchestrator", "approve", "T-01"], cwd=tmp_path, env=bare,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert said.returncode == 0, said.stderr
+    lines = (tmp_path / ".orchestrator" / "state" / "approvals.jsonl").read_text(encoding="utf-8").splitlines()
+    word = json.loads(lines[-1])
+    assert (word["decision"], word["by"]) == ("approved", pwd.getpwuid(os.getuid()).pw_name)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -106,8 +107,15 @@ def record(
 
 
 def local_user() -> str:
-    """Who a word said at this machine is by: its user, as ``$USER`` (``$LOGNAME``) says."""
-    return os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+    """Who a word said at this machine is by: its user, as ``$USER`` (``$LOGNAME``) says, or the
+    system's account of the process's user where neither is set (cron, a container, ``env -i``)."""
+    named = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if named:
+        return named
+    try:
+        return pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # (a user id with no account: a container's, say)
+        return f"uid {os.getuid()}"
 
 
 def append_line(workspace: Workspace, data: Mapping[str, object]) -> None:
