@@ -6,6 +6,8 @@ versions reads as it did."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import json
 import typing
 from dataclasses import fields
@@ -23,7 +25,7 @@ from orchestrator.state.events import schema
 from orchestrator.state.events.base import VERSION, EventKind, EventRecord, left_out_while_none
 from orchestrator.state.events.records import RECORDS, parse
 from orchestrator.state.events.reporter import EventReporter
-from orchestrator.state.events.tasks import TaskCompleted, TaskFailed
+from orchestrator.state.events.tasks import PermissionAsked, TaskCompleted, TaskFailed
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = ROOT / "docs" / "events.schema.json"
@@ -246,3 +248,13 @@ def test_a_record_registers_itself_and_a_kind_has_one_record() -> None:
             event: ClassVar[EventKind] = EventKind.TASK_FAILED
 
     assert registered()[EventKind.TASK_FAILED] is TaskFailed
+
+
+def test_a_questions_deadline_reads_as_a_deadline_not_as_its_outcome() -> None:
+    """Issue 78: "(no answer by 23:12: denied)" read as if it had been denied already."""
+    until = dt.datetime(2026, 11, 27, 23, 12).astimezone().isoformat()
+    asked = PermissionAsked(task="T-01", agent="A", name="n", attempt=1, question="q-1", number=2, tool="Bash",
+                            said="Bash(curl x)", until=until)  # fmt: skip
+    said = Lines().tell(asked)
+    assert said.startswith("✋ T-01 [A] asks Q2: Bash(curl x) (denied unless answered by ") and "23:12" in said, said
+    assert Lines().tell(dataclasses.replace(asked, until=None)) == "✋ T-01 [A] asks Q2: Bash(curl x)"

@@ -291,7 +291,7 @@ class Lines(EventReporter[str | None]):
     # --- an agent's questions to a person ---------------------------------------------------------
 
     def permission_asked(self, event: PermissionAsked) -> str:
-        until = f" (no answer by {spoken_in(event.until)}: denied)" if event.until else ""
+        until = f" (denied unless answered by {spoken_in(event.until)})" if event.until else ""
         short = f" {question_id(event.number)}".rstrip()  # (` Q2`: what a person names it by)
         return f"✋ {event.task}{_agent(event.agent)} asks{short}: {event.said}{until}"
 
