@@ -29,6 +29,7 @@ pytest.importorskip("starlette")
 
 PUBLIC = "https://orchestrator.example.test/base"
 JSON = {"Accept": "application/json"}
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}  # (what Chromium sends)
 PLAN = """---
 backend: shell
 max_parallel: 1
@@ -107,6 +108,10 @@ def test_a_link_shows_on_get_acts_once_on_post_and_starts_the_run_that_takes_it(
         for path in paths.values():  # (the pair is spent)
             again = post(server, path)
             assert again.status == 410 and again.json()["error"] == "this link was used already: a link answers once"
+        opened = http_get(server.port, paths["approve"], BROWSER)  # (opened again from the mail: a page)
+        assert opened.status == 410 and opened.headers["content-type"].startswith("text/html"), opened.body
+        assert b"<p>this link was used already: a link answers once</p>" in opened.body, opened.body
+        assert b"<form" not in opened.body
     [word] = [json.loads(line) for line in (root / ".orchestrator/state/approvals.jsonl").read_text().splitlines()]
     assert (word["decision"], word["by"], word["via"]) == ("approved", "link", "link")
     assert server.errors() == "", server.errors()

@@ -7,9 +7,9 @@ the link's pair is spent. The token is the link's whole credential: these routes
 dashboard's token nor a loopback host (``app.Guard`` lets ``/links/`` through), and reach
 nothing else of it. Every refusal is one line, and writes nothing: a token that is not one of this
 workspace's (403), expired, used or withdrawn (410), or for a gate whose inputs changed, or a
-question closed (409, naming the question the task asks now), as ``{"ok": false, "error": ...}``.
-What a link does is a small page for a browser, JSON for a client that asks for it (``Accept:
-application/json``).
+question closed (409, naming the question the task asks now), as ``{"ok": false, "error": ...}``,
+or for a browser as a page that says it, with the same status. What a link does is a small page
+for a browser, JSON for a client that asks for it (``Accept: application/json``).
 """
 
 from __future__ import annotations
@@ -121,15 +121,21 @@ def used(workspace: Workspace, token: str) -> Said:
 
 
 def _answer(request: Request, said: Said) -> Response:
+    """A page for a browser (one that says it takes ``text/html``: a used link opened again reads
+    as a page too), JSON for a client that asks for it; a refusal to anything else is JSON, as
+    every door's."""
     accept = request.headers.get("accept", "")
-    if not said.ok or ("application/json" in accept and "text/html" not in accept):  # (a refusal: JSON, as every one)
+    browser = "text/html" in accept
+    if (not said.ok and not browser) or ("application/json" in accept and not browser):
         return JSONResponse(said.as_json(), 200 if said.ok else said.status)
-    return HTMLResponse(_html(said, request.method in ("GET", "HEAD")))
+    return HTMLResponse(_html(said, request.method in ("GET", "HEAD")), 200 if said.ok else said.status)
 
 
 def _html(said: Said, asking: bool) -> str:
     text = html.escape(said.said)
-    if asking:
+    if not said.ok:
+        body = f"<h1>Not done</h1><p>{text}</p><p>Nothing was changed.</p>"
+    elif asking:
         word = text.split(":", 1)[0]
         body = f'<p>{text}</p><form method="post"><button type="submit">{word}</button></form>'
     else:
