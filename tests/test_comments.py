@@ -22,7 +22,7 @@ from test_hooks import SECRET, deliver, finished
 from test_hostile_input import snapshot
 
 from orchestrator.plan.config.approvals import GitHubWords, parse_approvals
-from orchestrator.serve.comments import Word, parse
+from orchestrator.serve.comments import Word, misread, parse
 
 pytest.importorskip("starlette")
 
@@ -99,8 +99,10 @@ def test_an_allowed_senders_approve_starts_the_gated_task_and_nothing_else_does(
             assert elsewhere.status == 202 and "acme/app#8 is not where" in elsewhere.json()["ignored"]
             edited = said(server, comment("/approve T-02", action="edited"), "c-2")
             assert edited.status == 202 and "a comment edited says no word" in edited.json()["ignored"]
+            misread = said(server, comment("/approve"), "c-2b")  # (the true reason, not the triggers')
+            assert misread.status == 422 and "says no word: write /approve and a task's id" in misread.body.decode()
             assert snapshot(root / ".orchestrator") == before and not (root / "shipped.txt").exists()
-            approved = said(server, comment("/approve T-02\nlooks good", number=1002), "c-3")
+            approved = said(server, comment("/approve T-02 looks good\nthanks", number=1002), "c-3")
             assert approved.status == 200 and approved.json()["said"].startswith("👍 approved T-02"), approved.body
             wait_for(lambda: (root / "shipped.txt").exists(), "T-02 to run")
             finished(root)
@@ -113,7 +115,7 @@ def test_an_allowed_senders_approve_starts_the_gated_task_and_nothing_else_does(
             sent = github.seen(4)
         assert server.errors() == "", server.errors()
     [word] = words(root)
-    assert (word["decision"], word["by"], word["via"]) == ("approved", "ann", "github")
+    assert (word["decision"], word["by"], word["via"], word["reason"]) == ("approved", "ann", "github", "looks good")
     assert word["url"] == f"https://github.com/{REPOSITORY}/pull/7#issuecomment-1002"
     reactions = {(s.path, s.body["content"]) for s in sent if s.path.endswith("/reactions")}
     assert reactions == {
@@ -151,7 +153,12 @@ def test_a_plan_names_the_logins_that_may_answer_and_reject_keeps_its_reason_as_
         ("/allow T-04 always", Word(True, "T-04", always=True)),
         ("/reject T-04 too risky", Word(False, "T-04", reason="too risky")),
         ("/deny T-04", Word(False, "T-04")),
-        ("/approve T-04 now", None),
+        ("/approve T-04 now", Word(True, "T-04", reason="now")),
+        ("/approve T-02 looks good", Word(True, "T-02", reason="looks good")),
+        ("/allow T-04 always, the linter only", Word(True, "T-04", always=True, reason="the linter only")),
+        ("/allow T-04 Q2 always", Word(True, "T-04", always=True, question="Q2")),
+        ("\t/approve\t\tt-04  ", Word(True, "t-04")),  # (spaces do not count; an id in any case, as every door's)
+        ("/Approve T-04", None),
         ("please /approve T-04", None),
         ("/approve", None),
         ("/approve T-04;rm", None),
@@ -162,6 +169,15 @@ def test_a_plan_names_the_logins_that_may_answer_and_reject_keeps_its_reason_as_
 )
 def test_a_comment_says_a_word_only_on_its_first_line_exactly(body: str, word: Word | None) -> None:
     assert parse(body) == word
+    if word is not None:
+        assert misread(body) is None
+
+
+@pytest.mark.parametrize("body", ["/approve", "/approve T-04;rm", "/Approve T-04", "/reject !!"])
+def test_a_first_line_that_begins_as_a_word_and_says_none_is_told_what_to_write(body: str) -> None:
+    why = misread(body)
+    assert why is not None and why.startswith(f"the comment's first line, {body!r}, says no word: write /"), why
+    assert misread("please " + body) is None and misread("") is None
 
 
 def test_the_senders_a_plan_allows() -> None:

@@ -2,10 +2,13 @@
 issue a run came from, taken by ``serve``'s ``/hooks/github`` as a signed ``issue_comment``
 delivery (``serve/hooks`` hands it here before the plan's triggers see it).
 
-The comment's text is untrusted input, read strictly: its first line must be ``/approve ID``
-(or ``/allow ID``, and either ``... always`` for an agent's question), or ``/reject ID`` or
-``/deny ID`` with an optional reason, which is kept as data (history, the result), never shown to
-an agent. An agent's question is named after the task, ``/allow T-03 Q2`` (``/deny T-03 Q2 why``),
+The comment's text is untrusted input, read word by word: its first line must be ``/approve ID``
+(or ``/allow ID``, and either ``... always`` for an agent's question) or ``/reject ID`` or ``/deny
+ID``, with an optional note or reason after it, which is kept as data (history, the result), never
+shown to an agent. Spaces and tabs around and between the words do not count; the verb is
+written in lower case, the id in any (as every door takes it). A first line that begins as a
+word does and says none (``/approve`` alone, ``/approve T-04;rm``) is refused, 422, saying what
+to write. An agent's question is named after the task, ``/allow T-03 Q2`` (``/deny T-03 Q2 why``),
 as ``answer T-03 Q2 allow`` names it; a word that names none is taken only as ``answer`` takes
 one (``run/inflight/asking.chosen``). A comment that is no such line is no word (the triggers may
 still take it). One that is:
@@ -42,6 +45,7 @@ from orchestrator.state.workspace import Workspace
 EVENT = "issue_comment"
 REASON_LIMIT = 500  # characters of a reason kept from a comment
 _LINE = re.compile(r"^/(approve|reject|allow|deny)[ \t]+([A-Za-z0-9][A-Za-z0-9_.-]{0,63})(?:[ \t]+(\S.*))?$")
+_VERB = re.compile(r"^/(approve|reject|allow|deny)\b", re.IGNORECASE)
 _QUESTION = re.compile(r"^([Qq][1-9][0-9]{0,8})(?:[ \t]+|$)")  # (``Q2``: which question of the task's agent)
 _LOGIN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
@@ -70,9 +74,26 @@ def parse(body: object) -> Word | None:
     named = _QUESTION.match(rest)
     question = named.group(1).upper() if named else None
     rest = rest[named.end() :].strip() if named else rest
-    if verb in ("approve", "allow"):
-        return Word(True, task, rest == "always", question=question) if rest in ("", "always") else None
-    return Word(False, task, reason=" ".join(visible(rest).split())[:REASON_LIMIT], question=question)
+    always = verb in ("approve", "allow") and re.match(r"always\b", rest) is not None
+    note = rest[len("always") :].lstrip(" \t,:;-") if always else rest
+    return Word(verb in ("approve", "allow"), task, always, reason=" ".join(visible(note).split())[:REASON_LIMIT],
+                question=question)  # fmt: skip
+
+
+def misread(body: object) -> str | None:
+    """Why a comment whose first line begins as a word does (``/approve``) says none: what to
+    write instead; ``None`` for a comment that does not begin so (the triggers' to look at)."""
+    if not isinstance(body, str) or not body.strip():
+        return None
+    line = body.strip().splitlines()[0].strip()
+    verb = _VERB.match(line)
+    if verb is None or _LINE.match(line) is not None:
+        return None
+    said, name = visible(line)[:60], verb.group(1).lower()
+    after = "a note" if name in ("approve", "allow") else "a reason"
+    return (
+        f"the comment's first line, {said!r}, says no word: write /{name} and a task's id, {after} after it if you like"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +174,12 @@ def take(
 ) -> tuple[int, dict[str, Any]] | None:
     """What comes of an ``issue_comment`` delivery (its HTTP status and body), or ``None`` when its
     comment says no word (for the triggers to look at)."""
-    word, comment = parse(dig(payload, "comment", "body")), comment_of(payload)
-    if word is None or comment is None:
+    body = dig(payload, "comment", "body")
+    word, comment = parse(body), comment_of(payload)
+    if comment is None:
+        return None
+    why = misread(body) if word is None else None
+    if word is None and why is None:
         return None
     if words is None:
         return 202, {"ok": True, "ignored": "this plan takes no word from GitHub comments (approvals.github: false)"}
@@ -170,6 +195,8 @@ def take(
             replies.react(comment.repository, comment.id, "-1")
         who = ", ".join(sorted(words.associations | {f"@{login}" for login in words.logins}))
         return 403, {"ok": False, "error": f"@{comment.login} may not answer here: this plan takes words from {who}"}
+    if word is None:  # (where words are taken, from one allowed to say them: what to write instead)
+        return 422, {"ok": False, "error": why}
     with launches.held(workspace):
         if launches.seen(workspace, delivery) is not None:
             return 409, {"ok": False, "error": f"delivery {delivery} was taken before: a comment answers once"}
