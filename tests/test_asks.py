@@ -284,3 +284,27 @@ def test_a_person_is_never_asked_for_a_write_into_the_walls(tmp_path: Path) -> N
     assert approvals_lines(tmp_path) == []  # no question, no answer
     meta, _ = result(tmp_path, "agent-01")
     assert meta["error_class"] == "denied" and "asked" not in meta, meta
+
+
+@pytest.mark.claude
+@needs_claude
+def test_under_access_edit_claude_runs_its_file_commands_unasked_and_asks_for_any_other(tmp_path: Path) -> None:
+    """The docs' table of what each Access runs unasked, for claude's ``edit`` (acceptEdits): ``rm
+    -rf build`` in its directory runs and nobody is asked; ``npm install``, the docs' example of a
+    question, is asked (and denied here, unanswered)."""
+    (tmp_path / "build").mkdir()
+    (tmp_path / "build" / "old.o").write_text("x", encoding="utf-8")
+    notified = tmp_path / "notified.jsonl"
+    _plan(tmp_path, "2s", notified)
+    plan = tmp_path / ".orchestrator" / "master_plan.md"
+    plan.write_text(plan.read_text(encoding="utf-8").replace(" read |", " edit |"), encoding="utf-8")
+    steps = [Reply.tool("Bash", {"command": "rm -rf build"}), Reply.tool("Bash", {"command": "npm install"}),
+             Reply.say("done")]  # fmt: skip
+    with FakeAnthropic(steps) as api:
+        env = environment(api, tmp_path)
+        done = subprocess.run([*CLI, "run", str(tmp_path / ".orchestrator")], env=env, capture_output=True,
+                              text=True, timeout=150)  # fmt: skip
+    assert not (tmp_path / "build").exists(), done.stdout  # (ran, unasked)
+    asked = [line["said"] for line in approvals_lines(tmp_path) if line["decision"] == "asked"]
+    assert asked == ["Bash(npm install)"], done.stdout
+    assert "✋ T-01 [Agent-01] asks Q1: Bash(npm install)" in done.stdout, done.stdout

@@ -4,6 +4,7 @@ not) on this machine as a run would start them, and what each group of tasks may
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -119,7 +120,7 @@ def test_doctor_shows_the_cli_its_login_and_what_each_group_of_tasks_may_do(tmp_
     uses = {u["profile"]: u for u in claude["uses"]}
     assert uses[None]["tasks"] == ["T-01"] and uses["reviewer"]["tasks"] == ["T-02", "T-03"]
     assert "every tool claude has" in uses[None]["powers"] and "acceptEdits" in uses[None]["powers"]
-    assert "Risk: it can rewrite any file" in uses[None]["powers"]
+    assert "Risk: it can rewrite or delete any file" in uses[None]["powers"]
     assert uses["reviewer"]["powers"].startswith("tools: only Read, Grep, Glob;")
     assert [b["backend"] for b in report["backends"]] == ["claude", "codex", "gemini", "opencode"]
     assert claude["untested"] is None  # the pinned version: tested
@@ -355,12 +356,13 @@ def test_a_read_task_under_accept_edits_is_told_it_edits_nothing(tmp_path: Path)
         "files or runs commands, it edits nothing and runs no command, whatever the mode"
     )
     assert reading in told[1] and "rewrite" not in told[1]
-    assert "permission mode acceptEdits: file edits run without asking" in told[2] and "rewrite any file" in told[2]
+    assert "permission mode acceptEdits: file edits in its directory run without asking" in told[2], told[2]
+    assert "rewrite or delete any file" in told[2]
     assert "approval mode plan: read-only" in told[3] and "sandbox read-only (codex exec -s)" in told[4]
     report = json.loads(cli(tmp_path, "doctor", "--json").stdout)
     claude = next(b for b in report["backends"] if b["backend"] == "claude")
     powers = {tuple(u["tasks"]): u["powers"] for u in claude["uses"]}
-    assert powers[("T-01",)] == reading and "rewrite any file" in powers[("T-02",)]
+    assert powers[("T-01",)] == reading and "rewrite or delete any file" in powers[("T-02",)]
 
 
 @pytest.mark.parametrize(
@@ -384,11 +386,10 @@ def test_a_wrong_access_cell_is_one_line_naming_its_row(tmp_path: Path, row: str
 def test_cli_integration_states_what_each_access_gives() -> None:
     """Every backend's Access presets (``Backend.access``), as cli-integration.md's table says them."""
     text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
-    rows = {
-        line.split("|")[1].strip(): line
-        for line in text.splitlines()
-        if line.startswith("| `read` |") or line.startswith("| `edit` |")
-    }
+    rows: dict[str, str] = {}
+    for line in text.splitlines():  # (the first table: the presets; the next says what each runs unasked)
+        if line.startswith(("| `read` |", "| `edit` |")):
+            rows.setdefault(line.split("|")[1].strip(), line)
     presets = {name: backends.get(name).access for name in backends.names()}
     assert {name for name, table in presets.items() if table} == set(backends.agents())
     for backend, table in presets.items():
@@ -398,6 +399,20 @@ def test_cli_integration_states_what_each_access_gives() -> None:
                 if value:
                     shown = ", ".join(value) if isinstance(value, tuple) else value
                     assert f"{key}: {shown}" in row, (backend, access)
+
+
+def test_cli_integration_says_exactly_which_commands_claudes_edit_runs_unasked() -> None:
+    """Issue 78: the docs' example question was one acceptEdits never asks. The table of what each
+    Access runs unasked names claude's list, every command of it, and the example asked is none."""
+    from orchestrator.backends.claude_permissions import ACCEPT_EDITS_COMMANDS, MODE_POWERS
+
+    text = (Path(__file__).parent.parent / "cli-integration.md").read_text(encoding="utf-8")
+    [unasked] = [line for line in text.splitlines() if line.startswith("| `edit` | reads, and edits files")]
+    claude = unasked.split("|")[2]
+    assert ACCEPT_EDITS_COMMANDS and all(f"`{name}`" in claude for name in ACCEPT_EDITS_COMMANDS), claude
+    assert all(name in MODE_POWERS["acceptEdits"] for name in ACCEPT_EDITS_COMMANDS)
+    examples = set(re.findall(r"asks Q\d: Bash\((\S+)", text))
+    assert examples and not examples & set(ACCEPT_EDITS_COMMANDS), examples
 
 
 def test_the_plans_env_overrides_what_claude_is_started_with(tmp_path: Path) -> None:

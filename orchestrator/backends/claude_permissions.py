@@ -24,12 +24,15 @@ from orchestrator.state.workspace import Workspace
 
 # What --permission-mode of the pinned claude takes (`claude --help`; "default" is still taken),
 # and what each lets a headless agent do, in plain words (``doctor`` and cli-integration.md).
+# The commands claude's acceptEdits runs unasked, on paths in its directory (the pinned CLI's list).
+ACCEPT_EDITS_COMMANDS = ("mkdir", "touch", "rm", "rmdir", "mv", "cp", "sed")
 MODE_POWERS = {
     "default": "a call that needs approval and is not in allowed_tools is denied (headless, nobody "
     "can approve it): reads and searches run, edits and commands only if pre-approved",
     "manual": "as default: what is not pre-approved is denied",
-    "acceptEdits": "file edits run without asking, and so do commands that change files (mkdir, touch, "
-    "mv, cp); other commands only if pre-approved. Risk: it can rewrite any file in its directory",
+    "acceptEdits": f"file edits in its directory run without asking, and so do {', '.join(ACCEPT_EDITS_COMMANDS[:-1])} "
+    f"and {ACCEPT_EDITS_COMMANDS[-1]} on paths there (rm -rf build included); any other command (npm install, curl, "
+    "python3 -c) only if pre-approved. Risk: it can rewrite or delete any file in its directory",
     "plan": "read-only: it reads and plans, edits nothing and runs no command that changes anything",
     "auto": "claude's classifier approves the calls it judges safe, commands included, without "
     "asking. Risk: a judgement, not a rule, stands between the agent and your files",
@@ -44,8 +47,8 @@ PERMISSION_MODES = tuple(MODE_POWERS)
 READING_TOOLS = frozenset({"Read", "Grep", "Glob", "LS", "NotebookRead", "WebFetch", "WebSearch", "TodoWrite"})
 ONLY_READING = "with no tool that edits files or runs commands, it edits nothing and runs no command, whatever the mode"
 # Modes in which only pre-approved calls (and read-only ones) run: there a rule such as
-# Bash(git log:*) narrows a tool down. acceptEdits also runs file-changing commands (mkdir,
-# touch, ...); auto and bypassPermissions run anything.
+# Bash(git log:*) narrows a tool down. acceptEdits also runs claude's file-changing commands
+# (mkdir, touch, rm, rmdir, mv, cp, sed: the pinned CLI's list); auto and bypassPermissions run anything.
 _NARROWING_MODES = (None, "default", "manual", "dontAsk", "plan")
 
 

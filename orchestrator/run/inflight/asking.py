@@ -3,7 +3,7 @@
 ``ask`` is what ``orchestrator mcp --permission-tool`` does when claude asks it (its
 ``--permission-prompt-tool``): the question is written to ``state/approvals.jsonl``
 (``state/questions``), the run going on is asked to tell it (``permission_requested``: it shows
-``✋ T-03 asks: Bash(rm -rf build)`` and notifies it, with its links), and the answer is waited
+``✋ T-03 asks: Bash(npm install)`` and notifies it, with its links), and the answer is waited
 for there; none within ``ask_timeout`` is a deny, written as one (by ``timeout``). An answer given
 ``always`` before, to the same question of the task on the same inputs, answers at once.
 

@@ -389,7 +389,7 @@ class ApprovalNoted(EventRecord):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PermissionAsked(EventRecord):
     """The running agent of ``task`` (its ``attempt``) asks a person for a tool call its Access does
-    not give it (``ask: true``): ``said`` is the call as a person reads it (``Bash(rm -rf build)``),
+    not give it (``ask: true``): ``said`` is the call as a person reads it (``Bash(npm install)``),
     ``question`` its id, which a link names, and ``number`` its count among the task's questions,
     which a person names (``Q2``: ``answer T-03 Q2 allow``)."""
 

@@ -2,8 +2,8 @@
 ``state/approvals.jsonl`` beside the words said at gates (``state/approvals`` passes them over)::
 
     {"task": "T-03", "decision": "asked", "question": "q-1a2b3c4d5e", "number": 2,
-     "said": "Bash(rm -rf build)", "tool": "Bash", "attempt": 1, "time": "...", "until": "...", "inputs": "v2-..."}
-    {"task": "T-03", "decision": "allowed", "question": "q-1a2b3c4d5e", "said": "Bash(rm -rf build)",
+     "said": "Bash(npm install)", "tool": "Bash", "attempt": 1, "time": "...", "until": "...", "inputs": "v2-..."}
+    {"task": "T-03", "decision": "allowed", "question": "q-1a2b3c4d5e", "said": "Bash(npm install)",
      "by": "ann", "via": "github", "url": "https://github.com/...", "always": false, "time": "..."}
 
 A question's id, ``q-1a2b3c4d5e``, is unique (a link is bound to it); a person names it by its
@@ -115,7 +115,7 @@ class Reply:
 
 
 def said_of(tool: str, given: Mapping[str, Any], project: str | None = None) -> str:
-    """A tool call as a person reads it, on one line: ``Bash(rm -rf build)``, ``Edit(src/app.py)``
+    """A tool call as a person reads it, on one line: ``Bash(npm install)``, ``Edit(src/app.py)``
     (a path in the project relative to it), ``WebFetch(https://...)``; other tools with their input as
     compact JSON. Control characters shown, never sent; at most ``SAID_LIMIT`` characters."""
     if tool == "Bash" and isinstance(given.get("command"), str):
