@@ -335,3 +335,28 @@ def test_a_relative_details_file_is_the_projects_wherever_serve_was_started(tmp_
         assert added.status == 201, added.body
     plan = (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8")
     assert "Read the notes, then act." in plan and "not these" not in plan
+
+
+def test_the_state_read_right_after_a_write_has_it_on_every_read(tmp_path: Path) -> None:
+    """Issue 74: ``GET /api/state`` right after ``POST /api/tasks`` lacked tasks just added (it
+    answered the state the dashboard's last look built). Adds one after another and six at once:
+    each read after them has every one, and the CLI's ``status`` the same ids."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    project = project_with(tmp_path, [Spec("T-01", "echo one")])
+    with served(project) as server:
+
+        def add(name: str) -> str:
+            added = post(server, "/api/tasks", {"description": name, "backend": "shell", "command": "echo hi"})
+            assert added.status == 201, added.body
+            return str(added.json()["id"])
+
+        ids = {"T-01"}
+        for n in range(4):
+            ids.add(add(f"one after another {n}"))
+            assert {t["id"] for t in http_get(server.port, "/api/state").json()["tasks"]} == ids
+        with ThreadPoolExecutor(6) as pool:
+            ids |= set(pool.map(add, [f"at once {n}" for n in range(6)]))
+        assert len(ids) == 11
+        assert {t["id"] for t in http_get(server.port, "/api/state").json()["tasks"]} == ids
+    assert {t["id"] for t in status(project)["tasks"]} == ids

@@ -194,7 +194,8 @@ def _reading() -> dict[str, Any]:
         "/api/openapi.json": _get("this document", {"200": _json("OpenAPI 3.1")}),
         "/api/state": _get(
             "the workspace's state: `status --json`'s data (every task, counts, cost, schedule, the last run "
-            "started from outside in `launched`), the run, the pause, recent events",
+            "started from outside in `launched`), the run, the pause, recent events; as the files are when it is "
+            "asked (a task just added is in it)",
             {"200": _json("the state", _ref("State"))},
         ),
         "/api/live": _get(

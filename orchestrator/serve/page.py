@@ -62,7 +62,7 @@ class Page:
         return FileResponse(STATIC / "index.html", media_type="text/html; charset=utf-8")
 
     async def state(self, request: Request) -> Response:
-        return Response(self.tailer.latest.data, media_type="application/json")
+        return Response((await self.tailer.current()).data, media_type="application/json")
 
     async def graph(self, request: Request) -> Response:
         return Response(await anyio.to_thread.run_sync(self.board.svg), media_type="image/svg+xml")

@@ -88,6 +88,8 @@ class Tailer:
         self.latest = Message("state", "{}")
         self._subscribers: set[MemoryObjectSendStream[Message]] = set()
         self._keys: tuple[FileKey | None, ...] = ()
+        self._built: tuple[FileKey | None, ...] = ()  # the files as they were when ``latest`` was built
+        self._building = anyio.Lock()
         self._alive: bool | None = None
         self._stale = False  # something moved since the state was last built
         self._next_state = 0.0  # (monotonic) when the state may be built again
@@ -97,7 +99,7 @@ class Tailer:
         await anyio.to_thread.run_sync(self._catch_up)
 
     def _catch_up(self) -> None:
-        self._keys = self._look()
+        self._keys = self._built = self._look()
         self._absorb(read_new(self.path, self.cursor))
         self._alive = self._runner_alive()
         self.latest = self._snapshot()
@@ -134,11 +136,30 @@ class Tailer:
         if self._stale and time.monotonic() >= self._next_state:
             self._stale = False
             started = time.monotonic()
-            self.latest = await anyio.to_thread.run_sync(self._snapshot)
+            async with self._building:
+                await self._build(keys)
             # A big plan's state takes a while to build: build it at most a fifth of the time
             # (the events themselves go out at once, and the page applies them as they come).
             self._next_state = time.monotonic() + 4 * (time.monotonic() - started)
             self._publish(self.latest)
+
+    async def current(self) -> Message:
+        """The state as the files are now, for a request (``GET /api/state``): ``latest`` while
+        nothing changed since it was built, else built again first. A program that adds a task
+        and then reads the state sees it, whatever the pushes' pace."""
+        keys = self._look()
+        if keys != self._built:
+            async with self._building:
+                if keys != self._built:  # (a request waiting here may find it built meanwhile)
+                    await self._build(keys)
+                    self._stale = True  # (the pages are sent it at the next look)
+        return self.latest
+
+    async def _build(self, keys: tuple[FileKey | None, ...]) -> None:
+        """``latest`` built again from the files, which were ``keys`` before it began (a change
+        made while it builds is found at the next look)."""
+        self.latest = await anyio.to_thread.run_sync(self._snapshot)
+        self._built = keys
 
     def _look(self) -> tuple[FileKey | None, ...]:
         workspace = self.board.workspace
