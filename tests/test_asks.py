@@ -10,7 +10,6 @@ claude as before; the other backends refuse ``ask: true`` at ``validate``.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -229,7 +228,9 @@ def test_questions_answered_by_a_link_a_github_comment_and_the_dashboard(tmp_pat
     assert [(tmp_path / name).exists() for name in files] == [True, True, False], out
     meta, _ = result(tmp_path, "agent-01")
     assert meta["error_class"] == "denied", meta
-    me = os.environ.get("USER") or os.environ.get("LOGNAME") or ""
+    from orchestrator.state.approvals import local_user
+
+    me = local_user()  # (the server's user: $USER, else its account)
     assert [(a["answer"], a.get("via"), a["by"]) for a in meta["asked"]] == [
         ("allow", "link", "link"), ("allow", "github", "ann"), ("deny", "dashboard", me),
     ]  # fmt: skip

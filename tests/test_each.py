@@ -202,6 +202,8 @@ def test_an_instance_is_addressed_by_its_number_in_every_command(tmp_path: Path)
     assert cli(tmp_path, "logs", "T-01[2]").code == 0
     assert run(tmp_path, "--only", "T-01[2]").code == 0  # (named, a completed task runs again)
     assert sorted((tmp_path / "ran.txt").read_text().split()) == ["a", "b", "b", "c"]
+    past = cli(tmp_path, "retry", "T-01[9]")  # (past its items: one line, not an internal error)
+    assert past.code == 2 and "T-01 has 3 items now (T-01[1] to T-01[3])" in past.stderr, past.stderr
     reset = cli(tmp_path, "reset", "T-01")
     assert reset.code == 0 and "T-01[1]" in reset.stdout + reset.stderr
     assert not any(task.startswith("T-01") for task in results(tmp_path))
@@ -342,3 +344,25 @@ def test_an_item_with_a_filter_is_refused_at_its_line_with_the_fix(tmp_path: Pat
     assert said.code == 2
     assert "{{ item | upper }}: an item takes no filter or expression" in said.stderr
     assert "write {{ item }} alone" in said.stderr
+
+
+def test_the_dashboards_buttons_name_a_task_as_the_command_line_does(tmp_path: Path) -> None:
+    """Issue 74: ``retry T-01[2]`` worked on the command line and was a 404 on the dashboard, and
+    a lower-case id too: the buttons call the commands, whose one lookup takes both."""
+    from urllib.parse import quote
+
+    from dashboard_helpers import http_get, served
+
+    write(tmp_path, [("T-01", "", "a, b, c", 'test "{{ item }}" != b; echo {{ item }}')], on_item_failure="continue")
+    assert run(tmp_path).code == 1  # (item b failed)
+    assert results(tmp_path)["T-01[2]"]["status"] == "failed"
+    with served(tmp_path) as server:
+        token = {"X-Orchestrator-Token": server.token}
+        for name in ("T-01[2]", "t-01[2]"):
+            retried = http_get(server.port, f"/api/task/{quote(name)}/retry", token, method="POST")
+            assert retried.status == 200 and retried.json()["ok"] is True, retried.body
+            assert retried.json()["task"] == "T-01[2]", retried.body
+        shown = http_get(server.port, f"/api/task/{quote('t-01[3]')}")
+        assert shown.status == 200 and shown.json()["task"] == "T-01[3]", shown.body
+        missing = http_get(server.port, f"/api/task/{quote('T-01[9]')}/retry", token, method="POST")
+        assert missing.status == 404 and missing.json()["ok"] is False, missing.body

@@ -255,6 +255,6 @@ def test_a_questions_deadline_reads_as_a_deadline_not_as_its_outcome() -> None:
     until = dt.datetime(2026, 11, 27, 23, 12).astimezone().isoformat()
     asked = PermissionAsked(task="T-01", agent="A", name="n", attempt=1, question="q-1", number=2, tool="Bash",
                             said="Bash(curl x)", until=until)  # fmt: skip
-    said = Lines().tell(asked)
+    said = Lines().tell(asked) or ""
     assert said.startswith("✋ T-01 [A] asks Q2: Bash(curl x) (denied unless answered by ") and "23:12" in said, said
     assert Lines().tell(dataclasses.replace(asked, until=None)) == "✋ T-01 [A] asks Q2: Bash(curl x)"

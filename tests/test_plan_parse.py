@@ -120,9 +120,9 @@ def test_validate_runs_without_the_garbage_collector_and_turns_it_back_on(
     during: list[bool] = []
     real = checks.check_plan
 
-    def check_plan(plan: Plan, ws: Workspace, **options: Any) -> None:
+    def check_plan(plan: Plan, ws: Workspace, *more: Any, **options: Any) -> None:
         during.append(gc.isenabled())
-        real(plan, ws, **options)
+        real(plan, ws, *more, **options)
 
     monkeypatch.setattr(checks, "check_plan", check_plan)
     assert main(["validate", str(workspace)]) == (0 if backend == "claude" else 2)  # a PlanError on the way out

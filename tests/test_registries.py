@@ -305,9 +305,10 @@ def _missing(place: str) -> bool:
 
     if "<" in place:  # (tests/test_agents_<name>.py)
         return False
-    if "/" not in place:  # a test helper's name: agentsuite.AgentSuite
+    if "/" not in place:  # a top module's name (redaction.Stream), else a test helper's (agentsuite.AgentSuite)
         module, _, name = place.partition(".")
-        return not hasattr(importlib.import_module(module), name)
+        ours = (PACKAGE / f"{module}.py").exists()
+        return not hasattr(importlib.import_module(f"orchestrator.{module}" if ours else module), name)
     if (PACKAGE / place).exists() or (PACKAGE.parent / place).exists():  # a file or folder, of ours or the repository's
         return False
     in_tests = place.startswith("tests/")

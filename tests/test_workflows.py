@@ -457,7 +457,9 @@ def test_a_gate_after_holds_the_result_and_a_rejection_skips_what_depends_on_it(
     assert "status: awaiting_approval" in result and "the-migration" in result  # the work is there to see
     rejected = cli(tmp_path, "reject", "T-01", "--reason", "wrong table")
     assert rejected.code == 0, rejected.stderr
-    assert statuses(tmp_path)["T-01"] == ("rejected", "rejected: wrong table")
+    from orchestrator.state.approvals import local_user
+
+    assert statuses(tmp_path)["T-01"] == ("rejected", f"rejected by {local_user()}: wrong table")
     last = cli(tmp_path, "run")
     assert last.code == 1
     seen = statuses(tmp_path)

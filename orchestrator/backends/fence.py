@@ -1,5 +1,5 @@
 """An agent CLI run behind the walls of ``backends/guard``, put up by bubblewrap: for a CLI whose
-shell tool no rule of its own keeps out of them (gemini's ``yolo``, opencode's bash).
+shell tool no rule of its own keeps out of them (gemini's ``yolo``, say: each backend's ``guard`` tells).
 
     python -I -S .../fence.py [--closed=KIND:PATH]... [--open=PATH]... [--copy=KIND:PATH]... [--bwrap=BWRAP] -- CLI...
 

@@ -18,10 +18,10 @@ Open in them: the workspace's ``context/``, which the channels an agent is told 
 Each backend words the walls in its own CLI's rules (claude's ``permissions.deny`` and sandbox,
 codex's permission profile, gemini's policy: each module says how), so that a refused write is
 a refused tool call, and the task ``denied``. Where a CLI's shell tool has no such rules
-(gemini's ``yolo``, opencode's bash), the CLI runs behind the walls put up by bubblewrap
-(``backends/fence``; ``fenced``). ``Guard`` says, for a backend's settings on this machine, which
-of the two holds, or that none does and what to install: ``validate`` and ``doctor`` tell it, and
-a run from outside refuses such a task.
+(gemini's ``yolo``; each backend's ``guard`` says whether it is one), the CLI runs behind the
+walls put up by bubblewrap (``backends/fence``; ``fenced``). ``Guard`` says, for a backend's
+settings on this machine, which of the two holds, or that none does and what to install:
+``validate`` and ``doctor`` tell it, and a run from outside refuses such a task.
 """
 
 from __future__ import annotations

@@ -29,8 +29,8 @@ class CliCommands:
     def __init__(self, workspace: Workspace) -> None:
         self.fixed = str(workspace.root)
 
-    def call(self, command: str, arguments: Mapping[str, Any]) -> invoke.Outcome:
-        return invoke.call(command, arguments, fixed=self.fixed, source="api")
+    def call(self, command: str, arguments: Mapping[str, Any], *, source: str = "api") -> invoke.Outcome:
+        return invoke.call(command, arguments, fixed=self.fixed, source=source)
 
     def start_run(
         self, arguments: Mapping[str, Any], *, source: str, what: str | None = None, delivery: str | None = None

@@ -70,8 +70,10 @@ def _decide(call: Call, *, approve: bool) -> Result:
     workspace = call.workspace
     plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
-    answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()))
-    data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already}
+    by, via = _who(call)
+    answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()), by=by, via=via)
+    data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already,
+            "said": answer.said}  # fmt: skip
     if answer.ok:
         return Result(data, shown=lambda: answer.said + "\n")
     return Result(data, ExitCode.FAILED, said=answer.said)
@@ -81,14 +83,13 @@ def answer(call: Call) -> Result:
     """A person's answer to what a running task's agent asks (``ask: true``): it goes on, or is denied."""
     from orchestrator.commands.words import task_in
     from orchestrator.run.inflight.asking import answer as reply
-    from orchestrator.state.approvals import local_user
 
     args, workspace = call.args, call.workspace
     plan = plan_of(workspace)
     task = task_in(plan, args.task)
-    by = local_user() if call.source == "cli" else call.source
+    by, via = _who(call)
     said = reply(
-        workspace, plan, task, args.answer == "allow", by=by, via=None if call.source == "cli" else call.source,
+        workspace, plan, task, args.answer == "allow", by=by, via=via,
         always=bool(args.always), reason=" ".join((args.reason or "").split()), question=args.question,
     )  # fmt: skip
     data = {**said.as_json(), "answer": args.answer, "question": args.question, "always": bool(args.always),
@@ -96,6 +97,16 @@ def answer(call: Call) -> Result:
     if said.ok:
         return Result(data, shown=lambda: said.said + "\n")
     return Result(data, ExitCode.FAILED, said=said.said)
+
+
+def _who(call: Call) -> tuple[str, str | None]:
+    """Who a word is by, and the door it came through: the person at this machine on the command
+    line (no door named) and at the dashboard it serves; a program (API, MCP) by its door's name."""
+    from orchestrator.state.approvals import local_user
+
+    if call.source in ("cli", "dashboard"):
+        return local_user(), None if call.source == "cli" else call.source
+    return call.source, call.source
 
 
 def cancel(call: Call) -> Result:
@@ -118,7 +129,12 @@ def _request(call: Call, kind: str) -> Result:
     workspace = call.workspace
     plan = with_instances(plan_of(workspace), workspace)  # (`retry T-03[2]`: an instance of a row run per item)
     task = task_in(plan, call.args.task)
+    if task.id not in plan.tasks:  # (an instance past its row's items: T-03[9] of three)
+        count = sum(1 for other in plan.tasks.values() if other.row == task.row)
+        span = f" ({task.row}[1] to {task.row}[{count}])" if count else ""
+        raise UsageError(f"no task {call.args.task} in the plan — {task.row} has {count:,} items now{span}")
     answer = request(workspace, plan, task, "cancel" if kind == "cancel" else "retry", call.args.get("reason"))
+    data = {**answer.as_json(), "said": answer.said}
     if answer.ok:
-        return Result(answer.as_json(), notes=list(answer.notes), shown=lambda: answer.said + "\n")
-    return Result(answer.as_json(), ExitCode.FAILED, said=answer.said, notes=list(answer.notes))
+        return Result(data, notes=list(answer.notes), shown=lambda: answer.said + "\n")
+    return Result(data, ExitCode.FAILED, said=answer.said, notes=list(answer.notes))

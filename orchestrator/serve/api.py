@@ -60,7 +60,7 @@ class Answer(Protocol):
 class Commands(Protocol):
     """The commands as the API calls them (``cli/serve.CliCommands``)."""
 
-    def call(self, command: str, arguments: Mapping[str, Any]) -> Answer: ...
+    def call(self, command: str, arguments: Mapping[str, Any], *, source: str = "api") -> Answer: ...
 
     def start_run(
         self, arguments: Mapping[str, Any], *, source: str, what: str | None = None, delivery: str | None = None
@@ -267,11 +267,11 @@ class Api:
 
     async def update(self, request: Request) -> Response:
         async def handle() -> Response:
-            task_id = request.path_params["task_id"]
             arguments = json_object(await body_of(request))
-            plan = await anyio.to_thread.run_sync(self.board.plan)
-            if plan is None or task_id not in plan.tasks:
+            task = await anyio.to_thread.run_sync(self.board.find, request.path_params["task_id"])
+            if task is None:
                 raise Refused(404, "no such task in the plan")
+            task_id = task.id
             if "task" in arguments:
                 raise Refused(400, "the task is the one in the path: leave 'task' out of the body")
             return answered(await self._call("update", {**arguments, "task": task_id}))

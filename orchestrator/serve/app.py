@@ -248,7 +248,7 @@ def build_app(
     board = Board(workspace)
     tailer = Tailer(board)
     stopping = Stopping()
-    page = Page(board, tailer, stopping.is_set)
+    page = Page(board, tailer, stopping.is_set, commands)
     api = Api(board, commands, stopping.is_set, document(commands.schema if commands is not None else None))
     hooks = Hooks(board, commands, webhook_secret)
     links = Links(board)

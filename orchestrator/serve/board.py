@@ -19,7 +19,7 @@ from typing import Any
 
 from orchestrator.documents import open_regular
 from orchestrator.errors import OrchestratorError
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import Plan, Task
 from orchestrator.printable import visible, visible_data
 from orchestrator.run.forecasts.deadlines import workspace_verdicts
 from orchestrator.run.forecasts.estimates import workspace_eta
@@ -134,10 +134,27 @@ class Board:
         data = read_pause(self.workspace) or {}
         return {key: data.get(key) for key in ("until", "until_iso", "reason", "backend")}
 
+    def find(self, task_id: str) -> Task | None:
+        """The task ``task_id`` names as the command line names it (``commands/words.task_in``:
+        any case; ``T-03[2]``, an instance of a row run per item), or ``None``."""
+        from orchestrator.commands.words import task_in
+        from orchestrator.errors import UsageError
+        from orchestrator.plan.table.items import split_instance
+        from orchestrator.run.items import with_instances
+
+        plan = self.plan()
+        if plan is None:
+            return None
+        if split_instance(task_id) is not None:  # (the instances are read only for an id that names one)
+            plan = with_instances(plan, self.workspace)
+        try:
+            return task_in(plan, task_id)
+        except UsageError:
+            return None
+
     def task_files(self, task_id: str) -> dict[str, Any] | None:
         """A task's brief, result and the tail of its last attempt's logs; ``None`` for no such task."""
-        plan = self.plan()
-        task = plan.tasks.get(task_id) if plan is not None else None
+        task = self.find(task_id)
         if task is None:
             return None
         attempts = logs_of(self.workspace, task)  # an attempt that printed nothing too

@@ -1,7 +1,7 @@
 """The dashboard's page and what it reads and does: the page and its assets, the state, its own
 event stream (``/api/live``), the task graph, a task's files, a file under context/, and the
-buttons (cancel, retry, approve, reject, and allow or deny for an agent's question: each what the
-CLI command of its name does, through the same function). ``app`` puts these routes beside the
+buttons (cancel, retry, approve, reject, and allow or deny for an agent's question: each the
+command of its name, called as the API calls it). ``app`` puts these routes beside the
 API's and the hooks', behind its ``Guard``."""
 
 from __future__ import annotations
@@ -20,17 +20,13 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from orchestrator import timing
-from orchestrator.errors import OrchestratorError
-from orchestrator.run.inflight.requests import Kind, request
-from orchestrator.serve.api import refusal
+from orchestrator.serve.api import Commands, refusal
 from orchestrator.serve.board import Board
 from orchestrator.serve.tailer import Tailer
-from orchestrator.state.plans import plan_of
-from orchestrator.state.workspace import Workspace
 
 STATIC = Path(__file__).parent / "static"
-# What the page's buttons do: each is what the CLI command of its name does, through the same
-# function (``run/inflight/requests.request``; ``run/inflight/decisions.decide`` for a gate's approve and reject).
+# What the page's buttons do: each calls the command of its name (``commands/changing``), as the
+# API and MCP call it.
 ACTIONS: dict[str, str] = {
     "cancel": "cancel", "retry": "retry", "approve": "approve", "reject": "reject",
     "allow": "answer", "deny": "answer",  # (``run/inflight/asking.answer``: what its agent asks now)
@@ -41,10 +37,11 @@ class Page:
     """The page's routes, over the workspace's ``board`` and the ``tailer`` that follows its events;
     ``stopping``: whether the server is stopping (every open stream ends)."""
 
-    def __init__(self, board: Board, tailer: Tailer, stopping: Callable[[], bool]) -> None:
+    def __init__(self, board: Board, tailer: Tailer, stopping: Callable[[], bool], commands: Commands | None) -> None:
         self.board = board
         self.tailer = tailer
         self.stopping = stopping
+        self.commands = commands  # (what the buttons call: the commands of their names)
 
     def routes(self) -> list[BaseRoute]:
         return [
@@ -82,8 +79,10 @@ class Page:
     async def act(self, request: Request) -> Response:
         kind = request.url.path.rsplit("/", 1)[1]
         reason, question = await _said(request)
-        workspace, task = self.board.workspace, request.path_params["task_id"]
-        return await anyio.to_thread.run_sync(_act, workspace, task, kind, reason, question)
+        commands, task = self.commands, request.path_params["task_id"]
+        if commands is None:
+            return refusal(404, "this server was started without its commands")
+        return await anyio.to_thread.run_sync(_act, commands, task, kind, reason, question)
 
     async def live(self, request: Request) -> Response:
         return StreamingResponse(
@@ -134,37 +133,29 @@ def _question(given: str | None) -> str | None:
 
 
 def _act(
-    workspace: Workspace, task_id: str, kind: str, reason: str | None = None, question: str | None = None
+    commands: Commands, task_id: str, kind: str, reason: str | None = None, question: str | None = None
 ) -> Response:
     """``orchestrator cancel``, ``retry``, ``approve``, ``reject`` or ``answer allow|deny`` of
-    ``task_id`` (with its ``--reason``; an answer, its ``--question``), answered as JSON: 200 when
-    done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
-    from orchestrator.run.inflight.asking import answer as answer_question
-    from orchestrator.run.inflight.decisions import decide
-    from orchestrator.state.approvals import local_user
-
-    try:
-        plan = plan_of(workspace)
-        task = plan.tasks.get(task_id)
-        if task is None:
-            return refusal(404, f"no task {task_id} in the plan")
-        if kind in ("allow", "deny"):
-            answer = answer_question(
-                workspace, plan, task, kind == "allow", by=local_user(), via="dashboard", reason=reason or "",
-                question=question,
-            )  # fmt: skip
-        elif kind in ("approve", "reject"):
-            said = reason or ("approved from the dashboard" if kind == "approve" else "rejected from the dashboard")
-            answer = decide(workspace, plan, task, kind == "approve", said, via="dashboard")
-        else:
-            asked: Kind = "cancel" if kind == "cancel" else "retry"
-            answer = request(workspace, plan, task, asked, (reason or CANCEL_REASON) if kind == "cancel" else None)
-    except OrchestratorError as exc:
-        return refusal(409, str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-    data = {**answer.as_json(), "said": answer.said, "notes": list(answer.notes)}
-    if not answer.ok:
-        return JSONResponse({**data, "error": answer.said}, 409)
-    return JSONResponse(data)
+    ``task_id`` (with its ``--reason``; an answer, its ``--question``): the command itself, called
+    as the API calls it, by the dashboard (the person at this machine, ``via`` dashboard), so the
+    task is named as on the command line (``T-03[2]``: an instance; any case). Answered as JSON:
+    200 when done, 409 when refused (``error`` says why), 404 for a task the plan does not have."""
+    arguments: dict[str, Any] = {"task": task_id}
+    if kind in ("allow", "deny"):
+        arguments.update(answer=kind, reason=reason, question=question)
+    elif kind in ("approve", "reject"):
+        arguments["reason"] = reason or f"{'approved' if kind == 'approve' else 'rejected'} from the dashboard"
+    elif kind == "cancel":
+        arguments["reason"] = reason or CANCEL_REASON
+    outcome = commands.call(ACTIONS[kind], {name: value for name, value in arguments.items() if value is not None},
+                            source="dashboard")  # fmt: skip
+    data = dict(outcome.data) if isinstance(outcome.data, dict) else {"data": outcome.data}
+    if outcome.error is None:
+        return JSONResponse(data)
+    if data.get("error") == "UsageError" and str(data.get("message", "")).startswith("no task "):
+        return refusal(404, outcome.error)
+    status = outcome.http_status if outcome.http_status != 400 else 409
+    return JSONResponse({**data, "ok": False, "error": outcome.error}, status)
 
 
 async def _stream(tailer: Tailer, stopping: Callable[[], bool]) -> AsyncIterator[str]:
