@@ -366,3 +366,35 @@ def test_the_dashboards_buttons_name_a_task_as_the_command_line_does(tmp_path: P
         assert shown.status == 200 and shown.json()["task"] == "T-01[3]", shown.body
         missing = http_get(server.port, f"/api/task/{quote('T-01[9]')}/retry", token, method="POST")
         assert missing.status == 404 and missing.json()["ok"] is False, missing.body
+
+
+def test_a_rows_result_counts_and_dependents_follow_its_items_when_they_are_fixed_reset_or_cancelled(
+    tmp_path: Path,
+) -> None:
+    """Issue 74: a row's failed item fixed and run again left the row saying "1 of 3 items did not
+    complete" (its reason, its result, its JSON) and its dependent never ran again; after ``reset``
+    ``status`` said "📦 3 of 3 done", and after a cancel the counts were the last run's."""
+    command = "[ -e ok-{{ item }} ] \\|\\| [ {{ item }} != b ]; echo {{ item }}"  # (a pipe in a cell: \\|)
+    write(tmp_path, [("T-01", "", "a, b, c", command), ("T-02", "T-01", "", "echo after >> after.txt")],
+          on_item_failure="continue")  # fmt: skip
+
+    def row() -> dict[str, Any]:
+        shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+        return next(task for task in shown["tasks"] if task["id"] == "T-01")
+
+    assert run(tmp_path).code == 1
+    assert "1 of 3 items did not complete: T-01[2]" in row()["reason"] and row()["items"]["counts"]["failed"] == 1
+    (tmp_path / "ok-b").write_text("", encoding="utf-8")  # (the fix)
+    again = run(tmp_path)
+    assert again.code == 0, again.stdout
+    fixed = row()
+    assert fixed["status"] == "completed" and not fixed.get("reason"), fixed
+    assert fixed["items"]["counts"] == {"completed": 3} and fixed["items"]["said"] == "📦 3 of 3 done"
+    assert "did not complete" not in (tmp_path / ".orchestrator/results/agent-01-result.md").read_text()
+    assert (tmp_path / "after.txt").read_text().split() == ["after", "after"]  # (it ran on the new result)
+    assert cli(tmp_path, "reset", "T-01[3]").code == 0
+    assert row()["items"]["counts"] == {"completed": 2, "pending": 1}
+    assert cli(tmp_path, "cancel", "T-01[3]").code == 0
+    assert row()["items"]["counts"] == {"completed": 2, "cancelled": 1}
+    assert cli(tmp_path, "reset", "T-01").code == 0
+    assert row()["items"]["said"] == "📦 0 of 3 done, 3 waiting"

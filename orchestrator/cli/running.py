@@ -109,7 +109,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
     chosen = [args.all, args.failed, bool(named)]
     if sum(chosen) != 1:
         raise UsageError("say what to reset: task ids, --failed or --all (exactly one)")
-    from orchestrator.run.items import instances_of, with_instances
+    from orchestrator.run.items import instances_of, recount, rows_of, with_instances
 
     plan = with_instances(plan, workspace)  # (a row run per item: its instances' results too)
     named = [task_id_in(plan, t) for t in named]  # each as the plan spells it; a row, with its instances
@@ -146,8 +146,10 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
         cache.forget(workspace, chosen_ids)  # nor is a result the cache keeps: reset runs them for real
         gates = _gate_words(workspace, [plan.tasks[t] for t in chosen_ids], withdraw=args.approvals)
+        views = current_views(plan, workspace)
+        recount(plan, workspace, {view.id: view.status for view in views}, rows_of(plan, chosen_ids))
         try:
-            update_plan_file(plan, workspace, current_views(plan, workspace))
+            update_plan_file(plan, workspace, views)
         except (planfile.PlanFileUnreadable, OSError) as exc:  # the results are reset all the same
             warn(f"{workspace.relative(workspace.plan_file)}: its status blocks are not updated ({exc})")
     finally:

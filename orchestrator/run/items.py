@@ -18,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Collection, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,35 @@ def with_instances(plan: Plan, workspace: Workspace) -> Plan:
     with contextlib.suppress(PlanError):
         expand_known(plan, workspace)
     return plan
+
+
+def rows_of(plan: Plan, task_ids: Iterable[str]) -> set[str]:
+    """The rows run per item that ``task_ids`` are, or are instances of."""
+    found: set[str] = set()
+    for task_id in task_ids:
+        task = plan.tasks.get(task_id)
+        if task is not None and (task.row is not None or task.each is not None):
+            found.add(task.row or task.id)
+    return found
+
+
+def recount(plan: Plan, workspace: Workspace, statuses: Mapping[str, TaskStatus], rows: Collection[str]) -> None:
+    """``state/items`` of ``rows`` written again from their instances' ``statuses`` (``plan`` with
+    its instances: ``with_instances``), as the run writes it: for a command that changed an
+    instance's result with no run going on (``reset``, ``cancel``, ``retry``), so that the counts
+    every view reads (``status``, ``list``, the dashboard) say what the results say."""
+    from orchestrator.state import items as kept
+
+    for row in sorted(rows):
+        task = plan.tasks.get(row)
+        if task is None or task.each is None:
+            continue
+        ids, source = instances_of(plan, row), task.each.cell
+        if not ids:  # (its items are not known yet: as the run says it)
+            kept.write(workspace, kept.RowSummary(row, 0, {}, False, source, round(time.time(), 3)), [])
+            continue
+        entries = [(plan.tasks[t].number or 0, plan.tasks[t].item or "", str(statuses[t])) for t in ids]
+        kept.write(workspace, kept.summarize(row, (state for _, _, state in entries), source=source), entries)
 
 
 def told(

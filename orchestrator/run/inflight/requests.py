@@ -212,6 +212,7 @@ def _offline(
 ) -> Answer:
     """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
     from orchestrator.output.sections import update_plan_file
+    from orchestrator.run.items import recount, rows_of
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
@@ -272,8 +273,10 @@ def _offline(
         else:
             said = f"{task.id} is {status}: it is in the queue already"
         if refused is None:
+            views = current_views(plan, workspace)
+            recount(plan, workspace, {view.id: view.status for view in views}, rows_of(plan, [task.id]))
             with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
-                update_plan_file(plan, workspace, current_views(plan, workspace))
+                update_plan_file(plan, workspace, views)
     finally:
         lock.release()
     if refused is not None:

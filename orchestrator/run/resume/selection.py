@@ -198,4 +198,16 @@ def select(
         done -= again
         # (a task cancelled or rejected stays so under --rerun of what is upstream of it: naming it puts it back)
         kept = {t: s for t, s in kept.items() if t not in again or (s in GIVEN_BACK and t not in rerun)}
+    done -= _reopened(plan, done, kept)
     return Selection([t for t in plan.tasks if t not in done and t not in kept], done, kept)
+
+
+def _reopened(plan: Plan, done: set[str], kept: Mapping[str, object]) -> set[str]:
+    """The rows run per item that are done but have an instance to run (one that failed, retried,
+    reset), and what is downstream of them: a row's result is its instances', so it is settled
+    again once they have run, and what depends on it runs on the new one."""
+    to_run: dict[str, bool] = {}
+    for task in plan.tasks.values():
+        if task.row is not None and task.row in done and task.id not in done and task.id not in kept:
+            to_run[task.row] = True
+    return {task for row in to_run for task in (row, *plan.downstream(row))}
