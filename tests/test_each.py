@@ -297,6 +297,9 @@ def test_an_instance_is_cancelled_in_the_run_going_on_and_the_others_go_on(tmp_p
     runner = start(tmp_path)
     try:
         wait_until(lambda: {"T-01[1]", "T-01[3]"} <= set(results(tmp_path)), "a and c to complete, b running")
+        shown = json.loads(cli(tmp_path, "status", "--json").stdout)  # (the row runs while an item does)
+        assert [(t["id"], t["status"]) for t in shown["tasks"]] == [("T-01", "running")], shown["tasks"]
+        assert shown["counts"]["running"] == 1 and shown["counts"]["pending"] == 0
         cancelled = cli(tmp_path, "cancel", "T-01[2]")
         assert cancelled.code == 0, cancelled.stdout + cancelled.stderr
         assert runner.wait() != 0

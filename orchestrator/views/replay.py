@@ -31,6 +31,7 @@ from orchestrator.machine import instructions as do
 from orchestrator.machine import stimuli as on
 from orchestrator.machine.core import Machine
 from orchestrator.plan.graph import dependencies_first
+from orchestrator.plan.table.items import split_instance
 from orchestrator.state import approvals, fallbacks, journal
 from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
@@ -69,6 +70,7 @@ def recorded(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecor
     task's last, left behind or not) or one waiting for its retry while its runner lives."""
     attempts = journal.read(workspace.journal_file)
     runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
+    rows_running = {split[0] for name in attempts.open if (split := split_instance(name)) is not None}
     views: dict[str, TaskView] = {}
     for task in plan.tasks.values():
         view = TaskView.of(task)
@@ -87,6 +89,8 @@ def recorded(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecor
                 view.read_as(TaskStatus.INTERRUPTED, Cause(CauseKind.INTERRUPTED, pid=attempts.runner_pid))
         elif runner_alive and task.id in attempts.retrying:
             view.read_as(TaskStatus.RETRYING)
+        elif task.each is not None and runner_alive and task.id in rows_running:
+            view.read_as(TaskStatus.RUNNING)  # (a row run per item runs while one of its items does)
         views[task.id] = view
     return views
 
