@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.errors import OrchestratorError
+from orchestrator.errors import OrchestratorError, UsageError
 from orchestrator.plan.model import Task
 from orchestrator.state import events, launches
 from orchestrator.state.plans import plan_of
@@ -49,8 +49,11 @@ def _task(workspace: Workspace, task_id: str) -> tuple[Any, Task] | Said:
         plan = plan_of(workspace)
     except OrchestratorError as exc:
         return Said(False, f"the plan does not load: {str(exc).splitlines()[0]} — nothing was written", 409)
-    task = plan.tasks.get(task_id) or next((t for t in plan.tasks.values() if t.id.lower() == task_id.lower()), None)
-    if task is None:
+    from orchestrator.commands.words import task_in
+
+    try:
+        task = task_in(plan, task_id)  # (the one lookup of a typed id: any case, as every door takes it)
+    except UsageError:
         return Said(False, f"no task {task_id} in the plan", 404)
     return plan, task
 
