@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from runner_helpers import cli, results, run, start, wait_until
+import pytest
+from runner_helpers import CLI, cli, results, run, start, wait_until
 
 HEAD = "---\nbackend: shell\nmax_parallel: {parallel}\nretries: 0\n{extra}---\n# Plan\n\n## Request\nEach item.\n\n"
 
@@ -401,3 +403,27 @@ def test_a_rows_result_counts_and_dependents_follow_its_items_when_they_are_fixe
     assert row()["items"]["counts"] == {"completed": 2, "cancelled": 1}
     assert cli(tmp_path, "reset", "T-01").code == 0
     assert row()["items"]["said"] == "📦 0 of 3 done, 3 waiting"
+
+
+@pytest.mark.claude
+def test_a_rows_cost_and_tokens_are_its_items_sums_where_totals_are_shown(tmp_path: Path) -> None:
+    """Issue 75: the items' cost and tokens were missing from ``status`` (and so from every total):
+    the row's result carries their sums, as the real claude CLI reported them for each item."""
+    from fakeapi import FakeAnthropic, Reply, find_claude
+    from test_claude_backend import environment
+    from test_claude_backend import write_plan as claude_plan
+
+    if find_claude() is None:
+        pytest.fail("the claude CLI is not installed: tools/install-claude.sh")
+    claude_plan(tmp_path, [("T-01", "Say {{ item }}", "None")], extra="a, b", column="Each")
+    with FakeAnthropic([Reply.say("said a"), Reply.say("said b")]) as api:
+        done = subprocess.run([*CLI, "run", "--json"], cwd=tmp_path, env=environment(api, tmp_path),
+                              capture_output=True, text=True, timeout=180)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    each = [results(tmp_path)[f"T-01[{n}]"] for n in (1, 2)]
+    assert all(item["cost_usd"] and item["tokens"] for item in each), each
+    shown = json.loads(cli(tmp_path, "status", "--json").stdout)
+    [row] = shown["tasks"]
+    assert row["cost_usd"] == pytest.approx(sum(item["cost_usd"] for item in each)), row
+    assert row["tokens"] == sum(sum(item["tokens"].values()) for item in each), row
+    assert shown["cost_usd"] == pytest.approx(row["cost_usd"]), shown

@@ -35,7 +35,7 @@ from orchestrator.state import items as kept
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ItemsKnown
 from orchestrator.state.journal import iso_at
-from orchestrator.state.results import ResultRecord
+from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
@@ -51,6 +51,25 @@ def row_record(
     return ResultRecord(task=row.id, agent=row.agent, name=row.title, status=status, attempts=0, run_attempts=0,
                         reason=reason, started=now, finished=now, duration=0.0, backend=backend,
                         fingerprint=fingerprint)  # fmt: skip
+
+
+def spent(workspace: Workspace, instances: list[Task]) -> dict[str, Any]:
+    """What a row's instances spent, summed from their results: its cost, tokens (by kind) and
+    duration, as every total shows the row (``status``, ``report``, ``history``, ``final_output.md``)."""
+    cost: float | None = None
+    tokens: dict[str, int] = {}
+    duration = 0.0
+    for task in instances:
+        record = read_record(workspace.result(task), task.id)
+        if record is None:
+            continue
+        if record.cost_usd is not None:
+            cost = (cost or 0.0) + record.cost_usd
+        for kind, count in (record.tokens or {}).items():
+            tokens[kind] = tokens.get(kind, 0) + count
+        duration += record.duration or 0.0
+    return {"cost_usd": None if cost is None else round(cost, 6), "tokens": tokens or None,
+            "duration": round(duration, 3)}  # fmt: skip
 
 
 def body_of(instances: list[Task], outputs: Mapping[str, str | None], failed: list[str], declared: bool) -> str:
@@ -218,7 +237,7 @@ class Rows:
             brief = documents.read_body(ws.brief(row))
             record = row_record(row, TaskStatus.COMPLETED, items_note(made, failed), settings.backend,
                                 fingerprint(brief) if brief is not None else None)  # fmt: skip
-            record = dataclasses.replace(record, inputs=recorder.inputs_of(row))  # (what it was run from)
+            record = dataclasses.replace(record, inputs=recorder.inputs_of(row), **spent(ws, made))
             recorder.write(row, record, body)
             recorder.told_completed(row, record)
             board.completed(row.id)
