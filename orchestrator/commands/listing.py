@@ -78,6 +78,27 @@ def _archived(workspace: Workspace) -> tuple[list[Shown], dict[str, str]]:
     return rows, days
 
 
+def _with_items(workspace: Workspace, rows: list[Shown], wanted: set[str]) -> list[Shown]:
+    """``rows`` with, after each row run per item, its instances in a ``wanted`` state
+    (``--status failed``: ``T-03[137]``, the item as its name), as ``state/items`` has them."""
+    from orchestrator.state import items
+
+    found: list[Shown] = []
+    for task in rows:
+        found.append(task)
+        if not task.get("items"):
+            continue
+        for number, item, state in items.instances_of(workspace, task["id"]):
+            if state in wanted:
+                entry: Shown = dict.fromkeys(task)  # (what the row's own run says is not the item's)
+                entry.update(id=f"{task['id']}[{number}]", status=state, name=f"{task['name']} · {item}",
+                             agent=f"{task['agent']}[{number}]", priority=task.get("priority"),
+                             assignee=task.get("assignee"), tags=task.get("tags") or [], row=task["id"],
+                             item=item)  # fmt: skip
+                found.append(entry)
+    return found
+
+
 def list_tasks(call: Call) -> Result:
     """The plan's tasks (``--archived``: the archived ones), filtered; ``--limit``/``--offset`` a page
     of them. Read from the snapshot of what ``status`` shows (``commands/shown``): a plan read once."""
@@ -92,6 +113,8 @@ def list_tasks(call: Call) -> Result:
     else:
         rows = shown_rows(shown(workspace))
     wanted = None if statuses is None else {str(status) for status in statuses}
+    if wanted is not None and not args.archived:
+        rows = _with_items(workspace, rows, wanted)
     rows = [
         task
         for task in rows
