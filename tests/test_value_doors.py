@@ -112,7 +112,9 @@ def test_the_claude_cli_s_bash_tool_reads_the_value_its_brief_points_to(tmp_path
         first, then = json.dumps(api.main_requests[0]), api.main_requests[1]
     assert done.returncode == 0, done.stdout + done.stderr
     assert "`$ORCHESTRATOR_PARAM_TITLE`" in first and "[untrusted input: title]" in first
-    assert tool_output(then).strip() == HOSTILE, then["messages"][-1]
+    # (what the tool printed ends with the value; before it, where the project is HOME, a line of
+    # bash's for each start-up file claude's sandbox keeps from it: "~/.bashrc: Permission denied")
+    assert tool_output(then).strip().endswith("\n" + HOSTILE) or tool_output(then).strip() == HOSTILE, then["messages"]
     assert not (tmp_path / "PWNED").exists()
 
 

@@ -169,3 +169,17 @@ def test_behind_the_walls_an_agent_still_shares_through_the_channels(tmp_path: P
     assert "not in the run's record" in done.stderr
     assert "the API pages at 100" in (workspace / "context" / "shared.md").read_text(encoding="utf-8")
     assert not (workspace / "state" / "events.jsonl").exists()
+
+
+def test_a_refusal_is_the_walls_only_on_the_line_that_names_them() -> None:
+    """claude's sandbox keeps a project's ``.bashrc``: a shell started there says it cannot read
+    it. That line beside a command's own output naming ``.orchestrator`` made a command that ran
+    count as denied (the channel commands, in the full suite, where HOME is the project)."""
+    from orchestrator.backends.guard import refused_write
+
+    walls = (".orchestrator", ".claude", ".mcp.json")
+    ran = "/usr/bin/bash: /p/.bashrc: Permission denied\nShared: .orchestrator/context/discoveries.md\n"
+    assert not refused_write(ran, walls)
+    assert refused_write("touch: cannot touch '/p/.orchestrator/master_plan.md': Permission denied\n", walls)
+    assert refused_write("cp: cannot create regular file 'x': Read-only file system\n", walls)
+    assert not refused_write("rm: cannot remove '/etc/x': Permission denied\n", walls)

@@ -174,13 +174,16 @@ def bubblewrap() -> bool:
 
 def refused_write(output: str, walls: Iterable[str] = ()) -> bool:
     """Whether a shell command's (or a file tool's) output says a write was stopped by the walls:
-    the read-only file system they stand on, or a place walled off named beside a refusal (a
-    sandbox answers a file it keeps from being made so)."""
+    the read-only file system they stand on, or a place walled off named beside a refusal, on its
+    line (a sandbox answers a file it keeps from being made so; claude's, a start-up file of the
+    shell's it keeps, ``bash: ~/.bashrc: Permission denied``, is no refusal of the command's)."""
     said = output.lower()
     if "read-only file system" in said or "erofs" in said:
         return True
-    refused = "permission denied" in said or "operation not permitted" in said
-    return refused and names_walled(output, walls)
+    return any(  # (on one line: a shell's warning about its own start-up file is not the walls')
+        ("permission denied" in line.lower() or "operation not permitted" in line.lower()) and names_walled(line, walls)
+        for line in output.splitlines()
+    )
 
 
 def names_walled(text: str, walls: Iterable[str]) -> bool:
