@@ -1,7 +1,7 @@
 """Where the test suite's time goes (issue 78: its wall at most 10 minutes on 2 cores, and said
 where it goes), from a JUnit XML report of one run of it.
 
-    python bench/suite_time.py [--run] [--xml FILE] [--workers 4] [--top 25] [--write]
+    python bench/suite_time.py [--run] [--xml FILE] [--wall S] [--cpu S] [--workers 4] [--top 25] [--write]
 
 ``--run`` runs the suite as README.md does (``python -m pytest -q -n WORKERS``) with
 ``--junitxml=FILE`` added, and times it from the outside; without it, ``FILE`` is a report made
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,8 +73,9 @@ def kind_of(file: str) -> str:
     return next((name for name, pattern in KINDS if pattern.search(text)), "in-process only")
 
 
-def table(found: list[Case], wall: float | None, workers: int, top: int) -> str:
-    """The section: the sums by kind and by file, the slowest tests, the bounds on the wall."""
+def table(found: list[Case], wall: float | None, workers: int, top: int, cpu: float | None = None) -> str:
+    """The section: the sums by kind and by file, the slowest tests, the bounds on the wall (and
+    with ``cpu``, the processes' CPU seconds, the bound the machine's cores set)."""
     total = sum(case.seconds for case in found)
     by_file: dict[str, float] = defaultdict(float)
     counted: dict[str, int] = defaultdict(int)
@@ -91,6 +93,14 @@ def table(found: list[Case], wall: float | None, workers: int, top: int) -> str:
         + (f", {wall:,.0f} s wall on {workers} workers" if wall is not None else ""),
         f"Bounds on the wall with {workers} workers: the sum over them {total / workers:,.0f} s; "
         f"the slowest test {slowest.seconds:,.0f} s ({slowest.file}::{slowest.name}).",
+        *(
+            [
+                f"The processes' CPU: {cpu:,.0f} s (user + system): on {os.cpu_count()} cores the wall is at least "
+                f"{cpu / (os.cpu_count() or 1):,.0f} s."
+            ]
+            if cpu is not None
+            else []
+        ),
         "",
         "| kind of test file | tests | workers' time | share |",
         "|---|---:|---:|---:|",
@@ -106,14 +116,16 @@ def table(found: list[Case], wall: float | None, workers: int, top: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_suite(report: Path, workers: int) -> float:
-    """The suite as README.md runs it, with a JUnit report: its wall."""
-    began = time.monotonic()
+def run_suite(report: Path, workers: int) -> tuple[float, float]:
+    """The suite as README.md runs it, with a JUnit report: its wall, and its processes' CPU
+    seconds (user + system of pytest and every process it waited for)."""
+    before, began = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-n", str(workers), "-p", "no:cacheprovider", f"--junitxml={report}"],
         cwd=ROOT, check=False,
     )  # fmt: skip
-    return time.monotonic() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.monotonic() - began, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def write(section: str, command: str) -> None:
@@ -135,15 +147,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--write", action="store_true", help="put the section in bench/RESULTS.md")
+    parser.add_argument("--wall", type=float, help="a report made elsewhere: its run's wall, in seconds")
+    parser.add_argument("--cpu", type=float, help="a report made elsewhere: its run's CPU seconds (user + system)")
     args = parser.parse_args(argv)
     report = args.xml or Path(tempfile.gettempdir()) / "orchestrator-suite.xml"
-    wall = run_suite(report, args.workers) if args.run else None
+    wall, cpu = run_suite(report, args.workers) if args.run else (None, args.cpu)
     if not report.exists():
         parser.error(f"no report at {report}: --run makes one")
     found = cases(report)
     if not found:
         parser.error(f"{report} holds no test case")
-    section = table(found, wall, args.workers, args.top)
+    section = table(found, wall if wall is not None else args.wall, args.workers, args.top, cpu)
     print(section, end="")
     if args.write:
         write(section, "python bench/suite_time.py " + " ".join(argv if argv is not None else sys.argv[1:]))
