@@ -113,7 +113,7 @@ def list_tasks(call: Call) -> Result:
     else:
         rows = shown_rows(shown(workspace))
     wanted = None if statuses is None else {str(status) for status in statuses}
-    if wanted is not None and not args.archived:
+    if wanted is not None and not args.archived and any(task.get("items") for task in rows):
         rows = _with_items(workspace, rows, wanted)
     rows = [
         task

@@ -18,11 +18,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from orchestrator.plan.model import Plan
 from orchestrator.state import store
 from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan
 
 
 def directory(workspace: Workspace) -> Path:
