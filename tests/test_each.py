@@ -391,6 +391,9 @@ def test_a_rows_result_counts_and_dependents_follow_its_items_when_they_are_fixe
     assert "1 of 3 items did not complete: T-01[2]" in row()["reason"] and row()["items"]["counts"]["failed"] == 1
     listed = cli(tmp_path, "list", "--status", "failed")  # (issue 75: it printed nothing)
     assert listed.code == 0 and listed.stdout == "T-01[2]\tfailed\tP2\t-\t-\tdo T-01 · b\n", listed.stdout
+    attention = json.loads(cli(tmp_path, "status", "T-01", "--tasks", "attention", "--json").stdout)
+    assert [i["id"] for i in attention["instances"]] == ["T-01[2]"], attention  # (it listed every item)
+    assert attention["listed"] == {"tasks": "attention", "total": 1, "offset": 0, "more": False}
     (tmp_path / "ok-b").write_text("", encoding="utf-8")  # (the fix)
     again = run(tmp_path)
     assert again.code == 0, again.stdout

@@ -95,12 +95,26 @@ def _status_of(call: Call, data: dict[str, Any], wanted: str) -> Result:
     if task_id in plan.tasks and plan.tasks[task_id].each is not None:
         each: list[dict[str, Any]] = [{"id": f"{task_id}[{n}]", "number": n, "item": item, "status": state}
                 for n, item, state in items.instances_of(call.workspace, task_id)]  # fmt: skip
+        known = bool(each)
+        each = _chosen_items(answer, each, call.args.tasks, call.args.limit, call.args.offset)
         answer["instances"] = each
         width = max((len(entry["id"]) for entry in each), default=0)
         lines += ["", *(f"{e['id']:<{width}}  {_state_word(e['status'])}  {e['item']}" for e in each)]
-        if not each:
+        if not known:
             lines += ["", f"{task_id}: no items listed yet (they are known once a run reaches it)"]
     return Result(answer, shown=lambda: "\n".join(lines) + "\n")
+
+
+def _chosen_items(
+    answer: dict[str, Any], each: list[dict[str, Any]], which: str, limit: int | None, offset: int | None
+) -> list[dict[str, Any]]:
+    """A row's items as ``status`` chooses tasks (``--tasks attention``: those under way or waiting
+    for a person; ``none``: none; ``--limit``/``--offset``: a page), ``listed`` in ``answer`` saying
+    how many there were to list, from where, and whether there are ``more``."""
+    found = {"tasks": each}
+    page = _chosen(found, which, limit, offset)
+    answer["listed"] = found["listed"]
+    return page
 
 
 def _state_word(state: str) -> str:
