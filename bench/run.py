@@ -89,6 +89,7 @@ from overhead import W1, floor_tools, render_w1, run_w1
 from plan_scale import ScaleResult, render_plan_scale, run_plan_scale
 from redact import section_of as redact_section_of
 from stragglers import section_of as stragglers_section_of
+from suite_time import section_of as suite_time_section_of
 from suite_wall import section_of as suite_section_of
 
 VENV = WORK / "venv"
@@ -337,6 +338,7 @@ class Suite:
     kept_doors: str | None = None  # issue 64's doors (bench/doors.py), kept as it is
     kept_items: str | None = None  # issue 67's rows over many items (bench/items.py), kept as it is
     kept_redact: str | None = None  # issue 73's redaction (bench/redact.py), kept as it is
+    kept_suite_time: str | None = None  # issue 78's where the suite's time goes (bench/suite_time.py)
     kept_stragglers: str | None = None  # W11's section (bench/stragglers.py), kept as it is
     crashed: list[str] = field(default_factory=list)
 
@@ -440,6 +442,8 @@ def render(suite: Suite) -> str:
         parts += ["", suite.kept_items]
     if suite.kept_redact:  # issue 73's redaction, written by bench/redact.py
         parts += ["", suite.kept_redact]
+    if suite.kept_suite_time:  # issue 78's suite time, written by bench/suite_time.py
+        parts += ["", suite.kept_suite_time]
     return "\n".join(parts) + "\n"
 
 
@@ -485,6 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     suite.kept_doors = doors_section_of(output)
     suite.kept_items = items_section_of(output)
     suite.kept_redact = redact_section_of(output)
+    suite.kept_suite_time = suite_time_section_of(output)
     smoke = args.smoke
     ours = orchestrator_tool(env.orchestrator)
     floor, floor_bash = floor_tools(env.python)

@@ -29,6 +29,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchlib import marked_section
+
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ROOT / "tests"
 RESULTS = ROOT / "bench" / "RESULTS.md"
@@ -126,6 +128,11 @@ def run_suite(report: Path, workers: int) -> tuple[float, float]:
     )  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.monotonic() - began, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def section_of(path: Path) -> str | None:
+    """This benchmark's section of the report at ``path``, markers included (``run.py`` keeps it)."""
+    return marked_section(path, BEGIN, END)
 
 
 def write(section: str, command: str) -> None:
