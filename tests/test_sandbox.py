@@ -218,3 +218,28 @@ def test_the_programs_a_home_holds_stay_and_its_files_do_not(tmp_path: Path) -> 
     done = cli(tmp_path / "project", "run", "--untrusted", "test", env=env)
     assert statuses(tmp_path / "project") == {"T-01": "completed", "T-02": "failed"}, done.stderr
     assert result_body(tmp_path / "project", "T-01").strip() == "hello from a home program"
+
+
+def test_the_programs_under_tmp_stay_and_its_files_do_not(tmp_path: Path) -> None:
+    """A clone under /tmp has its venv there (a fresh clone's CI in a scratch folder): the sandbox's
+    own /tmp hid it, and a task that called the channels (``$ORCHESTRATOR_PYTHON``) or a program
+    on the PATH there could not start. The PATH's folders under /tmp are seen, read-only; the
+    rest of /tmp is not."""
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="orchestrator-scratch-", dir="/tmp"))
+    try:
+        (scratch / "bin").mkdir()
+        (scratch / "bin" / "greet").write_text("#!/bin/sh\necho hello from /tmp\n", encoding="utf-8")
+        (scratch / "bin" / "greet").chmod(0o755)
+        (scratch / "secret.txt").write_text("not for the task\n", encoding="utf-8")
+        project = tmp_path / "project"
+        write_plan(project, [Spec("T-01", "greet"), Spec("T-02", f"cat {scratch / 'secret.txt'}")], {"retries": 0})
+        env = {"PATH": f"{scratch / 'bin'}:{os.environ['PATH']}"}
+        done = cli(project, "run", "--untrusted", "test", env=env)
+        assert statuses(project) == {"T-01": "completed", "T-02": "failed"}, done.stderr
+        assert result_body(project, "T-01").strip() == "hello from /tmp"
+    finally:
+        import shutil
+
+        shutil.rmtree(scratch)

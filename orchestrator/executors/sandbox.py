@@ -54,6 +54,8 @@ class Sandbox:
         home = env.get("HOME", "")
         words = [program(), "--die-with-parent", "--unshare-all", *(("--share-net",) if self.network else ())]
         words += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+        for place in _programs(env, Path("/tmp")):  # (a venv or a PATH folder under /tmp: its programs stay)
+            words += ["--ro-bind", str(place), str(place)]
         hides = bool(home) and Path(home) not in (Path("/"), Path("/tmp")) and Path(home).is_dir()
         hidden = ["--tmpfs", home] if hides else []  # (a home that is not there hides nothing)
         if hides:  # (its programs stay: what PATH finds there, and the interpreter that runs the channels)
@@ -73,9 +75,10 @@ class Sandbox:
 
 
 def _programs(env: Mapping[str, str], home: Path) -> list[Path]:
-    """The places under ``home`` that hold programs, not the person's files: the PATH's folders
-    there (``~/.local/bin``, pyenv's shims, cargo's) and the prefix of the interpreter that runs
-    the orchestrator (``$ORCHESTRATOR_PYTHON``, the channels), each as written and as it resolves."""
+    """The places under ``home`` (or ``/tmp``: what the sandbox hides) that hold programs, not the
+    person's files: the PATH's folders there (``~/.local/bin``, pyenv's shims, cargo's, a venv in a
+    clone under /tmp) and the prefix of the interpreter that runs the orchestrator
+    (``$ORCHESTRATOR_PYTHON``, the channels), each as written and as it resolves."""
     import sys
 
     wanted = [Path(p) for p in env.get("PATH", "").split(os.pathsep) if p]
