@@ -77,12 +77,14 @@ class Sandbox:
 def _programs(env: Mapping[str, str], home: Path) -> list[Path]:
     """The places under ``home`` (or ``/tmp``: what the sandbox hides) that hold programs, not the
     person's files: the PATH's folders there (``~/.local/bin``, pyenv's shims, cargo's, a venv in a
-    clone under /tmp) and the prefix of the interpreter that runs the orchestrator
-    (``$ORCHESTRATOR_PYTHON``, the channels), each as written and as it resolves."""
+    clone under /tmp), the prefix of the interpreter that runs the orchestrator
+    (``$ORCHESTRATOR_PYTHON``, the channels) and the orchestrator's package, each as written and
+    as it resolves."""
     import sys
 
     wanted = [Path(p) for p in env.get("PATH", "").split(os.pathsep) if p]
     wanted += [Path(sys.prefix), Path(sys.base_prefix), Path(os.path.realpath(sys.executable)).parent.parent]
+    wanted.append(Path(__file__).resolve().parents[1])  # (the package itself: an editable install's is its clone's)
     found: list[Path] = []
     for place in wanted:
         for each in (place, Path(os.path.realpath(place))):
