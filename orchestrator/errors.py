@@ -211,6 +211,16 @@ class AgentCallError(OrchestratorError):
     rpc_code = -32005
 
 
+class OverBudget(OrchestratorError):
+    """Raised by ``run`` (every door) when the forecast of what it would run is over its
+    ``max_cost``: nothing started, and a person's word goes on (a higher budget, or
+    ``--over-forecast``), as a task at its gate waits for one."""
+
+    exit_code = ExitCode.HELD
+    http_status = 402  # Payment Required: what it is for
+    rpc_code = -32006
+
+
 class InternalError(OrchestratorError):
     """A defect of ours, not the caller's: ``internal`` makes one of any unexpected exception, its
     traceback kept in a log file the line names."""

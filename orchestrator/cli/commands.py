@@ -77,6 +77,7 @@ COMMANDS: dict[str, dict[str, str]] = {
         "add": "add a task to the plan; a run going on takes it within a second",
         "cancel": "stop a task (or keep it from starting); its dependents are skipped",
         "retry": "put a failed, skipped or cancelled task back in the queue",
+        "budget": "show what the run going on may spend; +USD raises it, and the tasks waiting for it go on",
     },
     "spawning": {
         "spawn": "add one task and run it now (in the run going on, or alone); its answer on stdout",

@@ -32,8 +32,9 @@ def split_words(words: list[str], usage: str, *, at_most: int = 2) -> tuple[Work
 
 
 def register(sub: Commands[argparse.ArgumentParser]) -> None:
-    """``add``, ``cancel``, ``retry``: their parsers from ``commands/table``, their work in ``commands/changing``."""
-    for name in ("add", "cancel", "retry"):
+    """``add``, ``cancel``, ``retry``, ``budget``: their parsers from ``commands/table``, their work in
+    ``commands/changing`` (``budget``: ``commands/budgeting``)."""
+    for name in ("add", "cancel", "retry", "budget"):
         register_command(sub, name)
 
 

@@ -26,6 +26,7 @@ from orchestrator.vocabulary import ExitCode, TaskStatus, counted
 
 if TYPE_CHECKING:
     from orchestrator.plan.model import Task
+    from orchestrator.run.prepare import RunOptions
     from orchestrator.state.approvals import Decision
 
 
@@ -56,6 +57,8 @@ def _run(args: argparse.Namespace) -> int:
 
     options = run_options(args)
     workspace = Workspace.find(args.directory)
+    if args.dry_run:
+        return _dry_run(args, workspace, options)
     reporter = make_reporter(as_json=args.json)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
@@ -67,6 +70,31 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         reporter.close()
     return summary.exit_code
+
+
+def _dry_run(args: argparse.Namespace, workspace: Workspace, options: RunOptions) -> int:
+    """``run --dry-run``: what would run and what it is expected to cost; exit 4 when that is over
+    the budget (the run would not start), else 0."""
+    from orchestrator.commands.starting import preview
+    from orchestrator.run.forecasts.spend import money
+
+    found = preview(workspace, options, simulated=args.executor == "fake")
+    if args.json:
+        emit_json(found)
+    else:
+        ran = found["run"]
+        print(f"would run {counted(len(ran), 'task')}" + (f": {', '.join(ran[:12])}" if ran else ""))
+        print(found["said"])
+        for each in found["forecast"]["per_task"]:
+            cost = each["cost_usd"]
+            figure = f"{money(cost['p50'])} (p90 {money(cost['p90'])})" if cost else "—"
+            print(f"  {each['task']:<12} {figure:<24} {each['based_on']}")
+        if found["max_cost"] is not None:
+            verdict = (
+                "over it: the run would not start (--over-forecast starts it)" if found["over_budget"] else "within it"
+            )
+            print(f"budget: {money(found['max_cost'])} (max_cost), {verdict}")
+    return ExitCode.HELD if found["over_budget"] else ExitCode.OK
 
 
 def executor_settings(workspace: Workspace | None, option: str | None) -> tuple[str, str | None, bool]:

@@ -70,7 +70,7 @@ def _decide(call: Call, *, approve: bool) -> Result:
     workspace = call.workspace
     plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
-    by, via = _who(call)
+    by, via = who(call)
     answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()), by=by, via=via)
     data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already,
             "said": answer.said}  # fmt: skip
@@ -87,7 +87,7 @@ def answer(call: Call) -> Result:
     args, workspace = call.args, call.workspace
     plan = plan_of(workspace)
     task = task_in(plan, args.task)
-    by, via = _who(call)
+    by, via = who(call)
     said = reply(
         workspace, plan, task, args.answer == "allow", by=by, via=via,
         always=bool(args.always), reason=" ".join((args.reason or "").split()), question=args.question,
@@ -99,7 +99,7 @@ def answer(call: Call) -> Result:
     return Result(data, ExitCode.FAILED, said=said.said)
 
 
-def _who(call: Call) -> tuple[str, str | None]:
+def who(call: Call) -> tuple[str, str | None]:
     """Who a word is by, and the door it came through: the person at this machine on the command
     line (no door named) and at the dashboard it serves; a program (API, MCP) by its door's name."""
     from orchestrator.state.approvals import local_user

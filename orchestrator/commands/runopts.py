@@ -31,10 +31,24 @@ def options() -> tuple[Opt, ...]:
         Opt("backend", f"backend for tasks that do not name one ({backends.listing()})", flags=("--backend",)),
         Opt(
             "max_cost",
-            "start nothing new once the run has cost this much",
+            "the run's budget in dollars: a forecast over it does not start; reached, the run starts nothing "
+            "new and waits for `budget +USD`",
             kind="number",
             flags=("--max-cost",),
             metavar="USD",
+        ),
+        Opt(
+            "over_forecast",
+            "start though the forecast of what it runs is over max_cost (without it such a run does not start)",
+            kind="boolean",
+            flags=("--over-forecast",),
+        ),
+        Opt(
+            "dry_run",
+            "say what would run and what it is expected to cost (the forecast from the runs before); start "
+            "nothing and write nothing",
+            kind="boolean",
+            flags=("--dry-run",),
         ),
         Opt(
             "aggregate",

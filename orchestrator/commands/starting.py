@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.commands.calling import Call, Result
 from orchestrator.commands.options import Arguments, command_line
@@ -19,20 +19,43 @@ from orchestrator.plan.config.params import parse_assignments
 
 if TYPE_CHECKING:
     from orchestrator.run.prepare import RunOptions
+    from orchestrator.state.workspace import Workspace
 
 
 def start(call: Call) -> Result:
     """The run started in the background, its launch (``run/launch/background.Started``)."""
     from orchestrator.run.launch.background import start as launch
-    from orchestrator.run.prepare import load_checked
+    from orchestrator.run.prepare import hold_to_budget, survey
 
     args, workspace = call.args, call.workspace
     chosen = run_options(args)
     chosen.untrusted = call.source
-    load_checked(workspace, chosen)
+    if getattr(args, "dry_run", False):
+        return Result(preview(workspace, chosen, simulated=args.executor == "fake"))
+    hold_to_budget(survey(workspace, chosen, simulated=args.executor == "fake"), workspace, chosen)
     line = command_line(options(), args, leave_out=("untrusted",))
     started = launch(workspace, line, call.source, params=chosen.params, what=call.what, delivery=call.delivery)
     return Result(started.as_json())
+
+
+def preview(workspace: Workspace, chosen: RunOptions, *, simulated: bool = False) -> dict[str, Any]:
+    """``run --dry-run``: what the run would run, and what it is expected to cost (the forecast from
+    the runs before, ``run/forecasts/spend``) against its budget; nothing started, nothing written."""
+    from orchestrator.run.prepare import survey
+
+    found = survey(workspace, chosen, simulated=simulated)
+    forecast = found.forecast(workspace)
+    limit = found.plan.settings.max_cost
+    over = limit is not None and forecast.cost is not None and forecast.cost.p50 > limit
+    return {
+        "dry_run": True,
+        "run": list(found.selection.run),
+        "done": sorted(found.selection.done),
+        "max_cost": limit,
+        "over_budget": over,
+        "forecast": forecast.as_json(),
+        "said": forecast.line(),
+    }
 
 
 def _ids(text: str | None, flag: str) -> list[str] | None:
@@ -71,6 +94,7 @@ def run_options(args: argparse.Namespace | Arguments) -> RunOptions:
         read_only=args.read_only,
         wait=args.wait or args.wait_timeout is not None,
         wait_timeout=args.wait_timeout,
+        over_forecast=bool(getattr(args, "over_forecast", False)),
     )
 
 

@@ -301,6 +301,17 @@ def _retry() -> tuple[Opt, ...]:
     return (DIRECTORY, _task())
 
 
+def _budget() -> tuple[Opt, ...]:
+    return (
+        DIRECTORY,
+        Opt(
+            "amount",
+            "+USD raises the budget of the run going on by so much, USD makes it that; none: show it",
+            required=False,
+        ),
+    )
+
+
 def _verify() -> tuple[Opt, ...]:
     return (DIRECTORY,)
 
@@ -374,6 +385,13 @@ COMMANDS: dict[str, Command] = {
             "retry", "put a failed, skipped or cancelled task back in the queue", _retry, "changing:retry", thing="TASK"
         ),
         Command(
+            "budget",
+            "show what the run going on may spend; +USD raises it, and the tasks waiting for it go on",
+            _budget,
+            "budgeting:budget",
+            thing="[+USD]",
+        ),
+        Command(
             "output",
             "print what a completed task answered: its result without the YAML header",
             _output,
@@ -425,6 +443,7 @@ _USAGE = {
     "reject": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "cancel": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "retry": "%(prog)s [-h] [--json] [DIR] TASK",
+    "budget": "%(prog)s [-h] [--json] [DIR] [+USD]",
     "answer": "%(prog)s [-h] [--json] [--always] [--reason TEXT] [--question ID] [DIR] TASK [QUESTION] allow|deny",
     "output": "%(prog)s [-h] [--json] [DIR] TASK",
     "logs": "%(prog)s [-h] [--json] [--attempt N] [--follow] [DIR] TASK",

@@ -23,6 +23,8 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import (
+    BudgetRaised,
+    BudgetReached,
     CancelRequested,
     DeadlineAtRisk,
     DeadlineMissed,
@@ -151,6 +153,13 @@ class Lines(EventReporter[str | None]):
         reasons = event.reasons or {}
         said = "; ".join(f"{t}: {reasons.get(t, 'held')}" for t in event.tasks or ())
         return f"⏳ waiting for a person (run --wait{until}): {said}"
+
+    def budget_reached(self, event: BudgetReached) -> str:
+        return f"💰 {event.message}"
+
+    def budget_raised(self, event: BudgetRaised) -> str:
+        who = f" by {event.by}" if event.by else ""
+        return f"💰 budget raised to ${event.limit:.2f}{who} (${event.spent:.4f} spent): the run goes on"
 
     def run_estimate(self, event: RunEstimate) -> str | None:
         return estimate_line(event) if self.estimates else None

@@ -14,7 +14,7 @@ from typing import Any
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
-from orchestrator.state.events.runs import DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused
+from orchestrator.state.events.runs import BudgetReached, DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
     PermissionAsked,
@@ -65,6 +65,9 @@ class Headline(EventReporter[str]):
 
     def run_paused(self, event: RunPaused) -> str:
         return f"⏸️ run paused until {event.until or '?'}: {event.reason}{self.where}"
+
+    def budget_reached(self, event: BudgetReached) -> str:
+        return f"💰 {event.message}{self.where}"
 
     def task_stuck(self, event: TaskStuck) -> str:
         return f"⚠️ {event.task}{_agent(event.agent)} looks stuck: {event.why}{self.where}"

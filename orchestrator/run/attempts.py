@@ -90,6 +90,7 @@ class Attempt:
     in_run: int = 1
     fallback_from: str | None = None  # the task's own backend, when this attempt runs on a fallback
     estimate: float | None = None  # seconds the run expected it to take (``run/forecasts/estimates``), for ``report``
+    expected_cost: float | None = None  # dollars it was expected to cost (``run/forecasts/spend``), for ``report``
     brief: str = ""  # the fingerprint of its brief and settings alone (no inputs): what its estimate learns by
     stop_asked: bool = False  # a cancel or the run's stop asked for it (``stop``)
     afresh: Callable[[], Attempt] | None = None  # resuming a session on a worker: the attempt in a new one

@@ -155,6 +155,7 @@ class Purse:
         tokens = {spent.session: dict(spent.counted_tokens) for spent in told.values()}
         self.sessions, self.tasks = SessionCosts(counted, tokens), TaskSpend(told)
         self.admission = admission
+        self.stop_at_budget = False  # ``at_budget: stop``: at the limit, what runs is stopped and the run ends
 
     def book(self, task: str, first: bool, result: AgentResult, resumed: str | None) -> None:
         """What ``result``'s attempt of ``task`` spent (``first``: its first in this run of the task;
@@ -171,8 +172,8 @@ class Purse:
         """Once the run has spent its ``max_cost``: what its end says, and what its attempts stopped
         for it say; else ``None``."""
         limit, admission = self.admission.max_cost, self.admission
-        if limit is None or not admission.over_budget():
-            return None
+        if limit is None or not admission.over_budget() or not self.stop_at_budget:
+            return None  # (``at_budget: finish``: the run waits for a higher budget, ``run/limits/budget``)
         said = f"stopped: the run reached its cost limit of ${dollars(limit)}"
         return f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}", said
 

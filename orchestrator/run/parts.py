@@ -24,11 +24,14 @@ from orchestrator.run.board import Board
 from orchestrator.run.books import Inbox, Purse, Stop
 from orchestrator.run.forecasts.estimates import Estimate, for_run
 from orchestrator.run.forecasts.forecast import Forecast
+from orchestrator.run.forecasts.spend import for_tasks
 from orchestrator.run.held.gates import Gates
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
 from orchestrator.run.limits.admission import Admission
+from orchestrator.run.limits.budget import Budget
 from orchestrator.run.limits.failover import Breakers
+from orchestrator.run.limits.pacing import Pacer
 from orchestrator.run.prepare import attempt_base_environment
 from orchestrator.run.races.hedge import Hedger
 from orchestrator.run.recorder import Recorder
@@ -73,6 +76,7 @@ class Parts:
     reuse: Reuse | None  # the cache (``run/resume/reuse``): a result reused instead of a run
     fail_fast: bool
     machine: Machine  # what each stimulus leads to (``machine``): the loop's, and its races'
+    budget: Budget  # ``max_cost`` as a pause: the tasks it holds, and a raise (``run/limits/budget``)
 
 
 def assemble(
@@ -114,11 +118,17 @@ def assemble(
 
     hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts, machine)
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
+    purse.stop_at_budget = plan.settings.at_budget == "stop"
+    budget = Budget(admission, holds, recorder, starts.slot)
+    budget.pauses = not purse.stop_at_budget
+    if plan.settings.max_cost is not None or plan.settings.max_cost_per_hour is not None:
+        forecast_of = for_tasks(plan, recorder.workspace, selected, briefs)  # (what admission holds each to)
+        starts.costs = {t: f.cost.p50 for t, f in forecast_of.tasks.items() if f.cost is not None}
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
                  launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast,
-                 machine=machine)  # fmt: skip
+                 machine=machine, budget=budget)  # fmt: skip
 
 
 def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: Journal) -> Parts:
@@ -133,6 +143,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
         backend_caps=plan.settings.backend_max_parallel,
         max_cost=plan.settings.max_cost,
         paused=pause.groups,
+        pacer=Pacer(plan.settings.max_cost_per_hour) if plan.settings.max_cost_per_hour else None,
     )
     simulated = executor.can.simulated
     machine = Machine()  # (the run's one: its loop's, its races' and its merges')

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import backends, documents
-from orchestrator.errors import UsageError
+from orchestrator.errors import OverBudget, UsageError
 from orchestrator.executors import sandbox
 from orchestrator.executors.base import Executor
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
@@ -25,6 +25,7 @@ from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.cluster import check as cluster_check
 from orchestrator.run.checks.preflight import check_installed, check_plan
+from orchestrator.run.forecasts.spend import RunForecast, for_tasks, money
 from orchestrator.run.items import expand_known, instances_of
 from orchestrator.run.resume.basis import inputs_now
 from orchestrator.run.resume.prepared import Prepared
@@ -69,6 +70,7 @@ class RunOptions:
     read_only: bool = False  # --read-only: every agent task with Access: read (a trigger's ``access``)
     wait: bool = False  # --wait: stay up while tasks wait for a person (``run/held/holds.Patience``)
     wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
+    over_forecast: bool = False  # --over-forecast: start though the forecast is over max_cost
 
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")
@@ -132,20 +134,47 @@ def read_only(plan: Plan, profiles: Profiles) -> None:
             plan.tasks[task_id] = dataclasses.replace(task, access="read")
 
 
-def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False, clis: bool = False) -> Prepared:
-    """Call it holding the workspace lock: it renders briefs and writes the agent book.
-    ``simulated``: the run's executor is the fake one (made-up results count as done for it);
-    ``clis``: it runs agent CLIs here, which the tasks to run need installed."""
-    for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
-        store.clean_temp_files(directory)
+@dataclass(slots=True)
+class Survey:
+    """What a run would do, read without writing anything: the plan as it sees it, each task's
+    settings, the briefs as they would be on disk, the results there, and what it selects to run.
+    ``run --dry-run`` and the forecast a run is held against (``forecast``) read it; ``prepare``
+    goes on from it."""
+
+    plan: Plan
+    profiles: Profiles
+    rendered: Any  # output.briefs' report: the brief bodies as they will be on disk
+    settings: dict[str, Settings]
+    signatures: dict[str, str]
+    records: dict[str, ResultRecord]
+    archived: dict[str, ResultRecord]
+    selection: Any  # run/resume/selection.Selection
+
+    def brief_keys(self) -> dict[str, str]:
+        """Each task to run's brief key as ``task_started`` will record it (what the estimates and
+        the forecast learn by), from the brief it will have."""
+        from orchestrator.run.resume.selection import fingerprint
+
+        return {
+            task_id: fingerprint(
+                bytes(self.rendered.bodies[task_id]).decode("utf-8", "replace"), self.signatures[task_id], []
+            )
+            for task_id in self.selection.run
+            if task_id in self.rendered.bodies and task_id in self.signatures
+        }
+
+    def forecast(self, workspace: Workspace) -> RunForecast:
+        """What the tasks it runs are expected to cost, from the runs before (``run/forecasts/spend``)."""
+        return for_tasks(self.plan, workspace, self.selection.run, self.brief_keys())
+
+
+def survey(workspace: Workspace, options: RunOptions, *, simulated: bool = False, settle: bool = False) -> Survey:
+    """What a run with ``options`` would do (``simulated``: on the fake executor), read without
+    writing; ``settle``: the results a person approved or rejected since are settled first (a write:
+    only a run holding the lock asks it)."""
     plan, profiles = load_checked(workspace, options)
-    for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
-        directory.mkdir(parents=True, exist_ok=True)
-    remember(workspace, options.params, source=options.untrusted)  # what status, the dashboard, the next run read
     rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
     briefs = rendered.bodies  # as they will be on disk, hand edits included
-    notices = unread_columns(plan)  # (said by validate too: a column that sets nothing)
-    notices += [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
     legacy: dict[str, str] = {}  # as versions before the tools setting signed the same settings
@@ -155,7 +184,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         if earlier is not None:
             legacy[task.id] = earlier
     records = read_records(plan, workspace)
-    approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
+    if settle:
+        approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
     archived = archived_records(plan, workspace, every=True)
     expected = expected_fingerprints(plan, briefs, signatures, {**archived, **records}, legacy)
     fields = fields_in(workspace, plan, records)  # (what conditions read)
@@ -163,6 +193,40 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     selection = select(
         plan, expected, records, fields, only=options.only, rerun=options.rerun, simulated_done=simulated, inputs=inputs
     )
+    return Survey(plan, profiles, rendered, settings, signatures, records, archived, selection)
+
+
+def hold_to_budget(survey: Survey, workspace: Workspace, options: RunOptions) -> RunForecast | None:
+    """A run whose forecast is over its ``max_cost`` does not start (``OverBudget``: one line with
+    the forecast, the budget and how to go on), unless told to (``run --over-forecast``); the
+    forecast when there is a budget to hold it to."""
+    limit = survey.plan.settings.max_cost
+    if limit is None:
+        return None
+    forecast = survey.forecast(workspace)
+    if forecast.cost is not None and forecast.cost.p50 > limit and not options.over_forecast:
+        raise OverBudget(
+            f"{forecast.line()}, over the budget of {money(limit)} (max_cost) — nothing was started: "
+            "raise max_cost in the plan, pass --max-cost, or --over-forecast to start anyway"
+        )
+    return forecast
+
+
+def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False, clis: bool = False) -> Prepared:
+    """Call it holding the workspace lock: it renders briefs and writes the agent book.
+    ``simulated``: the run's executor is the fake one (made-up results count as done for it);
+    ``clis``: it runs agent CLIs here, which the tasks to run need installed."""
+    for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
+        store.clean_temp_files(directory)
+    found = survey(workspace, options, simulated=simulated, settle=True)
+    hold_to_budget(found, workspace, options)  # (nothing else written yet)
+    plan, profiles, rendered, selection = found.plan, found.profiles, found.rendered, found.selection
+    settings, signatures, records, archived = found.settings, found.signatures, found.records, found.archived
+    for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
+        directory.mkdir(parents=True, exist_ok=True)
+    remember(workspace, options.params, source=options.untrusted)  # what status, the dashboard, the next run read
+    notices = unread_columns(plan)  # (said by validate too: a column that sets nothing)
+    notices += [edit_notice(task_id, name) for task_id, name in rendered.changed_under_edit]
     if clis:
         check_installed(plan, profiles, selection.run)
     write_briefs(rendered, workspace)

@@ -66,6 +66,7 @@ class Starts:
         self.launcher, self.recorder, self.journal = launcher, recorder, journal
         self.admission, self.breakers, self.board = admission, breakers, board
         self.expected = expected  # task -> what the run expects it to take (``Forecast.expected``)
+        self.costs: Mapping[str, float] = {}  # task -> what it is expected to cost (``run/forecasts/spend``'s p50)
         self.merges, self.reuse = merges, reuse
         self.rows = rows  # the rows run once per item (``run/items``): settled at their turn, no attempt
         self._found: dict[str, _Found] = {}  # (``facts``, for the instruction that follows)
@@ -77,7 +78,7 @@ class Starts:
         own, or a fallback while its own is down), its limit group."""
         settings = self.settings[task_id]
         backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
-        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group)
+        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group, self.costs.get(task_id))
 
     def facts(self, task_id: str, stimulus: int) -> Starting:
         """What starting ``task_id`` finds, for the machine's rules (``row``, ``conflict``,
@@ -130,6 +131,7 @@ class Starts:
             return None
         attempt.started, attempt.in_run = time.time(), number - first + 1
         attempt.estimate = self.expected.get(task_id)  # (what the run expects of it: ``report``)
+        attempt.expected_cost = self.costs.get(task_id)
         # A kill -9 leaves a trace, and what it was started with: a later run resumes it only if unchanged.
         self.journal.spawning(task_id, task.agent, number, self.launcher.executor.name,
                               attempt.fingerprint, attempt.told, attempt.in_run, at=attempt.started)  # fmt: skip

@@ -32,8 +32,8 @@ def started_event(workspace: Workspace, attempt: Attempt) -> TaskStarted:
     """``task_started``: ``in_run`` and ``of``, the attempt's place in this run of its task, of how
     many it may make (1 + its retries); ``backend`` (a fallback's, when it failed over) and
     ``kind``, what the estimates of its kind, and ``history --stats``, count the attempt under;
-    ``brief``, what its estimates learn by; ``estimate``, what the run expected of it (``report``
-    compares)."""
+    ``brief``, what its estimates learn by; ``estimate`` and ``expected_cost``, what the run
+    expected of it (``report`` compares)."""
     task, backend = attempt.task, attempt.settings.backend
     return TaskStarted(
         task=task.id,
@@ -47,6 +47,7 @@ def started_event(workspace: Workspace, attempt: Attempt) -> TaskStarted:
         log=str(workspace.log_stem(task, attempt.number).relative_to(workspace.root)),
         brief=attempt.brief or None,
         estimate=round(attempt.estimate, 3) if attempt.estimate is not None else None,
+        expected_cost=round(attempt.expected_cost, 6) if attempt.expected_cost is not None else None,
     )
 
 

@@ -32,6 +32,7 @@ class CauseKind(StrEnum):
     NOT_BEFORE = "not_before"  # its Not before has not come (``until``, epoch seconds)
     FAILED = "failed"  # it could not start (``said``): no attempt's output to show
     LATE = "late"  # told by a later run: its runner (``pid``) died between writing its result and telling of it
+    BUDGET = "budget"  # the run's budget is spent, or what is left fits it not (``said``): `orchestrator budget +USD`
 
 
 # What a dependent's sentence says of an upstream task that did not complete: ``upstream T-01 was cancelled``.
@@ -165,6 +166,7 @@ _PLAIN = {
     CauseKind.HELD: "held by a person",
     CauseKind.APPROVED: "approved",
     CauseKind.LATE: "recorded late",
+    CauseKind.BUDGET: "waits for a higher budget: `orchestrator budget +USD`",
 }
 
 

@@ -132,6 +132,11 @@ class Settings:
     ask_timeout: float = field(default=600.0, metadata=_parser(_positive_seconds))
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
+    # At max_cost the run starts nothing new: what runs finishes and the run waits for a person's
+    # word (``orchestrator budget +USD``; finish); or what runs is stopped too and the run ends (stop).
+    at_budget: str = field(default="finish", metadata=_parser(_choice("finish", "stop")))
+    # Spend spread over time: an attempt starts when its expected cost fits this many dollars an hour.
+    max_cost_per_hour: float | None = field(default=None, metadata=_parser(_optional_float))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
     # A completed task whose inputs are those of a result the cache keeps reuses it (``run/resume/reuse``):
     # True, False, or None (``auto``): only where its answer is its work (``reuse.cache_rule``).

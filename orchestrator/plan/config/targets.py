@@ -28,6 +28,7 @@ NOTIFY_EVENTS = (
     "run_finished",
     "task_failed",
     "run_paused",
+    "budget_reached",
     "task_stuck",
     "approval_requested",
     "permission_asked",

@@ -29,8 +29,10 @@ from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan
+from orchestrator.run.forecasts.spend import money
 from orchestrator.run.held.holds import Patience, follow_holds
 from orchestrator.run.inflight.answers import Answers
+from orchestrator.run.inflight.budgeting import Change
 from orchestrator.run.inflight.edits import Edits
 from orchestrator.run.prepare import RunOptions, load_checked
 from orchestrator.run.recorder import Recorder
@@ -42,12 +44,14 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import (
     AnswerRequested,
     ApproveRequested,
+    BudgetRequested,
     CancelRequested,
     Notice,
     PermissionRequested,
     PlanFile,
     PlanHeld,
     RejectRequested,
+    RequestRefused,
     RetryRequested,
 )
 from orchestrator.state.events.tasks import TaskAdded
@@ -64,7 +68,7 @@ _REQUESTS: dict[type[_Request], str] = {
     PermissionRequested: "permission",
     AnswerRequested: "answer",
 }
-_WANTED = tuple(f'"event": "{record.event}"'.encode() for record in _REQUESTS)  # (their lines, for a cheap look)
+_WANTED = tuple(f'"event": "{record.event}"'.encode() for record in (*_REQUESTS, BudgetRequested))  # (a cheap look)
 
 
 class LiveQueue:
@@ -242,6 +246,9 @@ class LiveQueue:
         if events.size(self.workspace.events_file) == self.cursor.offset:
             return asked  # nothing appended since the last look (a stat, not an open and a read)
         for event in events.read_new(self.workspace.events_file, self.cursor, only=_WANTED):
+            if event.run == self.run and isinstance(event, BudgetRequested):
+                asked.append(functools.partial(self._budget, event))
+                continue
             if event.run != self.run or not isinstance(event, _Request):
                 continue
             task_id, request, kind = event.task, event.request, _REQUESTS[type(event)]
@@ -258,6 +265,21 @@ class LiveQueue:
             cause = Cause.of(CauseKind.CANCELLED, event.reason or None)
             asked.append(functools.partial(act, task_id, request, cause))
         return asked
+
+    def _budget(self, asked: BudgetRequested) -> None:
+        """``orchestrator budget``, on the loop: the run's limit changed (``run/limits/budget``), or
+        refused with why (under what the run has spent already; the run ending)."""
+        budget = self.scheduler.parts.budget
+        limit = Change(asked.limit, asked.add).applied(budget.admission.max_cost)
+        spent = budget.admission.cost
+        why = "the run is ending" if self.ended else None
+        if why is None and limit < spent:
+            why = f"{money(limit)} is under what the run has spent already (${spent:.4f}): give more"
+        if why is not None:
+            self.recorder.emit(RequestRefused(task="", request=asked.request, request_kind="budget", reason=why))
+        else:
+            budget.raise_to(limit, asked.request, asked.by, asked.via)
+        self.recorder.reporter.flush()
 
     def hold_at_start(self) -> None:
         """Before the loop starts: what depends on a task that stays given up (cancelled, rejected,

@@ -10,8 +10,11 @@ per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``): the win
 blocked backends  not logged in: their tasks are skipped, not started
 pause             a usage limit: nothing of its limit group (``limit_group``, by default the
                   backend) starts until its reset time (wall clock); ``"*"``: every group
-cost limit        ``max_cost``: once the run has cost that much nothing new starts, and what
-                  runs is stopped (``Stop.halt``)
+cost limit        ``max_cost``: an attempt starts only when its expected cost (``Slot.expected_cost``)
+                  fits what is left once the attempts running are counted at theirs
+                  (``fits``); at the limit nothing new starts (``run/limits/budget``: the run
+                  waits for a higher budget; ``at_budget: stop``: what runs is stopped too)
+pace              ``max_cost_per_hour``: spend spread over time (``run/limits/pacing``)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from orchestrator.run.limits.pacing import Pacer
 from orchestrator.run.limits.windows import RAMP_INTERVAL, Window
 
 __all__ = ["RAMP_INTERVAL", "Admission", "Slot"]
@@ -31,6 +35,7 @@ class Slot:
     profile: str | None
     backend: str
     group: str | None = None  # its limit group (``limit_group``); None: the backend's own
+    expected_cost: float | None = None  # what its attempt is expected to cost (its forecast's p50)
 
     @property
     def limit(self) -> str:
@@ -46,6 +51,7 @@ class Admission:
         backend_caps: Mapping[str, int] | None = None,
         max_cost: float | None = None,
         paused: Mapping[str, float] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.limit = max_parallel
         self.windows: dict[str, Window] = {}  # backend -> its AIMD window (made when first needed)
@@ -58,6 +64,8 @@ class Admission:
         self.blocked: dict[str, str] = {}  # backend -> why nothing more starts on it
         self.cost = 0.0
         self.cost_seen = False
+        self.pacer = pacer  # ``max_cost_per_hour`` (None: spend is not paced)
+        self.committed: dict[str, float] = {}  # task -> what its attempt running is expected to cost
         self._running: dict[str, Slot] = {}
         self._since: dict[str, float] = {}  # task -> when its attempt started (the loop's clock)
         # Stragglers past their bound waiting for a slot for their hedge (``run/races/hedge``): the next
@@ -69,10 +77,13 @@ class Admission:
     def started(self, task: str, slot: Slot) -> None:
         self._running[task] = slot
         self._since[task] = self.now
+        if slot.expected_cost:
+            self.committed[task] = slot.expected_cost
 
     def ended(self, task: str) -> float | None:
         """``task``'s attempt is over; when it started (the loop's clock), if it was running."""
         self._running.pop(task, None)
+        self.committed.pop(task, None)
         return self._since.pop(task, None)
 
     @property
@@ -130,9 +141,23 @@ class Admission:
     def admits(self, slot: Slot) -> bool:
         """Whether ``slot`` may be taken from the queue now: room under its caps, or a blocked
         backend (its task is then skipped, not started)."""
-        if self.paused_for(self.wall, slot.limit) > 0:
+        if self.paused_for(self.wall, slot.limit) > 0 or not self.fits(slot):
+            return False
+        if self.pacer is not None and not self.pacer.room(
+            self.now, sum(self.committed.values()), slot.expected_cost or 0
+        ):
             return False
         return slot.backend in self.blocked or self.allows(slot)
+
+    def fits(self, slot: Slot) -> bool:
+        """Whether ``slot``'s attempt fits the budget: the run has not spent its ``max_cost``, and
+        what it is expected to cost fits what is left once the attempts running are counted at
+        what they are expected to cost (an attempt with no forecast counts nothing)."""
+        if self.max_cost is None:
+            return True
+        if self.cost >= self.max_cost:
+            return False
+        return self.cost + sum(self.committed.values()) + (slot.expected_cost or 0.0) <= self.max_cost
 
     # --- rate limits: fewer at once for a while ---------------------------------------------------
 
@@ -154,6 +179,8 @@ class Admission:
     def ramp_at(self) -> float | None:
         """The next time a window gives a slot back or its retry-after floor ends."""
         times = [t for w in self.windows.values() if (t := w.next_change(self.now)) is not None]
+        if self.pacer is not None and (paced := self.pacer.next_room(self.now, sum(self.committed.values()))):
+            times.append(paced)
         return min(times) if times else None
 
     # --- pauses, blocked backends, cost -------------------------------------------------------------
@@ -177,6 +204,8 @@ class Admission:
         if cost is not None:
             self.cost += cost
             self.cost_seen = True
+            if self.pacer is not None:
+                self.pacer.spent(self.now, cost)
 
     def over_budget(self) -> bool:
         return self.max_cost is not None and self.cost >= self.max_cost

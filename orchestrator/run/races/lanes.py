@@ -100,6 +100,7 @@ class Racing:
         if avoid is not None:
             other.launch = dataclasses.replace(other.launch, avoid=avoid)
         other.started, other.in_run, other.estimate = time.time(), attempt.in_run, attempt.estimate
+        other.expected_cost = attempt.expected_cost
         self.journal.spawning(task.id, task.agent, number, executor.name, other.fingerprint, other.told,
                               other.in_run, at=other.started)  # fmt: skip
         self.admission.started(key(other), slot)

@@ -49,6 +49,8 @@ class EventKind(StrEnum):
     RUN_FINISHED = "run_finished"
     RUN_PAUSED = "run_paused"
     RUN_WAITING = "run_waiting"
+    BUDGET_REACHED = "budget_reached"
+    BUDGET_RAISED = "budget_raised"
     RUN_ESTIMATE = "run_estimate"
     DEADLINE_AT_RISK = "deadline_at_risk"
     DEADLINE_MISSED = "deadline_missed"
@@ -94,6 +96,7 @@ class EventKind(StrEnum):
     REJECT_REQUESTED = "reject_requested"
     PERMISSION_REQUESTED = "permission_requested"
     ANSWER_REQUESTED = "answer_requested"
+    BUDGET_REQUESTED = "budget_requested"
     REQUEST_REFUSED = "request_refused"
     # the channels tasks write to
     SHARED = "shared"

@@ -23,6 +23,9 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
     from orchestrator.state.events.runs import (
         AnswerRequested,
         ApproveRequested,
+        BudgetRaised,
+        BudgetReached,
+        BudgetRequested,
         CancelRequested,
         CheckpointRestored,
         CheckpointSaved,
@@ -106,6 +109,12 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def run_waiting(self, event: RunWaiting) -> R:
+        return self.any_event(event)
+
+    def budget_reached(self, event: BudgetReached) -> R:
+        return self.any_event(event)
+
+    def budget_raised(self, event: BudgetRaised) -> R:
         return self.any_event(event)
 
     def run_estimate(self, event: RunEstimate) -> R:
@@ -236,6 +245,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def answer_requested(self, event: AnswerRequested) -> R:
+        return self.any_event(event)
+
+    def budget_requested(self, event: BudgetRequested) -> R:
         return self.any_event(event)
 
     def request_refused(self, event: RequestRefused) -> R:

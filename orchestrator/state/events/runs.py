@@ -84,6 +84,36 @@ class RunWaiting(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetReached(EventRecord):
+    """The run has spent its budget (``limit``, dollars; ``spent`` so far), or what is left of it
+    fits no task ready to start (``next``: the cheapest, ``expected`` its forecast): it starts nothing
+    new, and its ``tasks`` not started wait for a higher budget (``orchestrator budget +USD``)."""
+
+    event: ClassVar[EventKind] = EventKind.BUDGET_REACHED
+    spent: float
+    limit: float
+    tasks: tuple[str, ...] = field(metadata=added(()))
+    next: str | None = field(metadata=added(None))
+    expected: float | None = field(metadata=added(None))
+    message: str = field(metadata=added(""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetRaised(EventRecord):
+    """The run's budget is ``limit`` now (``was`` before), as ``request`` asked (``by``: who,
+    ``via``: which door); the tasks it held go on."""
+
+    event: ClassVar[EventKind] = EventKind.BUDGET_RAISED
+    limit: float
+    was: float | None = field(metadata=added(None))
+    spent: float = field(metadata=added(0.0))
+    request: str = field(metadata=added(""))
+    by: str | None = field(metadata=added(None))
+    via: str | None = field(metadata=added(None))
+    released: tuple[str, ...] = field(metadata=added(()))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunEstimate(EventRecord):
     """What the run expects of its end, as ``status --json``'s ``eta`` says it: ``finished`` of
     ``total`` tasks, ``seconds_left``, ``expected_end`` (ISO), ``expected_cost``."""
@@ -206,6 +236,20 @@ class AnswerRequested(_Request):
     state/approvals.jsonl already, for the run to tell."""
 
     event: ClassVar[EventKind] = EventKind.ANSWER_REQUESTED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetRequested(EventRecord):
+    """``orchestrator budget``: the run going on (``run``) is asked to make its budget ``limit``
+    dollars (``add``: raise it by so much instead); answered by its ``budget_raised``, or a
+    ``request_refused``."""
+
+    event: ClassVar[EventKind] = EventKind.BUDGET_REQUESTED
+    request: str
+    limit: float | None = field(metadata=added(None))
+    add: float | None = field(metadata=added(None))
+    by: str | None = field(metadata=added(None))
+    via: str | None = field(metadata=added(None))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ class TaskStarted(EventRecord):
     log: str | None = field(metadata=added(None))
     brief: str | None = field(default=None, metadata=OPTIONAL)
     estimate: float | None = field(default=None, metadata=OPTIONAL)
+    expected_cost: float | None = field(default=None, metadata=OPTIONAL)  # dollars, its forecast's p50
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

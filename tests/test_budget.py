@@ -1,0 +1,221 @@
+"""A budget is a pause, not a failure (issue 77): at ``max_cost`` the run starts nothing new, lets
+what runs finish, and waits for a higher budget (``orchestrator budget +USD``) as it waits at a
+gate; a forecast over the budget does not start; spend paced at ``max_cost_per_hour``."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from runner_helpers import Spec, cli, cli_in_process, write_plan
+
+import orchestrator.backends as backends_module
+from orchestrator import Workspace
+from orchestrator.backends.base import AgentResult, Job, Observer
+from orchestrator.backends.shell import ShellBackend
+from orchestrator.errors import OverBudget
+from orchestrator.executors import ProcessRun
+from orchestrator.output.reporter import Reporter
+from orchestrator.run.inflight import budgeting
+from orchestrator.run.prepare import RunOptions
+from orchestrator.run.runner import Runner
+from orchestrator.state import events
+from orchestrator.state.events.base import EventRecord
+from orchestrator.vocabulary import ExitCode
+
+
+class Collect(Reporter):
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, event: EventRecord) -> None:
+        self.events.append(event.as_json())
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == kind]
+
+    def starts(self) -> list[str]:
+        return [e["task"] for e in self.of("task_started")]
+
+
+def costly(monkeypatch: pytest.MonkeyPatch, costs: Mapping[str, float], name: str = "costly-budget") -> str:
+    """A backend whose attempts each report what ``costs`` says of their task (its script runs)."""
+
+    class Costly(ShellBackend):
+        def interpret(self, job: Job, run: ProcessRun, stdout: Path, stderr: Path, observer: Observer) -> AgentResult:
+            return AgentResult(run.ok, text="ok", exit_code=run.exit_code, cost_usd=costs[job.task.id])
+
+    Costly.name = name
+    monkeypatch.setitem(backends_module._REGISTRY, name, Costly)
+    return name
+
+
+def statuses(workspace: Workspace) -> dict[str, str]:
+    found = json.loads(cli_in_process(workspace.project_dir, "status", "--json").stdout)
+    return {t["id"]: t["status"] for t in found["tasks"]}
+
+
+def test_at_its_budget_the_run_lets_what_runs_finish_and_waits_with_exit_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A and B run together; A's cost reaches the budget while B runs: B finishes (completed, not
+    cancelled), nothing else starts, C and D wait for a higher budget (blocked, no result, not
+    skipped) and the run ends with exit 4. The next run goes on with them."""
+    backend = costly(monkeypatch, {"A": 0.6, "B": 0.05, "C": 0.01, "D": 0.01})
+    specs = [
+        Spec("A", "while [ ! -e b.started ]; do sleep 0.05; done"),
+        Spec("B", "touch b.started; sleep 0.5"),
+        Spec("C", "true", deps=["B"]),
+        Spec("D", "true", priority="P3"),
+    ]
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": backend, "max_cost": 0.5})
+    reporter = Collect()
+    ws = Workspace.find(tmp_path)
+    summary = Runner(ws, reporter=reporter).run()
+    assert summary.exit_code == ExitCode.HELD
+    assert summary.stopped is None
+    assert sorted(reporter.starts()) == ["A", "B"]
+    # (once the run is over, they are pending: the next run, with its own budget, starts them)
+    assert statuses(ws) == {"A": "completed", "B": "completed", "C": "pending", "D": "pending"}
+    (reached,) = reporter.of("budget_reached")
+    assert reached["tasks"] == ["C", "D"] and reached["limit"] == 0.5 and reached["spent"] == pytest.approx(0.65)
+    assert "the run has spent its budget: $0.6500 of $0.50" in reached["message"]
+    assert "orchestrator budget +USD" in reached["message"]
+    assert not reporter.of("task_skipped") and not reporter.of("task_cancelled")
+    assert not (ws.root / "results" / "agent-03-result.md").exists()  # (C: no result, it runs next time)
+    again = Collect()
+    summary = Runner(ws, RunOptions(max_cost=10.0), reporter=again).run()  # (a later run, with more)
+    assert summary.exit_code == ExitCode.OK
+    assert sorted(again.starts()) == ["C", "D"]
+
+
+def test_at_budget_stop_stops_what_runs_and_ends_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    backend = costly(monkeypatch, {"A": 0.6, "B": 0.05, "C": 0.0})
+    specs = [Spec("A", "while [ ! -e b.started ]; do sleep 0.05; done"), Spec("B", "touch b.started; sleep 30"),
+             Spec("C", "true", deps=["A"])]  # fmt: skip
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": backend, "max_cost": 0.5, "at_budget": "stop",
+                                 "kill_grace": 1})  # fmt: skip
+    ws = Workspace.find(tmp_path)
+    began = time.monotonic()
+    summary = Runner(ws, reporter=Collect()).run()
+    assert time.monotonic() - began < 25, "the run waited for B to end by itself"
+    assert summary.exit_code == ExitCode.FAILED
+    assert summary.stopped == "cost limit reached: $0.6000 of $0.5000"
+    assert statuses(ws) == {"A": "completed", "B": "cancelled", "C": "skipped"}
+
+
+def test_a_task_whose_expected_cost_does_not_fit_waits_while_cheaper_ones_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs before taught that BIG costs $0.40 and SMALL tasks $0.01: with $0.30 of budget,
+    BIG is never started (it would spend past the budget), the small ones run, and the run waits
+    for a higher budget saying which task does not fit and what it is expected to cost."""
+    costs = {"BIG": 0.40, "S1": 0.01, "S2": 0.01}
+    backend = costly(monkeypatch, costs)
+    specs = [Spec("BIG", "true", priority="P0"), Spec("S1", "true"), Spec("S2", "true")]
+    write_plan(tmp_path, specs, {"max_parallel": 1, "backend": backend})
+    ws = Workspace.find(tmp_path)
+    assert Runner(ws, reporter=Collect()).run().exit_code == ExitCode.OK  # (history)
+    cli_in_process(tmp_path, "reset", "--all")
+    reporter = Collect()
+    summary = Runner(ws, RunOptions(max_cost=0.30, over_forecast=True), reporter=reporter).run()
+    assert sorted(reporter.starts()) == ["S1", "S2"]  # (BIG first by priority, had it fitted)
+    assert summary.exit_code == ExitCode.HELD
+    (reached,) = reporter.of("budget_reached")
+    assert reached["next"] == "BIG" and reached["expected"] == pytest.approx(0.40)
+    assert "the cheapest task ready, BIG, is expected to cost $0.40" in reached["message"]
+    started = {e["task"]: e for e in reporter.of("task_started")}
+    assert started["S1"]["expected_cost"] == pytest.approx(0.01)  # (what report sets beside the cost)
+
+
+def test_a_forecast_over_the_budget_does_not_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With history saying the run costs $0.30, a budget of $0.10 starts nothing: one line with
+    the forecast, the budget and how to go on, exit 4, nothing written; --over-forecast starts it."""
+    backend = costly(monkeypatch, {"A": 0.10, "B": 0.20})
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"backend": backend})
+    ws = Workspace.find(tmp_path)
+    assert Runner(ws, reporter=Collect()).run().exit_code == ExitCode.OK
+    cli_in_process(tmp_path, "reset", "--all")
+    before = sorted(p.relative_to(ws.root) for p in ws.root.rglob("*") if p.is_file())
+    log = ws.events_file.read_bytes()
+    with pytest.raises(OverBudget) as refused:
+        Runner(ws, RunOptions(max_cost=0.10), reporter=Collect()).run()
+    said = str(refused.value)
+    assert said.startswith("forecast: $0.30 (p90 $0.30) for 2 tasks, over the budget of $0.10 (max_cost)")
+    assert "--over-forecast" in said and refused.value.exit_code == ExitCode.HELD
+    assert ws.events_file.read_bytes() == log
+    assert sorted(p.relative_to(ws.root) for p in ws.root.rglob("*") if p.is_file()) == before
+    dry = cli_in_process(tmp_path, "run", "--dry-run", "--max-cost", "0.1", "--json")
+    assert dry.code == ExitCode.HELD
+    found = json.loads(dry.stdout)
+    assert found["run"] == ["A", "B"] and found["over_budget"] is True
+    assert found["forecast"]["cost_usd"] == {"p50": 0.3, "p90": 0.3}
+    assert [t["based_on"] for t in found["forecast"]["per_task"]] == ["1 earlier run of it with this brief"] * 2
+    assert ws.events_file.read_bytes() == log  # (a dry run writes nothing)
+    summary = Runner(ws, RunOptions(max_cost=0.10, over_forecast=True), reporter=Collect()).run()
+    assert summary.exit_code == ExitCode.HELD  # (started, and paused at its budget)
+
+
+def test_budget_raised_while_the_run_waits_lets_it_go_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run --wait`` at its budget waits; ``orchestrator budget +1``, from another process, raises
+    the limit, the held tasks go on and the run ends with exit 0. A limit under what was spent is
+    refused, and changes nothing."""
+    backend = costly(monkeypatch, {"A": 0.6, "B": 0.1, "C": 0.1})
+    write_plan(tmp_path, [Spec("A", "true", priority="P0"), Spec("B", "true", deps=["A"]), Spec("C", "true")],
+               {"max_parallel": 1, "backend": backend, "max_cost": 0.5})  # fmt: skip
+    ws = Workspace.find(tmp_path)
+    asked: dict[str, Any] = {}
+
+    def person() -> None:  # (what a person at another terminal does, once the run says it waits)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if any(e.event == "run_waiting" for e in events.each(ws.events_file)):
+                break
+            time.sleep(0.05)
+        asked["shown"] = cli(tmp_path, "budget", "--json")
+        asked["refused"] = cli(tmp_path, "budget", "0.55")
+        asked["raised"] = cli(tmp_path, "budget", "+1", "--json")
+
+    helper = threading.Thread(target=person)
+    helper.start()
+    reporter = Collect()
+    try:
+        summary = Runner(ws, RunOptions(wait=True, wait_timeout=90), reporter=reporter).run()
+    finally:
+        helper.join(90)
+    shown = json.loads(asked["shown"].stdout)
+    assert shown["reached"] is True and shown["limit"] == 0.5 and shown["spent"] == pytest.approx(0.6)
+    assert shown["waiting"] == ["B", "C"]
+    assert asked["refused"].code == ExitCode.USAGE
+    assert "budget: $0.55 is under what the run has spent already ($0.6000)" in asked["refused"].stderr
+    assert asked["raised"].code == 0, asked["raised"].stderr
+    assert json.loads(asked["raised"].stdout)["limit"] == pytest.approx(1.5)
+    assert summary.exit_code == ExitCode.OK
+    assert sorted(reporter.starts()) == ["A", "B", "C"]
+    (reached,) = reporter.of("budget_reached")
+    (told,) = reporter.of("budget_raised")
+    assert told["was"] == 0.5 and told["limit"] == pytest.approx(1.5) and told["released"] == ["B", "C"]
+    assert [e["request_kind"] for e in reporter.of("request_refused")] == ["budget"]
+
+
+def test_budget_with_no_run_going_on_says_so(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("A", "true")], {"max_cost": 2})
+    shown = cli_in_process(tmp_path, "budget")
+    assert shown.code == 0 and shown.stdout == "no run is going on; the plan's budget: max_cost $2.00\n"
+    asked = cli_in_process(tmp_path, "budget", "+5")
+    assert asked.code == ExitCode.USAGE
+    assert asked.stderr.startswith("budget: no run is going on — a run's budget is the plan's max_cost")
+    bad = cli_in_process(tmp_path, "budget", "lots")
+    assert bad.code == ExitCode.USAGE and "give dollars" in bad.stderr
+    assert not any(e.event == "budget_requested" for e in events.each(Workspace.find(tmp_path).events_file))
+
+
+@pytest.mark.parametrize(("word", "limit", "add"), [("+5", None, 5.0), ("12.5", 12.5, None), ("$3", 3.0, None),
+                                                    ("+$0.25", None, 0.25)])  # fmt: skip
+def test_a_change_of_budget_reads_as_a_person_writes_it(word: str, limit: float | None, add: float | None) -> None:
+    assert budgeting.Change.read(word) == budgeting.Change(limit=limit, add=add)
