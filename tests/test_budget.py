@@ -22,6 +22,8 @@ from orchestrator.errors import OverBudget
 from orchestrator.executors import ProcessRun
 from orchestrator.output.reporter import Reporter
 from orchestrator.run.inflight import budgeting
+from orchestrator.run.limits.admission import Admission, Slot
+from orchestrator.run.limits.pacing import Pacer
 from orchestrator.run.prepare import RunOptions
 from orchestrator.run.runner import Runner
 from orchestrator.state import events
@@ -197,7 +199,7 @@ def test_budget_raised_while_the_run_waits_lets_it_go_on(tmp_path: Path, monkeyp
     assert json.loads(asked["raised"].stdout)["limit"] == pytest.approx(1.5)
     assert summary.exit_code == ExitCode.OK
     assert sorted(reporter.starts()) == ["A", "B", "C"]
-    (reached,) = reporter.of("budget_reached")
+    assert len(reporter.of("budget_reached")) == 1
     (told,) = reporter.of("budget_raised")
     assert told["was"] == 0.5 and told["limit"] == pytest.approx(1.5) and told["released"] == ["B", "C"]
     assert [e["request_kind"] for e in reporter.of("request_refused")] == ["budget"]
@@ -219,3 +221,67 @@ def test_budget_with_no_run_going_on_says_so(tmp_path: Path) -> None:
                                                     ("+$0.25", None, 0.25)])  # fmt: skip
 def test_a_change_of_budget_reads_as_a_person_writes_it(word: str, limit: float | None, add: float | None) -> None:
     assert budgeting.Change.read(word) == budgeting.Change(limit=limit, add=add)
+
+
+# --- the pace: max_cost_per_hour (pure, fed a clock) -------------------------------------------
+
+
+def simulate_pace(per_hour: float, cost: float, took: float, slots: int, seconds: float) -> list[tuple[float, float]]:
+    """Attempts each costing ``cost`` and taking ``took`` seconds, as many at once as ``slots``
+    and the pace let start, for ``seconds``: when each cost was booked, and how much."""
+    admission = Admission(max_parallel=slots, pacer=Pacer(per_hour))
+    running: dict[str, float] = {}  # task -> when it ends
+    booked: list[tuple[float, float]] = []
+    number, now, step = 0, 0.0, 0.25
+    while now < seconds:
+        admission.tick(now)
+        for task, ends in sorted(running.items()):
+            if ends <= now:
+                del running[task]
+                admission.ended(task)
+                admission.spend(cost)
+                booked.append((now, cost))
+        slot = Slot(None, "claude", expected_cost=cost)
+        while not admission.full() and admission.admits(slot):
+            number += 1
+            running[f"T{number}"] = now + took
+            admission.started(f"T{number}", slot)
+        now += step
+    return booked
+
+
+def test_paced_spend_over_any_10_minutes_stays_within_10_percent_of_the_pace() -> None:
+    """$6 an hour of $0.05 attempts of 20 s, 8 at once (they could spend $72 an hour): over every
+    10 minutes of two hours after the first, the spend is the pace's $1, give or take 10%."""
+    booked = simulate_pace(per_hour=6.0, cost=0.05, took=20.0, slots=8, seconds=3 * 3600)
+    assert booked, "nothing was spent"
+    for start in range(3600, 2 * 3600, 30):
+        spent = sum(cost for at, cost in booked if start <= at < start + 600)
+        assert spent == pytest.approx(1.0, rel=0.10), f"{spent:.2f} spent from {start} s"
+
+
+def test_the_pace_lets_one_dear_attempt_start_from_rest() -> None:
+    """An attempt dearer than the pace's tolerance is not held for ever: from rest, one starts."""
+    pacer = Pacer(per_hour=1.0)
+    assert pacer.room(0.0, running=0.0, expected=5.0)
+    pacer.spent(10.0, 5.0)  # ($5 at $1 an hour: 5 hours ahead)
+    assert not pacer.room(11.0, running=0.0, expected=0.01)
+    assert pacer.next_room(11.0, 0.0) == 12.0  # (looked at again each second while ahead)
+    assert pacer.room(10.0 + 5 * 3600 - 30, running=0.0, expected=0.001)  # (30 s + 3.6 s ahead: within 60 s)
+
+
+def test_an_attempt_that_would_spend_past_the_budget_is_not_admitted() -> None:
+    admission = Admission(max_parallel=4, max_cost=1.0)
+    dear, cheap, unknown = (
+        Slot(None, "claude", expected_cost=0.7),
+        Slot(None, "claude", expected_cost=0.2),
+        Slot(None, "claude"),
+    )
+    assert admission.admits(dear)
+    admission.started("A", dear)
+    assert not admission.admits(dear) and admission.admits(cheap)  # ($0.70 running: $0.30 left)
+    admission.ended("A")
+    admission.spend(0.9)
+    assert not admission.admits(cheap) and admission.admits(unknown)  # (no forecast: counted as nothing)
+    admission.spend(0.1)
+    assert not admission.admits(unknown)  # (spent: nothing starts)

@@ -417,7 +417,8 @@ def test_the_cost_limit_stops_the_remote_attempt_in_flight(
         Spec("A", "while [ ! -e child.pid ]; do sleep 0.05; done"),
         Spec("B", "echo $$ > long.pid; sleep 60 & echo $! > child.tmp; mv child.tmp child.pid; wait"),
     ]
-    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1})
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1,
+                                 "at_budget": "stop"})  # fmt: skip
     try:
         summary = Runner(Workspace.find(tmp_path), reporter=Reporter(),
                          executor=DaskExecutor(two_workers.address)).run()  # fmt: skip

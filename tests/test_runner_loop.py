@@ -137,7 +137,7 @@ def test_the_cost_limit_message_gives_the_limit_unrounded(tmp_path: Path, monkey
 
     monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
     write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 1, "backend": Costly.name,
-                                                                    "max_cost": 0.015})  # fmt: skip
+                                                                    "max_cost": 0.015, "at_budget": "stop"})  # fmt: skip
     summary = Runner(Workspace.find(tmp_path), reporter=Collect()).run()
     assert summary.stopped == "cost limit reached: $0.0222 of $0.0150"  # not "of $0.01"
 
@@ -162,7 +162,7 @@ def test_attempts_that_end_together_reach_the_cost_limit_as_one_by_one(
         Spec("B", "true", deps=["P"]),
         Spec("Z", "true", deps=["A"], priority="P3"),
     ]
-    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.08})
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.08, "at_budget": "stop"})
     reporter = Collect()
     summary = Runner(Workspace.find(tmp_path), reporter=reporter, executor=Together({"A", "B"})).run()
     assert [task for task, _ in reporter.starts()] == ["P", "A", "B"]
@@ -189,7 +189,8 @@ def test_the_cost_limit_stops_the_attempts_in_flight(tmp_path: Path, monkeypatch
         Spec("C", "true", deps=["B"]),
         Spec("D", "true", priority="P3"),
     ]
-    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1})
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": Costly.name, "max_cost": 0.5, "kill_grace": 1,
+                                 "at_budget": "stop"})  # fmt: skip
     reporter = Collect()
     ws = Workspace.find(tmp_path)
     began = time.monotonic()

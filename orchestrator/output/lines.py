@@ -19,6 +19,7 @@ from orchestrator.plan.config.params import shown_values
 from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
+from orchestrator.state.causes import CauseKind
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
@@ -72,7 +73,7 @@ from orchestrator.state.events.tasks import (
 )
 from orchestrator.state.results import candidate
 from orchestrator.state.workspace import DEFAULT_DIR, from_here
-from orchestrator.vocabulary import attempt_said, question_id
+from orchestrator.vocabulary import attempt_said, listed, question_id
 
 
 def describe(
@@ -229,7 +230,9 @@ class Lines(EventReporter[str | None]):
     def task_rejected(self, event: TaskRejected) -> str:
         return f"🚫 {event.task}{_agent(event.agent)} {event.reason}"
 
-    def task_blocked(self, event: TaskBlocked) -> str:
+    def task_blocked(self, event: TaskBlocked) -> str | None:
+        if event.cause is not None and event.cause.kind == CauseKind.BUDGET:
+            return None  # (the run's ``budget_reached`` says it, once for them all)
         return f"🚧 {event.task}{_agent(event.agent)} {event.reason}; what depends on it waits"
 
     def task_released(self, event: TaskReleased) -> str:
@@ -368,6 +371,12 @@ def next_step(event: RunFinished, workspace: Path | None) -> str | None:
         return (
             f"next: `orchestrator approve{named} {awaiting[0]}` (or `reject{named} {awaiting[0]} --reason ...`) "
             f"decides at its gate, then `orchestrator run{named}` goes on"
+        )
+    if event.budget:
+        waiting = listed(list(event.budget)[:3], len(event.budget))
+        return (
+            f"next: `orchestrator run{named}` goes on with {waiting} on a budget of its own (max_cost, or --max-cost "
+            "USD); `run --wait` waits at the budget for `orchestrator budget +USD` instead"
         )
     blocked = event.blocked or ()
     if blocked:

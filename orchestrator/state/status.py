@@ -190,21 +190,29 @@ class Outcomes(TypedDict):
     cancelled: tuple[str, ...]
     blocked: tuple[str, ...]
     awaiting_approval: tuple[str, ...]
+    budget: tuple[str, ...] | None
 
 
 def outcome_counts(views: Iterable[TaskView]) -> Outcomes:
     """What ``run_finished`` says of the tasks: how many are in each state, how many of their
     results are simulated (made up by the fake executor, this run or an earlier one), and which
-    failed, which are cancelled and which blocked (the run's last line says what to do about them)."""
+    failed, which are cancelled, which blocked by a person and which wait for a higher budget
+    (the run's last line says what to do about them)."""
     shown = list(views)
+    budget = tuple(sorted(v.id for v in shown if v.status == TaskStatus.BLOCKED and _for_budget(v.cause)))
     return {
         "counts": counts(shown),
         "simulated": sum(1 for view in shown if view.simulated),
         "failed": _ids(shown, TaskStatus.FAILED),
         "cancelled": _ids(shown, TaskStatus.CANCELLED),
-        "blocked": _ids(shown, TaskStatus.BLOCKED),
+        "blocked": tuple(t for t in _ids(shown, TaskStatus.BLOCKED) if t not in budget),
         "awaiting_approval": _ids(shown, TaskStatus.AWAITING_APPROVAL),
+        "budget": budget or None,  # (held for a higher budget: ``run/limits/budget``)
     }
+
+
+def _for_budget(cause: Cause | None) -> bool:
+    return cause is not None and cause.kind == CauseKind.BUDGET
 
 
 def _ids(views: list[TaskView], status: TaskStatus) -> tuple[str, ...]:

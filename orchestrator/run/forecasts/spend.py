@@ -260,12 +260,10 @@ def for_tasks(
 
 
 def money(amount: float) -> str:
-    """Dollars as a forecast says them: ``$0.42``, ``$0.0031``, ``$12``."""
-    if amount >= 100:
-        return f"${amount:,.0f}"
-    if amount >= 0.1:
-        return f"${amount:.2f}"
-    return f"${amount:.2g}" if amount else "$0"
+    """Dollars as the run's lines say them: ``$0.42``, ``$0.0125``, ``$12.00``."""
+    from orchestrator.run.books import dollars
+
+    return "$" + dollars(amount)
 
 
 def _s(count: int) -> str:

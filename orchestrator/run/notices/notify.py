@@ -2,7 +2,8 @@
 
 ``notifying`` wraps the run's reporter. Every event still goes where it went (shown, and kept in
 ``state/events.jsonl``); those a person must hear about (``NOTIFY_EVENTS``: run_finished,
-task_failed, run_paused, task_stuck, approval_requested, deadline_at_risk, deadline_missed) are
+task_failed, run_paused, budget_reached, task_stuck, approval_requested, deadline_at_risk,
+deadline_missed) are
 also handed to the ``Courier`` (``delivery.py``), for
 each target that wants them. The targets are the user's (``user_config_path``: ``notify:`` in
 ``$XDG_CONFIG_HOME/orchestrator/config.yaml``, else ``~/.config/orchestrator/config.yaml``) and

@@ -52,6 +52,7 @@ class RunFinished(EventRecord):
     cancelled: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
     blocked: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
     awaiting_approval: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)
+    budget: tuple[str, ...] | None = field(default=None, metadata=OPTIONAL)  # waiting for a higher budget
     wall_seconds: float | None = field(default=None, metadata=OPTIONAL)
     exit_code: int
     cost_usd: float | None = field(metadata=added(None))
