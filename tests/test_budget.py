@@ -285,3 +285,32 @@ def test_an_attempt_that_would_spend_past_the_budget_is_not_admitted() -> None:
     assert not admission.admits(cheap) and admission.admits(unknown)  # (no forecast: counted as nothing)
     admission.spend(0.1)
     assert not admission.admits(unknown)  # (spent: nothing starts)
+
+
+def test_report_and_history_set_the_forecast_beside_what_was_spent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A second run is forecast from the first: ``report`` sets each task's forecast beside its cost
+    (and the run's), ``history --json`` each attempt's, and ``status`` the forecast of what is left."""
+    costs = {"A": 0.10, "B": 0.30}
+    backend = costly(monkeypatch, costs)
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"backend": backend, "max_cost": 5})
+    ws = Workspace.find(tmp_path)
+    assert Runner(ws, reporter=Collect()).run().exit_code == ExitCode.OK
+    cli_in_process(tmp_path, "reset", "--all")
+    status = cli_in_process(tmp_path, "status")
+    assert "forecast: $0.40 (p90 $0.40) for 2 tasks left; budget $5.00 (max_cost)" in status.stdout
+    assert json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["eta"]["expected_cost"] == 0.4
+    costs["B"] = 0.20  # (B costs less this time: the forecast said a half more)
+    assert Runner(ws, reporter=Collect()).run().exit_code == ExitCode.OK
+    report = json.loads(cli_in_process(tmp_path, "report", "--format", "json").stdout)
+    assert report["costs"]["run"] == {"forecast": 0.4, "actual": 0.3, "error": pytest.approx(0.3333, abs=1e-4)}
+    assert {t["id"]: (t["forecast"], t["actual"]) for t in report["costs"]["tasks"]} == {
+        "A": (0.1, 0.1),
+        "B": (0.3, 0.2),
+    }
+    markdown = cli_in_process(tmp_path, "report").stdout
+    assert "## Forecast against cost" in markdown and "| B | $0.3000 | $0.2000 | +50% |" in markdown
+    attempts = json.loads(cli_in_process(tmp_path, "history", "--json").stdout)["attempts"]
+    told = sorted((a["task"], a["expected_cost"] or 0.0) for a in attempts)
+    assert told == [("A", 0.0), ("A", 0.1), ("B", 0.0), ("B", 0.3)]  # (the first run had no forecast)

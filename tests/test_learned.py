@@ -364,11 +364,11 @@ def test_what_a_retried_or_failed_attempt_spent_is_in_history_and_the_expected_c
     assert (t01["tokens"], t01["cost_usd"], t01["attempts"], t01["failed_attempts"]) == (330, 0.03, 2, 1), t01
     assert t01["p90_seconds"] is not None and t01["p90_seconds"] >= t01["median_seconds"]
     assert (kind["tokens"], kind["cost_usd"], kind["runs"], kind["completed"]) == (550, 0.05, 2, 1), kind
-    # What the next run should cost: T-01's completed attempt, and T-02 (never completed) as its kind.
+    # What the next run should cost: each task's run, its failed attempts too (the forecast's).
     assert cli(tmp_path, "reset", "--all").code == 0
     eta = json.loads(cli_in_process(tmp_path, "status", "--json").stdout)["eta"]
-    assert eta is not None and eta["expected_cost"] == 0.04 and eta["learned"] == 2, eta
-    assert "expected cost $0.0400" in cli_in_process(tmp_path, "status").stdout
+    assert eta is not None and eta["expected_cost"] == 0.05 and eta["learned"] == 2, eta
+    assert "expected cost $0.0500" in cli_in_process(tmp_path, "status").stdout
 
 
 def test_a_next_batch_of_new_ids_is_estimated_from_the_earlier_batch_s_type(tmp_path: Path) -> None:

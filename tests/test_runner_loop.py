@@ -136,8 +136,8 @@ def test_the_cost_limit_message_gives_the_limit_unrounded(tmp_path: Path, monkey
             return AgentResult(True, text="ok", exit_code=0, cost_usd=0.0222)
 
     monkeypatch.setitem(backends_module._REGISTRY, Costly.name, Costly)
-    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"max_parallel": 1, "backend": Costly.name,
-                                                                    "max_cost": 0.015, "at_budget": "stop"})  # fmt: skip
+    settings = {"max_parallel": 1, "backend": Costly.name, "max_cost": 0.015, "at_budget": "stop"}
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], settings)
     summary = Runner(Workspace.find(tmp_path), reporter=Collect()).run()
     assert summary.stopped == "cost limit reached: $0.0222 of $0.0150"  # not "of $0.01"
 

@@ -61,7 +61,7 @@ def test_a_task_under_another_brief_then_its_kind_then_nothing() -> None:
     assert found.tasks["T-02"].basis == "kind" and found.tasks["T-02"].said == "2 runs of tasks of its kind (review)"
     assert found.tasks["T-02"].cost == Range(pytest.approx(0.3), 0.4)  # type: ignore[arg-type]
     assert found.tasks["T-03"].basis == "none"
-    assert found.line() == "forecast: $0.60 (p90 $0.74) for 2 tasks; 1 more with no history (T-03)"
+    assert found.line() == "forecast: $0.60 (p90 $0.7414) for 2 tasks; 1 more with no history (T-03)"
 
 
 def test_a_run_of_a_task_costs_every_attempt_of_it_a_failed_one_too() -> None:

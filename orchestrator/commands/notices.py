@@ -273,3 +273,22 @@ def unsandboxed(plan: Plan, workspace: Workspace) -> list[str]:
         "run with your rights, read your home directory and reach the network — leave sandbox on (network if "
         "they need it) and give tasks that write Isolation: worktree"
     ]
+
+
+def forecast(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[str]]:
+    """What a run of every task is expected to cost, from the runs before (``run/forecasts/spend``):
+    ``forecast`` for ``--json`` and a line, with the budget (``max_cost``) beside it; nothing while
+    no run is recorded."""
+    from orchestrator.run.forecasts.spend import for_tasks, money
+    from orchestrator.state import events
+
+    if not events.size(workspace.events_file):
+        return {}, []
+    found = for_tasks(plan, workspace)
+    if found.cost is None:  # (no run reported a cost: tasks of a shell, a command)
+        return {"forecast": found.as_json()}, []
+    limit = plan.settings.max_cost
+    said = found.line().replace("forecast:", "Forecast of a run of every task:", 1)
+    if limit is not None and found.cost is not None:
+        said += f"; budget {money(limit)} (max_cost)" + (", which it is over" if found.cost.p50 > limit else "")
+    return {"forecast": found.as_json()}, [said]

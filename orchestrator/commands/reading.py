@@ -268,5 +268,6 @@ def _told(plan: Plan, call: Call, notices: list[str]) -> tuple[dict[str, Any], l
     notices += notes.unsandboxed(plan, workspace)
     kept, kept_lines = notes.cache_and_checkpoint(plan, workspace)
     hedges, hedge_lines = notes.hedging(plan, workspace)
-    data = {"types": typed, "conditions": conditions, "gates": gates, **kept, **hedges}
-    return data, branch_lines + typed_lines + kept_lines + hedge_lines
+    forecast, forecast_lines = notes.forecast(plan, workspace)
+    data = {"types": typed, "conditions": conditions, "gates": gates, **kept, **hedges, **forecast}
+    return data, branch_lines + typed_lines + kept_lines + hedge_lines + forecast_lines

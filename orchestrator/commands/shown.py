@@ -49,7 +49,7 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     """What ``shown`` returns, worked out from the workspace's files, and until when it holds."""
     from orchestrator.plan.config.params import shown_values
     from orchestrator.run.forecasts.deadlines import deadline_line, workspace_verdicts
-    from orchestrator.run.forecasts.estimates import workspace_eta
+    from orchestrator.run.forecasts.spend import forecast_line, what_is_left
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.context import status_lines
     from orchestrator.state.items import add_counts
@@ -61,9 +61,13 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     add_counts(plan, workspace, shown)  # (a row run per item: its items' counts, kept beside them by the run)
     data = status_data(workspace, views, shown)
     data["tasks"] = None  # (``status_json`` puts them back, from ``tasks``: kept once)
-    data["eta"] = workspace_eta(plan, workspace, views)
+    data["eta"], forecast = what_is_left(plan, workspace, views)  # (when, and what the tasks left cost)
     data["deadlines"] = workspace_verdicts(plan, workspace, views)
     lines = [deadline_line(verdict) for verdict in data["deadlines"]]
+    data["forecast"] = forecast.as_json() if forecast is not None else None
+    data["max_cost"] = plan.settings.max_cost
+    if (said := forecast_line(forecast, plan.settings.max_cost)) is not None:
+        lines.insert(0, said)
     if plan.params:
         data["params"] = plan.params
         lines.append(f"Parameters: {shown_values(plan.params)}")

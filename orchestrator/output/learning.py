@@ -109,6 +109,7 @@ def learning(all_events: list[EventRecord]) -> dict[str, Any]:
     told = [e for e in all_events if isinstance(e, RunEstimate) and e.run == run]
     found: dict[str, Any] = {
         "estimates": {"tasks": tasks, "run_error": errors_at(start.time, end.time, told)},
+        "costs": forecast_against_cost(all_events, attempts, run),
         "compared": None,
     }
     if len(runs) > 1:
@@ -124,6 +125,39 @@ def learning(all_events: list[EventRecord]) -> dict[str, Any]:
             ],
         }
     return found
+
+
+def forecast_against_cost(
+    all_events: list[EventRecord], attempts: list[dict[str, Any]], run: str | None
+) -> dict[str, Any] | None:
+    """Per task of ``run`` that had a forecast (its first attempt's ``task_started``'s
+    ``expected_cost``: ``run/forecasts/spend``), that against what its attempts in the run spent,
+    and the run's sums; ``None`` when no task of it had one."""
+    expected: dict[str, float] = {}
+    for e in all_events:
+        if isinstance(e, TaskStarted) and e.run == run and e.expected_cost is not None:
+            expected.setdefault(e.task, float(e.expected_cost))
+    if not expected:
+        return None
+    spent: dict[str, float] = {}
+    for attempt in attempts:
+        if attempt["run"] == run and attempt["task"] in expected and attempt.get("cost_usd") is not None:
+            spent[attempt["task"]] = spent.get(attempt["task"], 0.0) + float(attempt["cost_usd"])
+    tasks = [{"id": t, "forecast": round(f, 6), "actual": round(spent[t], 6) if t in spent else None,
+              "error": _error(f, spent.get(t))} for t, f in expected.items()]  # fmt: skip
+    forecast, actual = sum(expected.values()), sum(spent.values()) if spent else None
+    run_figures = {"forecast": round(forecast, 6), "actual": round(actual, 6) if actual is not None else None,
+                   "error": _error(forecast, actual)}  # fmt: skip
+    return {"tasks": tasks, "run": run_figures}
+
+
+def _error(forecast: float, actual: float | None) -> float | None:
+    """How far off a forecast was, of what was spent (+25%: it said a quarter more)."""
+    return round((forecast - actual) / actual, 4) if actual else None
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"${value:.4f}"
 
 
 def _signed(value: float | None) -> str:
@@ -145,13 +179,20 @@ def markdown_lines(found: Mapping[str, Any]) -> list[str]:
             for t in estimates["tasks"]
         ]
         lines.append("")
+    costs = found.get("costs")
+    if costs:
+        whole = costs["run"]
+        spent = f"{_money(whole['actual'])} ({_signed(whole['error'])})"
+        said = f"The run's forecast: ${whole['forecast']:.4f}; spent: {spent}."
+        lines += ["## Forecast against cost", "", said, "", "| Task | Forecast | Spent | Error |", "|---|---|---|---|"]
+        lines += [f"| {t['id']} | ${t['forecast']:.4f} | {_money(t['actual'])} | {_signed(t['error'])} |"
+                  for t in costs["tasks"]]  # fmt: skip
+        lines.append("")
     compared = found.get("compared")
     if compared:
         now, before = compared["this_run"], compared["previous_run"]
 
-        def money(value: float | None) -> str:
-            return "-" if value is None else f"${value:.4f}"
-
+        money = _money
         rows = [
             ("Makespan", format_duration(before["makespan_seconds"]), format_duration(now["makespan_seconds"])),
             ("Cost", money(before["cost_usd"]), money(now["cost_usd"])),

@@ -103,7 +103,8 @@ def assemble(
     """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
     briefs = brief_keys(plan, recorder.workspace, signatures, selected)  # (what each brief says now)
     estimates = for_run(plan, recorder.workspace, briefs)  # from the runs before
-    forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit)
+    costs = for_tasks(plan, recorder.workspace, selected, briefs).p50s()  # (what each is expected to cost)
+    forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit, costs)
     machine = machine if machine is not None else Machine()
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
                   machine.retries)  # fmt: skip
@@ -121,9 +122,7 @@ def assemble(
     purse.stop_at_budget = plan.settings.at_budget == "stop"
     budget = Budget(admission, holds, recorder, starts.slot)
     budget.pauses = not purse.stop_at_budget
-    if plan.settings.max_cost is not None or plan.settings.max_cost_per_hour is not None:
-        forecast_of = for_tasks(plan, recorder.workspace, selected, briefs)  # (what admission holds each to)
-        starts.costs = {t: f.cost.p50 for t, f in forecast_of.tasks.items() if f.cost is not None}
+    starts.costs = costs  # (what admission holds each attempt to: the budget, the pace)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,

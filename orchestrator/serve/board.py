@@ -22,7 +22,7 @@ from orchestrator.errors import OrchestratorError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.printable import visible, visible_data
 from orchestrator.run.forecasts.deadlines import workspace_verdicts
-from orchestrator.run.forecasts.estimates import workspace_eta
+from orchestrator.run.forecasts.spend import what_is_left
 from orchestrator.run.resume.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.items import add_counts
@@ -104,7 +104,8 @@ class Board:
         data = status_data(self.workspace, views)
         if plan is not None:
             add_counts(plan, self.workspace, data["tasks"])  # (a row run per item: its counts, as status says them)
-        data["eta"] = workspace_eta(plan, self.workspace, views) if plan is not None else None  # (as status says)
+        data["eta"], forecast = what_is_left(plan, self.workspace, views) if plan is not None else (None, None)
+        data["forecast"] = forecast.as_json() if forecast is not None else None  # (as status says them)
         data["deadlines"] = workspace_verdicts(plan, self.workspace, views) if plan is not None else []
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:

@@ -7,7 +7,8 @@ and settings it has now (``source`` ``history``); of its own completed attempts 
 brief (``task``: last night's batch); of the tasks of its kind, its type, else its profile and backend, else its backend
 (``kind``: each attempt counted as its ``task_started`` says it ran, a task gone from the plan
 too); its plan row's ``Estimate`` cell (``plan``); else ``DEFAULT_SECONDS`` (``default``).
-Its cost comes the same way, where an attempt reported one. The time left is the longer of the
+What the tasks left cost is the spend forecast's (``run/forecasts/spend``: its p50s, the one
+source of an expected cost). The time left is the longer of the
 heaviest remaining chain of estimates and the remaining work spread over ``max_parallel`` slots
 (a running task counts what its estimate says is left of it).
 """
@@ -38,7 +39,6 @@ _HELD = (TaskStatus.AWAITING_APPROVAL, TaskStatus.BLOCKED)  # a person's word st
 @dataclass(frozen=True, slots=True)
 class Estimate:
     seconds: float
-    cost_usd: float | None
     source: str  # "history", "task", "kind", "plan" or "default"
 
 
@@ -67,9 +67,7 @@ def learn(
     ``briefs``: each task's brief fingerprint now (its own history under it comes first);
     ``given``: the plan's Estimate cells."""
     took: dict[tuple[str, str | None], list[float]] = defaultdict(list)  # (task, brief) -> seconds
-    cost: dict[tuple[str, str | None], list[float]] = defaultdict(list)
     of_kind: dict[tuple[str, str], list[float]] = defaultdict(list)  # (kind, task) -> seconds
-    kind_costs: dict[tuple[str, str], list[float]] = defaultdict(list)
     for attempt in ended(all_events):
         if attempt["outcome"] != "completed" or attempt.get("simulated"):
             continue
@@ -82,36 +80,26 @@ def learn(
             took[key].append(duration)
             if kind:
                 of_kind[(kind, attempt["task"])].append(duration)
-        if attempt.get("cost_usd") is not None:
-            cost[key].append(float(attempt["cost_usd"]))
-            if kind:
-                kind_costs[(kind, attempt["task"])].append(float(attempt["cost_usd"]))
     any_took: dict[str, list[float]] = defaultdict(list)  # task -> seconds, whatever its brief
-    any_cost: dict[str, list[float]] = defaultdict(list)
     for (task, _), durations in took.items():
         any_took[task] += durations
-    for (task, _), costs in cost.items():
-        any_cost[task] += costs
     by_kind: dict[str, list[float]] = defaultdict(list)  # kind -> the median of each of its tasks
-    kind_cost: dict[str, list[float]] = defaultdict(list)
     for (kind, _), durations in of_kind.items():
         by_kind[kind].append(_middle(durations))
-    for (kind, _), costs in kind_costs.items():
-        kind_cost[kind].append(_middle(costs))
     briefs, given = briefs or {}, given or {}
     found: dict[str, Estimate] = {}
     for task, kind in kinds.items():
         own = (task, briefs.get(task)) if briefs.get(task) else None
         if own is not None and took.get(own):
-            guess = Estimate(_middle(took[own]), _median(cost.get(own)), "history")
+            guess = Estimate(_middle(took[own]), "history")
         elif any_took.get(task):
-            guess = Estimate(_middle(any_took[task]), _median(any_cost.get(task)), "task")
+            guess = Estimate(_middle(any_took[task]), "task")
         elif by_kind.get(kind):
-            guess = Estimate(_middle(by_kind[kind]), _median(kind_cost.get(kind)), "kind")
+            guess = Estimate(_middle(by_kind[kind]), "kind")
         elif given.get(task):
-            guess = Estimate(given[task], _median(kind_cost.get(kind)), "plan")
+            guess = Estimate(given[task], "plan")
         else:
-            guess = Estimate(DEFAULT_SECONDS, _median(kind_cost.get(kind)), "default")
+            guess = Estimate(DEFAULT_SECONDS, "default")
         found[task] = guess
     return found
 
@@ -131,10 +119,11 @@ def eta(
     estimates: Mapping[str, Estimate],
     max_parallel: int,
     now: float | None = None,
+    costs: Mapping[str, float] | None = None,
 ) -> dict[str, Any] | None:
     """``status --json``'s ``eta``: ``seconds_left``, ``expected_end`` (ISO), ``expected_cost``
-    (``None`` when no task left has a cost history), ``tasks_left``, and how many estimates are
-    learned; ``None`` when nothing is left to do."""
+    (what ``costs``, each task's forecast p50, says of the tasks left; ``None`` when none of them has
+    one), ``tasks_left``, and how many estimates are learned; ``None`` when nothing is left to do."""
     now = time.time() if now is None else now
     left: dict[str, float] = {}
     for view in views:
@@ -149,11 +138,11 @@ def eta(
         return None
     chain = max(heaviest_up_to(dependencies(plan), left).values())
     seconds_left = max(chain, sum(left.values()) / max(1, max_parallel))
-    costs = [estimates[t].cost_usd for t in left if t in estimates and estimates[t].cost_usd is not None]
+    spent = [costs[t] for t in left if t in costs] if costs else []
     return {
         "seconds_left": round(seconds_left, 1),
         "expected_end": ends_at(seconds_left, now),
-        "expected_cost": round(sum(c for c in costs if c is not None), 6) if costs else None,
+        "expected_cost": round(sum(spent), 6) if spent else None,
         "tasks_left": len(left),
         "learned": sum(1 for t in left if t in estimates and estimates[t].source not in ("default", "plan")),
         "given": sum(1 for t in left if t in estimates and estimates[t].source == "plan"),
@@ -167,9 +156,12 @@ def known(found: Mapping[str, Any] | None) -> bool:
     return found is not None and bool(found["learned"] or found["given"])
 
 
-def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> dict[str, Any] | None:
-    """When the work left should be done, and what it should cost, from the runs before: ``None``
-    with nothing left, or while no task left has a learned estimate or an Estimate cell (``known``)."""
+def workspace_eta(
+    plan: Plan, workspace: Workspace, views: list[TaskView], costs: Mapping[str, float] | None = None
+) -> dict[str, Any] | None:
+    """When the work left should be done, and what it should cost (``costs``: each task's forecast
+    p50), from the runs before: ``None`` with nothing left, or while no task left has a learned
+    estimate or an Estimate cell (``known``)."""
     from orchestrator.state import events
 
     if not any(v.status in (TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING) for v in views):
@@ -179,7 +171,7 @@ def workspace_eta(plan: Plan, workspace: Workspace, views: list[TaskView]) -> di
     if not events.size(workspace.events_file) and not left & given.keys():
         return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
     learned = learn(events.each(workspace.events_file), kinds_of(plan, workspace), given=given)
-    found = eta(plan, views, learned, plan.settings.max_parallel)
+    found = eta(plan, views, learned, plan.settings.max_parallel, costs=costs)
     if found is None or not known(found):
         return None
     # A task at its gate, or held by its Blocked cell, waits for a person: no clock says when

@@ -37,8 +37,10 @@ class Forecast:
         estimates: Mapping[str, Estimate],
         max_parallel: int,
         emit: Emit,
+        costs: Mapping[str, float] | None = None,
     ) -> None:
         self.plan, self.views, self.estimates = plan, views, estimates
+        self.costs = costs or {}  # task -> its expected cost (``run/forecasts/spend``'s p50)
         self.tasks = [t for t in tasks if t in views]  # this run's
         self.max_parallel, self.emit = max_parallel, emit
         self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
@@ -62,7 +64,7 @@ class Forecast:
                 self._judge()
             return
         self._step = step
-        found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel)
+        found = eta(self.plan, (self.views[t] for t in self.tasks), self.estimates, self.max_parallel, costs=self.costs)
         if known(found):  # (the 60 s defaults alone are no estimate: not told)
             assert found is not None
             self.emit(RunEstimate(finished=finished, total=len(self.tasks), **found))

@@ -96,6 +96,11 @@ class RunForecast:
             "per_task": [forecast.as_json() for forecast in self.tasks.values()],
         }
 
+    def p50s(self) -> dict[str, float]:
+        """Each task's expected cost (its p50), for those with one: what admission holds an attempt
+        to, and what the estimates' ``expected_cost`` adds up."""
+        return {task: found.cost.p50 for task, found in self.tasks.items() if found.cost is not None}
+
     def line(self) -> str:
         """One line: ``forecast: $0.42 (p90 $0.61) for 12 tasks, from history; 3 with no history``."""
         if not self.tasks:
@@ -272,3 +277,38 @@ def _s(count: int) -> str:
 
 def _names(tasks: list[str], shown: int = 4) -> str:
     return ", ".join(tasks[:shown]) + (f" and {len(tasks) - shown} more" if len(tasks) > shown else "")
+
+
+_SETTLED = ("completed", "bypassed", "cancelled", "rejected")  # what a next run leaves as it is
+
+
+def workspace_forecast(plan: Plan, workspace: Workspace, views: Iterable[Any]) -> RunForecast | None:
+    """What the tasks a next run would run (those not completed, bypassed, cancelled nor
+    rejected) are expected to cost: ``status``'s and ``validate``'s forecast; ``None`` when no run
+    has been recorded (nothing to learn from, and no time spent finding so)."""
+    from orchestrator.state import events
+
+    if not events.size(workspace.events_file):
+        return None
+    left = [view.id for view in views if str(view.status) not in _SETTLED]
+    return for_tasks(plan, workspace, left) if left else None
+
+
+def forecast_line(forecast: RunForecast | None, limit: float | None) -> str | None:
+    """``status``'s line: ``forecast: ... for the tasks left; budget $2.00 (max_cost)``; ``None`` with
+    no cost learned."""
+    if forecast is None or forecast.cost is None:
+        return None
+    budget = f"; budget {money(limit)} (max_cost)" if limit is not None else ""
+    return forecast.line() + " left" + budget
+
+
+def what_is_left(
+    plan: Plan, workspace: Workspace, views: list[Any]
+) -> tuple[dict[str, Any] | None, RunForecast | None]:
+    """What ``status`` and the dashboard say of the work left: its ``eta`` (``estimates``, its
+    expected cost this forecast's) and the forecast of what a next run would run."""
+    from orchestrator.run.forecasts.estimates import workspace_eta
+
+    forecast = workspace_forecast(plan, workspace, views)
+    return workspace_eta(plan, workspace, views, forecast.p50s() if forecast is not None else None), forecast

@@ -105,7 +105,8 @@ class _Reading(EventReporter[None]):
         attempt = {"run": run, "task": task, "agent": event.agent, "attempt": event.attempt,
                    "started": event.time, "ended": None, "outcome": "running", "reason": None,
                    "cost_usd": None, "log": event.log, "simulated": False,
-                   "brief": event.brief, "kind": event.kind, "backend": event.backend}  # fmt: skip
+                   "brief": event.brief, "kind": event.kind, "backend": event.backend,
+                   "expected_cost": event.expected_cost}  # fmt: skip
         self._put((run, task), self._new(attempt))
 
     def task_hedged(self, event: TaskHedged) -> None:
