@@ -5,11 +5,15 @@ gate; a forecast over the budget does not start; spend paced at ``max_cost_per_h
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, write_plan
@@ -314,3 +318,54 @@ def test_report_and_history_set_the_forecast_beside_what_was_spent(
     attempts = json.loads(cli_in_process(tmp_path, "history", "--json").stdout)["attempts"]
     told = sorted((a["task"], a["expected_cost"] or 0.0) for a in attempts)
     assert told == [("A", 0.0), ("A", 0.1), ("B", 0.0), ("B", 0.3)]  # (the first run had no forecast)
+
+
+def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_path: Path) -> None:
+    """A real ``run --wait`` of claude (the stand-in, reporting $0.0125 an attempt) reaches its
+    $0.02 budget and notifies a command, with a signed link at ``public_url``; opening the link
+    changes nothing, its POST raises the budget by as much again and the run goes on to exit 0;
+    used again, it is refused (410), written nothing."""
+    from dashboard_helpers import CLI, http_get, served
+
+    root = tmp_path / "project"
+    (root / ".orchestrator").mkdir(parents=True)
+    notified, sink = tmp_path / "notified.jsonl", tmp_path / "sink.py"
+    sink.write_text(
+        f"import pathlib, sys\npathlib.Path({str(notified)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n"
+    )
+    notify = json.dumps([{"command": [sys.executable, str(sink)], "events": ["budget_reached"]}])
+    rows = "".join(f"| T-0{n} | Review chapter {n} | None |\n" for n in (1, 2, 3))
+    (root / ".orchestrator" / "master_plan.md").write_text(
+        f"---\nmax_parallel: 1\nmax_cost: 0.02\npublic_url: https://o.example.test\nnotify: {notify}\n---\n"
+        f"## Task Decomposition\n| Task ID | Description | Dependencies |\n|---|---|---|\n{rows}"
+    )
+    fake = Path(__file__).resolve().parent.parent / "examples" / "bin" / "fake-claude"
+    env = {**os.environ, "ORCHESTRATOR_CLAUDE_BIN": str(fake), "FAKE_CLAUDE_COST": "0.0125"}
+    runner = subprocess.Popen([*CLI, "run", "--wait", "--wait-timeout", "2m"], cwd=root, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not (notified.exists() and notified.read_text().strip()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        told = json.loads(notified.read_text().splitlines()[0])
+        assert told["event"] == "budget_reached" and set(told["links"]) == {"raise"}, told
+        path = urlsplit(told["links"]["raise"]).path
+        with served(root) as server:
+            shown = http_get(server.port, path, {"Accept": "application/json"}).json()
+            assert shown == {
+                "ok": True,
+                "said": "Raise: the budget of the run going on by $0.02 ($0.0250 spent of $0.02)",
+            }
+            acted = http_get(server.port, path, {"Accept": "application/json"}, method="POST", body=b"")
+            assert acted.status == 200 and acted.json()["said"].startswith("💰 the run's budget is $0.04 now"), (
+                acted.body
+            )
+            again = http_get(server.port, path, {"Accept": "application/json"}, method="POST", body=b"")
+            assert again.status == 410, again.body
+        out, err = runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+    assert runner.returncode == 0, out + err
+    assert "💰 budget raised to $0.04 by link" in out, out

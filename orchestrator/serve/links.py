@@ -31,7 +31,7 @@ from orchestrator.state.words import links
 from orchestrator.state.workspace import Workspace
 
 PREFIX = "/links/"
-_TITLE = {"approve": "Approve", "reject": "Reject", "allow": "Allow", "deny": "Deny"}
+_TITLE = {"approve": "Approve", "reject": "Reject", "allow": "Allow", "deny": "Deny", links.RAISE: "Raise"}
 
 
 class Links:
@@ -69,6 +69,8 @@ def shown(workspace: Workspace, token: str) -> Said:
     claims = _check(workspace, token)
     if isinstance(claims, Said):
         return claims
+    if claims.action == links.RAISE:
+        return _budget_shown(workspace, claims)
     try:
         plan = plan_of(workspace)
     except OrchestratorError as exc:
@@ -87,6 +89,35 @@ def shown(workspace: Workspace, token: str) -> Said:
         return Said(False, changed, 409)
     gate = "start it (its gate before it starts)" if task.approval == "before" else "accept its result"
     return Said(True, f"{word}: {task.id} {task.title} — {gate}")
+
+
+def _budget_shown(workspace: Workspace, claims: links.Claims) -> Said:
+    """What a budget link would do: raise the budget of the run it was sent for, while that run goes on."""
+    from orchestrator.run.inflight.budgeting import standing
+
+    try:
+        planned = plan_of(workspace).settings.max_cost  # (the run's own, unless its command line gave one)
+    except OrchestratorError:
+        planned = None
+    found = standing(workspace, planned)
+    if found["run"] != claims.task:
+        return Said(False, f"the run this link was sent for ({claims.task}) is not going on any more: "
+                           "a run's budget is the plan's max_cost (or `run --max-cost`)", 409)  # fmt: skip
+    spent, limit = found["spent"], found["limit"]
+    of = f" of ${limit:.2f}" if limit is not None else ""
+    return Said(True, f"Raise: the budget of the run going on by ${claims.on.lstrip('+')} (${spent:.4f} spent{of})")
+
+
+def _raised(workspace: Workspace, claims: links.Claims) -> Said:
+    """The budget raised by the link's amount (``run/inflight/budgeting``), and the link spent."""
+    from orchestrator.run.inflight import budgeting
+
+    try:
+        raised = budgeting.ask(workspace, budgeting.Change.read(claims.on), by="link", via="link")
+    except OrchestratorError as exc:
+        return Said(False, str(exc), exc.http_status)
+    links.spend(workspace, claims)
+    return Said(True, budgeting.raised_line(raised))
 
 
 def _inputs_changed(workspace: Workspace, plan: Any, task: Any, seen: str) -> str | None:
@@ -110,6 +141,8 @@ def used(workspace: Workspace, token: str) -> Said:
         claims = _check(workspace, token)
         if isinstance(claims, Said):
             return claims
+        if claims.action == links.RAISE:
+            return _raised(workspace, claims)
         approve = claims.action in ("approve", "allow")
         said = say(
             workspace, claims.task, approve, by="link", via="link", source="link",

@@ -32,7 +32,7 @@ from orchestrator.run.notices.delivery import Courier, Message
 from orchestrator.state import journal as journals
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
-from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
+from orchestrator.state.events.runs import BudgetReached, Notice, RunFinished, RunStarted
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
     PermissionAnswered,
@@ -218,7 +218,7 @@ class Notifying(Recording):
             return
         text = headline(event, self.project)
         wanted = [(index, target) for index, target in enumerate(self.targets) if kind in target.events]
-        found = links_for(self.watch.workspace, self.watch.plan, event) if wanted else None
+        found = links_for(self.watch.workspace, self.watch.plan, event, self.log.run) if wanted else None
         for index, target in wanted:
             body = payload(event, target.format, workspace=self.workspace, project=self.project, links=found)
             self.courier.send(index, Message(kind, body, text))
@@ -261,9 +261,10 @@ class Notifying(Recording):
         super().any_event(Notice(message=message))
 
 
-def links_for(workspace: Workspace, plan: Plan, event: EventRecord) -> dict[str, str] | None:
+def links_for(workspace: Workspace, plan: Plan, event: EventRecord, run: str | None = None) -> dict[str, str] | None:
     """The links a notification of ``event`` carries: a gate's approve and reject (bound to the
-    inputs it is asked on), a question's allow and deny; none without ``public_url``, with
+    inputs it is asked on), a question's allow and deny, a run's budget raised by as much again
+    (bound to ``run``, the run telling it); none without ``public_url``, with
     ``approvals.links: off``, or for another event."""
     base, valid = plan.settings.public_url, plan.settings.approvals.links
     if base is None or valid is None:
@@ -272,6 +273,8 @@ def links_for(workspace: Workspace, plan: Plan, event: EventRecord) -> dict[str,
         tokens = links.pair(workspace, event.task, event.inputs, valid, question=False)
     elif isinstance(event, PermissionAsked):
         tokens = links.pair(workspace, event.task, event.question, valid, question=True)
+    elif isinstance(event, BudgetReached) and (run := event.run or run):  # (raised by as much again)
+        tokens = {links.RAISE: links.raising(workspace, run, f"+{event.limit:g}", valid)}
     else:
         return None
     return {word: links.url(base, token) for word, token in tokens.items()}

@@ -1,5 +1,6 @@
 """The links a notification carries: approve and reject at a gate, allow and deny for an agent's
-question. Each is signed, bound to its task and to what the person is asked on (the task's inputs
+question, raise for a run at its budget (bound to the run, ``on``: the dollars it adds). Each is
+signed, bound to its task and to what the person is asked on (the task's inputs
 digest, or the question's id), valid until a moment, and usable once. A gate's link stands only
 while no word was said or taken back at its gate since it was made (``state/approvals.since``):
 ``reset --approvals`` withdraws a task's links with its word, and a word said by another door
@@ -40,6 +41,7 @@ LOCK_NAME = "links.lock"
 TOKEN_LIMIT = 1024  # characters of a token: a longer one is no link of ours
 GATE_ACTIONS = ("approve", "reject")
 QUESTION_ACTIONS = ("allow", "deny")
+RAISE = "raise"  # a run's budget raised: ``task`` the run, ``on`` the dollars added (``+5``)
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{43}$")
 
 
@@ -119,6 +121,24 @@ def pair(workspace: Workspace, task: str, on: str, valid: float, *, question: bo
     return tokens
 
 
+def raising(workspace: Workspace, run: str, amount: str, valid: float) -> str:
+    """The one token of a run's budget notification: raise ``run``'s budget by ``amount`` (``+5``),
+    valid ``valid`` seconds from now."""
+    key = _key(workspace, make=True)
+    assert key is not None
+    now = time.time()
+    said = {
+        "t": run,
+        "a": RAISE,
+        "o": amount,
+        "e": int(now + valid),
+        "i": int(now * 1000),
+        "n": secrets.token_urlsafe(9),
+    }
+    claims = _b64(json.dumps(said, separators=(",", ":")).encode())
+    return f"{claims}.{_mac(key, claims)}"
+
+
 def check(workspace: Workspace, token: str, now: float | None = None) -> Claims:
     """What ``token`` says, if it is a link of this workspace's, not expired and not used;
     ``LinkRefused`` in one line otherwise. Reads, writes nothing."""
@@ -137,7 +157,7 @@ def check(workspace: Workspace, token: str, now: float | None = None) -> Claims:
         raise LinkRefused(f"this link expired at {moment}: use the task's newer notification, or the CLI", gone=True)
     if found.nonce in _used(workspace):
         raise LinkRefused("this link was used already: a link answers once", gone=True)
-    if not found.question:
+    if found.action in GATE_ACTIONS:
         _still_asked(workspace, found)
     return found
 
