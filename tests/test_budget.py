@@ -369,3 +369,20 @@ def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_pa
             runner.communicate()
     assert runner.returncode == 0, out + err
     assert "💰 budget raised to $0.04 by link" in out, out
+
+
+def test_a_backends_tokens_a_minute_are_paced_and_another_backend_is_not() -> None:
+    """``backend_tokens_per_minute: {claude: 6000}`` with attempts of 1,000 tokens: claude's starts
+    keep to about 6 a minute (a minute's worth ahead at most), codex's are not held."""
+    admission = Admission(max_parallel=100, token_pace={"claude": 6000})
+    claude, codex = Slot(None, "claude", expected_tokens=1000), Slot(None, "codex", expected_tokens=1000)
+    started, now = 0, 0.0
+    while now < 600:
+        admission.tick(now)
+        while admission.admits(claude):
+            started += 1
+            admission.started(f"C{started}", claude)
+            admission.ended(f"C{started}", tokens=1000)  # (each over at once: the pace alone holds them)
+        now += 1.0
+    assert 60 <= started <= 60 + 6 + 1, started  # (10 minutes at 6 a minute, and a minute's worth ahead)
+    assert all(admission.admits(codex) for _ in range(3))

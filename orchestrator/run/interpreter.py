@@ -21,6 +21,7 @@ from orchestrator.machine import instructions as do
 from orchestrator.machine.rules import BY_NAME
 from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded, Stimulus
 from orchestrator.run.attempts import Attempt, Outcome, Resumable
+from orchestrator.run.forecasts.spend import tokens_of
 from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.parts import Parts
 from orchestrator.state.causes import Cause
@@ -81,7 +82,7 @@ class Interpreter:
         p, attempt = self.parts, outcome.attempt
         task, result = attempt.task, outcome.result
         del p.board.running[task.id]
-        began = p.admission.ended(task.id)
+        began = p.admission.ended(task.id, tokens_of(result.tokens))  # (before the purse makes them the task's)
         p.journal.ended(task.id, attempt.number, outcome.run.worker)
         first = p.hedger.count(outcome, attempt.in_run == 1, p.purse)
         p.purse.book(task.id, first, result, attempt.job.resume_session)  # (the run's total: what its attempts spent)

@@ -103,7 +103,8 @@ def assemble(
     """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
     briefs = brief_keys(plan, recorder.workspace, signatures, selected)  # (what each brief says now)
     estimates = for_run(plan, recorder.workspace, briefs)  # from the runs before
-    costs = for_tasks(plan, recorder.workspace, selected, briefs).p50s()  # (what each is expected to cost)
+    spend = for_tasks(plan, recorder.workspace, selected, briefs)  # (what each is expected to cost, and use)
+    costs = spend.p50s()
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit, costs)
     machine = machine if machine is not None else Machine()
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
@@ -122,7 +123,7 @@ def assemble(
     purse.stop_at_budget = plan.settings.at_budget == "stop"
     budget = Budget(admission, holds, recorder, starts.slot)
     budget.pauses = not purse.stop_at_budget
-    starts.costs = costs  # (what admission holds each attempt to: the budget, the pace)
+    starts.costs, starts.tokens = costs, spend.token_p50s()  # (what admission holds each attempt to: budget, pace)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
@@ -143,6 +144,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
         max_cost=plan.settings.max_cost,
         paused=pause.groups,
         pacer=Pacer(plan.settings.max_cost_per_hour) if plan.settings.max_cost_per_hour else None,
+        token_pace=plan.settings.backend_tokens_per_minute,
     )
     simulated = executor.can.simulated
     machine = Machine()  # (the run's one: its loop's, its races' and its merges')

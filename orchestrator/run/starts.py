@@ -67,6 +67,7 @@ class Starts:
         self.admission, self.breakers, self.board = admission, breakers, board
         self.expected = expected  # task -> what the run expects it to take (``Forecast.expected``)
         self.costs: Mapping[str, float] = {}  # task -> what it is expected to cost (``run/forecasts/spend``'s p50)
+        self.tokens: Mapping[str, float] = {}  # task -> the tokens it is expected to use (their p50)
         self.merges, self.reuse = merges, reuse
         self.rows = rows  # the rows run once per item (``run/items``): settled at their turn, no attempt
         self._found: dict[str, _Found] = {}  # (``facts``, for the instruction that follows)
@@ -78,7 +79,8 @@ class Starts:
         own, or a fallback while its own is down), its limit group."""
         settings = self.settings[task_id]
         backend = self.breakers.choose(settings, time.time(), self.admission.blocked)[0]
-        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group, self.costs.get(task_id))
+        return Slot(self.plan.tasks[task_id].profile, backend, settings.limit_group, self.costs.get(task_id),
+                    self.tokens.get(task_id))  # fmt: skip
 
     def facts(self, task_id: str, stimulus: int) -> Starting:
         """What starting ``task_id`` finds, for the machine's rules (``row``, ``conflict``,

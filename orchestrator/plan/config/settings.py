@@ -137,6 +137,9 @@ class Settings:
     at_budget: str = field(default="finish", metadata=_parser(_choice("finish", "stop")))
     # Spend spread over time: an attempt starts when its expected cost fits this many dollars an hour.
     max_cost_per_hour: float | None = field(default=None, metadata=_parser(_optional_float))
+    # A backend's tokens spread over time (``{claude: 40000}``): an attempt of it starts when the tokens
+    # it is expected to use fit this many a minute (its vendor's TPM limit, say).
+    backend_tokens_per_minute: dict[str, int] = field(default_factory=dict, metadata=_parser(_caps))
     resume_sessions: bool = field(default=True, metadata=_parser(_bool))
     # A completed task whose inputs are those of a result the cache keeps reuses it (``run/resume/reuse``):
     # True, False, or None (``auto``): only where its answer is its work (``reuse.cache_rule``).

@@ -101,6 +101,11 @@ class RunForecast:
         to, and what the estimates' ``expected_cost`` adds up."""
         return {task: found.cost.p50 for task, found in self.tasks.items() if found.cost is not None}
 
+    def token_p50s(self) -> dict[str, float]:
+        """Each task's expected tokens (their p50), for those with a figure: what a backend's
+        ``backend_tokens_per_minute`` paces."""
+        return {task: found.tokens.p50 for task, found in self.tasks.items() if found.tokens is not None}
+
     def line(self) -> str:
         """One line: ``forecast: $0.42 (p90 $0.61) for 12 tasks, from history; 3 with no history``."""
         if not self.tasks:
@@ -140,8 +145,9 @@ def _median(ordered: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def _tokens(value: object) -> float | None:
-    """An attempt's tokens as the events tell them: a number, or a mapping of kinds to numbers."""
+def tokens_of(value: object) -> float | None:
+    """An attempt's tokens as the events (and a result) tell them: a number, or a mapping of kinds
+    to numbers."""
     if isinstance(value, Mapping):
         return float(sum(v for v in value.values() if isinstance(v, (int, float))))
     return float(value) if isinstance(value, (int, float)) else None
@@ -161,7 +167,7 @@ def learn(
     for attempt in ended(all_events):
         if attempt.get("simulated") or attempt["outcome"] in ("running", "lost"):
             continue
-        cost, tokens = attempt.get("cost_usd"), _tokens(attempt.get("tokens"))
+        cost, tokens = attempt.get("cost_usd"), tokens_of(attempt.get("tokens"))
         if cost is None and tokens is None:
             continue
         key = (attempt.get("run"), attempt["task"])

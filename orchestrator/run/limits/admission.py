@@ -14,7 +14,8 @@ cost limit        ``max_cost``: an attempt starts only when its expected cost (`
                   fits what is left once the attempts running are counted at theirs
                   (``fits``); at the limit nothing new starts (``run/limits/budget``: the run
                   waits for a higher budget; ``at_budget: stop``: what runs is stopped too)
-pace              ``max_cost_per_hour``: spend spread over time (``run/limits/pacing``)
+pace              ``max_cost_per_hour``: spend spread over time (``run/limits/pacing``); a backend's
+                  ``backend_tokens_per_minute``: its tokens spread so (``Slot.expected_tokens``)
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Slot:
     backend: str
     group: str | None = None  # its limit group (``limit_group``); None: the backend's own
     expected_cost: float | None = None  # what its attempt is expected to cost (its forecast's p50)
+    expected_tokens: float | None = None  # the tokens it is expected to use (its forecast's p50)
 
     @property
     def limit(self) -> str:
@@ -52,6 +54,7 @@ class Admission:
         max_cost: float | None = None,
         paused: Mapping[str, float] | None = None,
         pacer: Pacer | None = None,
+        token_pace: Mapping[str, int] | None = None,
     ) -> None:
         self.limit = max_parallel
         self.windows: dict[str, Window] = {}  # backend -> its AIMD window (made when first needed)
@@ -66,6 +69,8 @@ class Admission:
         self.cost_seen = False
         self.pacer = pacer  # ``max_cost_per_hour`` (None: spend is not paced)
         self.committed: dict[str, float] = {}  # task -> what its attempt running is expected to cost
+        # backend -> its tokens a minute, paced (``backend_tokens_per_minute``: in tokens an hour)
+        self.token_pacers = {b: Pacer(float(n) * 60) for b, n in (token_pace or {}).items()}
         self._running: dict[str, Slot] = {}
         self._since: dict[str, float] = {}  # task -> when its attempt started (the loop's clock)
         # Stragglers past their bound waiting for a slot for their hedge (``run/races/hedge``): the next
@@ -80,9 +85,16 @@ class Admission:
         if slot.expected_cost:
             self.committed[task] = slot.expected_cost
 
-    def ended(self, task: str) -> float | None:
-        """``task``'s attempt is over; when it started (the loop's clock), if it was running."""
-        self._running.pop(task, None)
+    def _tokens_on(self, backend: str) -> float:
+        """The tokens the attempts of ``backend`` in flight are expected to use."""
+        return sum(s.expected_tokens or 0.0 for s in self._running.values() if s.backend == backend)
+
+    def ended(self, task: str, tokens: float | None = None) -> float | None:
+        """``task``'s attempt is over (``tokens``: what it used, paced when its backend's are);
+        when it started (the loop's clock), if it was running."""
+        slot = self._running.pop(task, None)
+        if slot is not None and tokens and (paced := self.token_pacers.get(slot.backend)) is not None:
+            paced.spent(self.now, tokens)
         self.committed.pop(task, None)
         return self._since.pop(task, None)
 
@@ -143,9 +155,11 @@ class Admission:
         backend (its task is then skipped, not started)."""
         if self.paused_for(self.wall, slot.limit) > 0 or not self.fits(slot):
             return False
-        if self.pacer is not None and not self.pacer.room(
-            self.now, sum(self.committed.values()), slot.expected_cost or 0
-        ):
+        if self.pacer is not None and not self.pacer.room(self.now, sum(self.committed.values()),
+                                                          slot.expected_cost or 0):  # fmt: skip
+            return False
+        tokens = self.token_pacers.get(slot.backend)
+        if tokens is not None and not tokens.room(self.now, self._tokens_on(slot.backend), slot.expected_tokens or 0):
             return False
         return slot.backend in self.blocked or self.allows(slot)
 
@@ -179,8 +193,8 @@ class Admission:
     def ramp_at(self) -> float | None:
         """The next time a window gives a slot back or its retry-after floor ends."""
         times = [t for w in self.windows.values() if (t := w.next_change(self.now)) is not None]
-        if self.pacer is not None and (paced := self.pacer.next_room(self.now, sum(self.committed.values()))):
-            times.append(paced)
+        pacers = [self.pacer] if self.pacer is not None else []
+        times += [t for p in [*pacers, *self.token_pacers.values()] if (t := p.next_room(self.now, 0.0)) is not None]
         return min(times) if times else None
 
     # --- pauses, blocked backends, cost -------------------------------------------------------------
