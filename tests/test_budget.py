@@ -271,7 +271,8 @@ def test_the_pace_lets_one_dear_attempt_start_from_rest() -> None:
     pacer.spent(10.0, 5.0)  # ($5 at $1 an hour: 5 hours ahead)
     assert not pacer.room(11.0, running=0.0, expected=0.01)
     assert pacer.next_room(11.0, 0.0) == 12.0  # (looked at again each second while ahead)
-    assert pacer.room(10.0 + 5 * 3600 - 30, running=0.0, expected=0.001)  # (30 s + 3.6 s ahead: within 60 s)
+    assert pacer.room(10.0 + 5 * 3600 - 20, running=0.0)  # (20 s ahead: within 30 s)
+    assert not pacer.room(10.0 + 5 * 3600 - 20, running=0.005)  # (and 18 s of a running attempt's: not)
 
 
 def test_an_attempt_that_would_spend_past_the_budget_is_not_admitted() -> None:

@@ -5,11 +5,10 @@ switches and API gateways pace requests), with dollars for cells.
     debt      ``due``: the moment the dollars spent so far would have been spent at the pace; each
               attempt's cost, as it is booked, pushes it on by cost / rate (from now, if it lies
               behind)
-    room      an attempt starts when the debt ahead of now, with what the attempts running and it
-              are expected to cost, is at most ``TOLERANCE`` seconds of the pace; with no debt and
-              nothing running one always starts (a task dearer than a minute's pace is not held
-              for ever): over any 10 minutes the run spends its pace, give or take a minute's worth
-              and one attempt
+    room      an attempt starts when the debt ahead of now, with what the attempts running are
+              expected to cost, is at most ``TOLERANCE`` seconds of the pace (with no debt one
+              always starts: a task dearer than that is not held for ever): over any 10 minutes
+              the run spends its pace, give or take half a minute's worth and one attempt
 
 Pure: fed the loop's clock, reading none.
 """
@@ -18,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-TOLERANCE = 60.0  # seconds of the pace an attempt may run ahead of it
+TOLERANCE = 30.0  # seconds of the pace an attempt may run ahead of it (a 20th of 10 minutes)
 POLL = 1.0  # seconds at most between looks while the run is paced
 
 
@@ -42,12 +41,12 @@ class Pacer:
         debt = max(0.0, (self.due or now) - now)
         return debt + (running / self.rate if self.per_hour > 0 else 0.0)
 
-    def room(self, now: float, running: float, expected: float) -> bool:
-        """Whether an attempt expected to cost ``expected`` may start at ``now``, those running
-        expected to cost ``running``."""
-        if self.ahead(now, running + expected) <= TOLERANCE:
-            return True
-        return self.ahead(now) <= 0 and running <= 0  # (at rest, one always starts)
+    def room(self, now: float, running: float, expected: float = 0.0) -> bool:
+        """Whether an attempt may start at ``now``, those running expected to cost ``running``:
+        when the spend so far and theirs is at most ``TOLERANCE`` ahead of the pace (its own,
+        ``expected``, is added once it starts: the pace is kept on average, and a burst is at most
+        the tolerance and one attempt)."""
+        return self.ahead(now, running) <= TOLERANCE
 
     def next_room(self, now: float, running: float) -> float | None:
         """When to look again while the spend is ahead of the pace (``None``: it is not)."""
