@@ -61,11 +61,10 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     add_counts(plan, workspace, shown)  # (a row run per item: its items' counts, kept beside them by the run)
     data = status_data(workspace, views, shown)
     data["tasks"] = None  # (``status_json`` puts them back, from ``tasks``: kept once)
-    data["eta"], forecast = what_is_left(plan, workspace, views)  # (when, and what the tasks left cost)
+    left, forecast = what_is_left(plan, workspace, views)  # (when, and what the tasks left cost)
+    data.update(left)
     data["deadlines"] = workspace_verdicts(plan, workspace, views)
     lines = [deadline_line(verdict) for verdict in data["deadlines"]]
-    data["forecast"] = forecast.as_json() if forecast is not None else None
-    data["max_cost"] = plan.settings.max_cost
     if (said := forecast_line(forecast, plan.settings.max_cost)) is not None:
         lines.insert(0, said)
     if plan.params:

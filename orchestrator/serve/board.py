@@ -104,8 +104,8 @@ class Board:
         data = status_data(self.workspace, views)
         if plan is not None:
             add_counts(plan, self.workspace, data["tasks"])  # (a row run per item: its counts, as status says them)
-        data["eta"], forecast = what_is_left(plan, self.workspace, views) if plan is not None else (None, None)
-        data["forecast"] = forecast.as_json() if forecast is not None else None  # (as status says them)
+        no_plan = {"eta": None, "forecast": None, "max_cost": None}
+        data.update(what_is_left(plan, self.workspace, views)[0] if plan is not None else no_plan)  # (as status)
         data["deadlines"] = workspace_verdicts(plan, self.workspace, views) if plan is not None else []
         tokens = [v.tokens for v in views if v.tokens is not None]
         if run.get("pid") and run.get("finished") is None:

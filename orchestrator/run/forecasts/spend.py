@@ -309,12 +309,14 @@ def forecast_line(forecast: RunForecast | None, limit: float | None) -> str | No
     return forecast.line() + " left" + budget
 
 
-def what_is_left(
-    plan: Plan, workspace: Workspace, views: list[Any]
-) -> tuple[dict[str, Any] | None, RunForecast | None]:
-    """What ``status`` and the dashboard say of the work left: its ``eta`` (``estimates``, its
-    expected cost this forecast's) and the forecast of what a next run would run."""
+def what_is_left(plan: Plan, workspace: Workspace, views: list[Any]) -> tuple[dict[str, Any], RunForecast | None]:
+    """What ``status`` and the dashboard say of the work left, as ``status --json``'s keys: its
+    ``eta`` (``estimates``, its expected cost this forecast's), the ``forecast`` of what a next run
+    would run, and the budget it is held to (``max_cost``); and that forecast."""
     from orchestrator.run.forecasts.estimates import workspace_eta
 
     forecast = workspace_forecast(plan, workspace, views)
-    return workspace_eta(plan, workspace, views, forecast.p50s() if forecast is not None else None), forecast
+    eta = workspace_eta(plan, workspace, views, forecast.p50s() if forecast is not None else None)
+    said = {"eta": eta, "forecast": forecast.as_json() if forecast is not None else None,
+            "max_cost": plan.settings.max_cost}  # fmt: skip
+    return said, forecast
