@@ -3,8 +3,9 @@ Messages API, a first run to learn from, then the forecast of the second and its
 
     python bench/forecast.py [--tasks 40] [--parallel 4] [--new 10]
 
-A plan of ``--tasks`` claude tasks (random dependencies, seed 21; each a tool call then an answer
-whose length, and so whose tokens and cost, is drawn per task from a lognormal law) runs once on a
+A plan of ``--tasks`` claude tasks (random dependencies, seed 21; each a tool call then an answer,
+the API's tokens for a task drawn from a lognormal law, and varied by a fifth or so from one run
+to the next, as an agent's are: ``Priced``) runs once on a
 fresh workspace; ``reset --all``; ``run --dry-run --json`` says the forecast of the next run
 (p50 and p90) and the run that follows says what it cost (``run_finished``'s ``cost_usd``,
 claude's own ``total_cost_usd`` summed). A second figure: the same, with ``--new`` of the tasks
@@ -15,7 +16,9 @@ forecast of the second run within ±30% of its cost.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -23,19 +26,42 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from agentlib import (
+    JSON,
     MARKER,
     AgentDag,
     AgentTask,
     Answers,
     FakeAnthropic,
+    Reply,
     agent_env,
     find_claude,
     random_dag,
     run_orchestrator,
+    task_of,
+    tool_results,
 )
 from benchlib import WORK, cli_command, fresh_dir, machine_line, say, user_env, warm_up
 
 TARGET = 0.30  # the forecast's error, of the cost, at most
+
+
+class Priced(Answers):
+    """The workload's answers, each request billed the tokens of its task (more for a task the API
+    takes longer on), times a draw that changes with ``round``: no run costs what the one before did."""
+
+    def __init__(self, dag: AgentDag) -> None:
+        super().__init__(dag)
+        self.round = 0
+
+    def __call__(self, body: JSON) -> Reply:
+        reply = super().__call__(body)
+        task_id = task_of(body)
+        task = self.dag.tasks.get(task_id) if task_id else None
+        if task is None or reply.kind == "error":
+            return reply
+        noise = random.Random(f"{task_id}:{self.round}:{tool_results(body)}").lognormvariate(0.0, 0.2)
+        return dataclasses.replace(reply, input_tokens=int(2000 + 400 * tool_results(body)),
+                                   output_tokens=int((150 + 900 * task.seconds) * noise))  # fmt: skip
 
 
 def _orchestrator(command: list[str], project: Path, env: dict[str, str], *args: str) -> str:
@@ -74,10 +100,12 @@ def measure(
     directory = fresh_dir(WORK / "runs" / "forecast" / label)
     project = directory / "project"
     both = AgentDag(dag.name, {**dag.tasks, **second.tasks})
-    with FakeAnthropic(Answers(both)) as api:
+    answers = Priced(both)
+    with FakeAnthropic(answers) as api:
         env = {**user_env(), **agent_env(api, directory, claude)}
         _write(project, dag, parallel)
         first = run_orchestrator(command, project, env)
+        answers.round += 1  # (the next run's tokens drawn afresh)
         _orchestrator(command, project, env, "reset", "--all")
         _write(project, second, parallel)
         dry = json.loads(_orchestrator(command, project, env, "run", "--dry-run", "--json"))
