@@ -321,20 +321,13 @@ def test_report_and_history_set_the_forecast_beside_what_was_spent(
     assert told == [("A", 0.0), ("A", 0.1), ("B", 0.0), ("B", 0.3)]  # (the first run had no forecast)
 
 
-def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_path: Path) -> None:
-    """A real ``run --wait`` of claude (the stand-in, reporting $0.0125 an attempt) reaches its
-    $0.02 budget and notifies a command, with a signed link at ``public_url``; opening the link
-    changes nothing, its POST raises the budget by as much again and the run goes on to exit 0;
-    used again, it is refused (410), written nothing."""
-    from dashboard_helpers import CLI, http_get, served
+def at_its_budget(tmp_path: Path, notify: str = "[]") -> tuple[Path, subprocess.Popen[str]]:
+    """A project whose ``run --wait`` of claude (the stand-in, reporting $0.0125 an attempt) reaches
+    its $0.02 budget after two of its three tasks, notifying ``notify``'s targets; the run, started."""
+    from dashboard_helpers import CLI
 
     root = tmp_path / "project"
     (root / ".orchestrator").mkdir(parents=True)
-    notified, sink = tmp_path / "notified.jsonl", tmp_path / "sink.py"
-    sink.write_text(
-        f"import pathlib, sys\npathlib.Path({str(notified)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n"
-    )
-    notify = json.dumps([{"command": [sys.executable, str(sink)], "events": ["budget_reached"]}])
     rows = "".join(f"| T-0{n} | Review chapter {n} | None |\n" for n in (1, 2, 3))
     (root / ".orchestrator" / "master_plan.md").write_text(
         f"---\nmax_parallel: 1\nmax_cost: 0.02\npublic_url: https://o.example.test\nnotify: {notify}\n---\n"
@@ -344,6 +337,32 @@ def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_pa
     env = {**os.environ, "ORCHESTRATOR_CLAUDE_BIN": str(fake), "FAKE_CLAUDE_COST": "0.0125"}
     runner = subprocess.Popen([*CLI, "run", "--wait", "--wait-timeout", "2m"], cwd=root, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    return root, runner
+
+
+def finished(runner: subprocess.Popen[str]) -> tuple[str, str]:
+    """What the run printed, once it ended (killed if it did not within a minute)."""
+    try:
+        return runner.communicate(timeout=60)
+    finally:
+        if runner.poll() is None:
+            runner.kill()
+            runner.communicate()
+
+
+def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_path: Path) -> None:
+    """The run reaches its budget and notifies a command, with a signed link at ``public_url``;
+    opening the link changes nothing, its POST raises the budget by as much again and the run goes
+    on to exit 0; used again, it is refused (410)."""
+    from dashboard_helpers import http_get, served
+
+    notified, sink = tmp_path / "notified.jsonl", tmp_path / "sink.py"
+    sink.write_text(
+        f"import pathlib, sys\npathlib.Path({str(notified)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n"
+    )
+    root, runner = at_its_budget(
+        tmp_path, json.dumps([{"command": [sys.executable, str(sink)], "events": ["budget_reached"]}])
+    )
     try:
         deadline = time.monotonic() + 60
         while not (notified.exists() and notified.read_text().strip()) and time.monotonic() < deadline:
@@ -363,27 +382,42 @@ def test_a_budget_notification_carries_a_link_that_raises_the_budget_once(tmp_pa
             )
             again = http_get(server.port, path, {"Accept": "application/json"}, method="POST", body=b"")
             assert again.status == 410, again.body
-        out, err = runner.communicate(timeout=60)
     finally:
-        if runner.poll() is None:
-            runner.kill()
-            runner.communicate()
+        out, err = finished(runner)
     assert runner.returncode == 0, out + err
     assert "💰 budget raised to $0.04 by link" in out, out
 
 
-def test_a_backends_tokens_a_minute_are_paced_and_another_backend_is_not() -> None:
-    """``backend_tokens_per_minute: {claude: 6000}`` with attempts of 1,000 tokens: claude's starts
-    keep to about 6 a minute (a minute's worth ahead at most), codex's are not held."""
-    admission = Admission(max_parallel=100, token_pace={"claude": 6000})
-    claude, codex = Slot(None, "claude", expected_tokens=1000), Slot(None, "codex", expected_tokens=1000)
-    started, now = 0, 0.0
-    while now < 600:
-        admission.tick(now)
-        while admission.admits(claude):
-            started += 1
-            admission.started(f"C{started}", claude)
-            admission.ended(f"C{started}", tokens=1000)  # (each over at once: the pace alone holds them)
-        now += 1.0
-    assert 60 <= started <= 60 + 6 + 1, started  # (10 minutes at 6 a minute, and a minute's worth ahead)
-    assert all(admission.admits(codex) for _ in range(3))
+def test_in_the_browser_the_budget_reached_shows_and_its_button_raises_it(tmp_path: Path) -> None:
+    """The dashboard says what the run going on has spent of its budget; once it is reached, its
+    button raises the budget by as much again (by the person at this machine, via the dashboard)
+    and the run goes on to exit 0."""
+    from dashboard_helpers import browser_missing, chromium, served
+
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    root, runner = at_its_budget(tmp_path)
+    try:
+        with served(root) as server, chromium(root / "chromium-profile") as driver:
+            driver.get(server.url)
+            totals = driver.find_element("id", "totals")
+            deadline = time.monotonic() + 60
+            while "budget reached" not in totals.text and time.monotonic() < deadline:
+                time.sleep(0.1)
+            said = " ".join(totals.text.split())
+            assert "$0.0250 of $0.0200 budget reached" in said, said
+            assert " left (ends about" not in said  # (no end told while the run waits for a person's word)
+            driver.find_element("id", "raise-budget").click()
+            result = driver.find_element("id", "action-result")
+            while "budget is" not in result.text and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert result.text == "the run's budget is $0.0400 now", result.text
+            out, err = finished(runner)
+            assert server.errors() == ""
+    finally:
+        out, err = finished(runner)
+    assert runner.returncode == 0, out + err
+    raised = [json.loads(line) for line in (root / ".orchestrator/state/events.jsonl").read_text().splitlines()
+              if '"budget_raised"' in line]  # fmt: skip
+    assert [(e["via"], e["limit"]) for e in raised] == [("dashboard", 0.04)]

@@ -21,6 +21,7 @@ Routes::
     POST /api/task/{id}/approve, .../reject
                                what ``orchestrator approve|reject ID`` does; a JSON body
                                ``{"reason": ...}`` is its ``--reason`` (cancel takes one too)
+    POST /api/budget           what ``orchestrator budget +USD`` does: ``{"amount": "+5"}`` (the budget's button)
     /api/context/{name}        a file under context/ (discoveries and shares)
 
 ``Guard`` stands in front of all of them. Reads: with ``reads_need_token`` (a token was given, or

@@ -23,6 +23,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.printable import visible, visible_data
 from orchestrator.run.forecasts.deadlines import workspace_verdicts
 from orchestrator.run.forecasts.spend import what_is_left
+from orchestrator.run.inflight.budgeting import standing
 from orchestrator.run.resume.freshness import current_views
 from orchestrator.serve.picture import graph_svg
 from orchestrator.state.items import add_counts
@@ -118,6 +119,7 @@ class Board:
                 "tokens": sum(tokens) if tokens else None,
                 "run": run,
                 "pause": self.pause(),
+                "budget": standing(self.workspace, plan.settings.max_cost if plan is not None else None),
                 "plan_version": self.plan_version,
                 "plan_error": self.plan_error,
                 "context": self.context_files(),

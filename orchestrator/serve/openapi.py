@@ -259,6 +259,14 @@ def _changing() -> dict[str, Any]:
         "/api/task/{task_id}/deny": _action(
             "answer", 'deny the question the body names (`{"question": "Q2"}`), or what the task\'s agent asks now'
         ),
+        "/api/budget": _post(
+            "raise the budget of the run going on, as the dashboard's button does (`orchestrator budget +USD`): "
+            '`{"amount": "+5"}`',
+            None,
+            {"200": _json("done: what `orchestrator budget --json` prints")},
+            409,
+            413,
+        ),
         "/api/runs": _post(
             "start a run in the background (`orchestrator run`): its options as JSON; refused while one goes on",
             "RunOptions",

@@ -51,6 +51,7 @@ class Page:
             Route("/api/graph.svg", self.graph),
             Route("/api/task/{task_id}", self.task),
             *(Route(f"/api/task/{{task_id}}/{kind}", self.act, methods=["POST"]) for kind in ACTIONS),
+            Route("/api/budget", self.budget, methods=["POST"]),
             Route("/api/context/{name:path}", self.context),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
@@ -83,6 +84,23 @@ class Page:
         if commands is None:
             return refusal(404, "this server was started without its commands")
         return await anyio.to_thread.run_sync(_act, commands, task, kind, reason, question)
+
+    async def budget(self, request: Request) -> Response:
+        """The budget's button: ``orchestrator budget +USD`` by the person at this machine (``via``
+        dashboard), the amount the body's JSON gives (``{"amount": "+5"}``); 409 when refused."""
+        commands = self.commands
+        if commands is None:
+            return refusal(404, "this server was started without its commands")
+        amount = await _amount(request)
+        outcome = await anyio.to_thread.run_sync(
+            lambda: commands.call("budget", {"amount": amount}, source="dashboard")
+        )
+        data = dict(outcome.data) if isinstance(outcome.data, dict) else {"data": outcome.data}
+        if outcome.error is None:
+            return JSONResponse({**data, "ok": True})
+        return JSONResponse(
+            {**data, "ok": False, "error": outcome.error}, outcome.http_status if outcome.http_status != 400 else 409
+        )
 
     async def live(self, request: Request) -> Response:
         return StreamingResponse(
@@ -118,6 +136,23 @@ async def _said(request: Request) -> tuple[str | None, str | None]:
         raise HTTPException(400, 'an action\'s body is JSON: {"reason": "why", "question": "Q2"}')
     printable = "".join(c if c.isprintable() else " " for c in reason or "")  # (a NUL, an escape: never kept)
     return " ".join(printable.split()) or None, _question(question)
+
+
+async def _amount(request: Request) -> str:
+    """The ``amount`` the budget button's JSON body gives (``+5``); 400 for none, 413 for a body too big."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > REASON_BYTES:
+            raise HTTPException(413, f"the body is over {REASON_BYTES} bytes")
+    try:
+        data = json.loads(body or b"null")
+    except ValueError:
+        data = None
+    amount = data.get("amount") if isinstance(data, dict) else None
+    if not isinstance(amount, str) or not amount.strip():
+        raise HTTPException(400, 'the budget\'s body is JSON: {"amount": "+5"}')
+    return amount
 
 
 def _question(given: str | None) -> str | None:

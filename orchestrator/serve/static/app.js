@@ -168,6 +168,8 @@ function applyEvents(events) {
       if (event.task === selected) touched = true;
     }
     if (event.event === "run_estimate") model.eta = event;  // the run's expected end, as it goes
+    if (event.event === "budget_reached" && model.budget) Object.assign(model.budget, { reached: true, spent: event.spent, limit: event.limit, waiting: event.tasks });
+    if (event.event === "budget_raised" && model.budget) Object.assign(model.budget, { reached: false, spent: event.spent, limit: event.limit, waiting: [] });
     if (event.event === "run_started") {
       model.run = { name: event.run, started: event.time, pid: event.pid, to_run: event.to_run, finished: null, alive: true };
     } else if (event.event === "run_finished" && model.run && event.run === model.run.name) {
@@ -290,12 +292,41 @@ function renderTotals() {
     stat(seconds(Math.max(0, (end - Date.parse(run.started)) / 1000)), run.finished ? " run took" : " elapsed");
   }
   // As status --json gives it (null while nothing is learned), or the run's last run_estimate;
-  // none while the work left waits for a person: when it ends is theirs to say.
-  const eta = heldFor().length ? null : model.eta;
+  // none while the work left waits for a person (at a gate, or for a higher budget): when it
+  // ends is theirs to say.
+  const eta = heldFor().length || (model.budget && model.budget.reached) ? null : model.eta;
   if (eta) {
     stat(seconds(eta.seconds_left), ` left (ends about ${String(eta.expected_end).slice(11, 16)})`);
     if (eta.expected_cost !== null && eta.expected_cost !== undefined) stat(money(eta.expected_cost), " expected cost");
   }
+  renderBudget(box, stat);
+}
+
+// The budget of the run going on (`orchestrator budget`): what it has spent of it and, once it is
+// reached, a button that raises it by as much again, as `orchestrator budget +USD` does.
+function renderBudget(box, stat) {
+  const budget = model.budget;
+  if (!budget || !budget.run || budget.limit === null || budget.limit === undefined) return;
+  stat(`${money(budget.spent || 0)} of ${money(budget.limit)}`, budget.reached ? " budget reached" : " budget", budget.reached ? "state state-blocked" : "");
+  if (!budget.reached) return;
+  const button = el("button", "action", `Raise budget by ${money(budget.limit)}`);
+  button.id = "raise-budget";
+  button.addEventListener("click", () => raiseBudget(button, budget.limit));
+  box.append(button);
+}
+
+function raiseBudget(button, amount) {
+  button.disabled = true;
+  showAction(`Raising the budget by ${money(amount)}…`, "");
+  fetch("api/budget", {
+    method: "POST", credentials: "same-origin",
+    headers: { "X-Orchestrator-Token": token || "", "Content-Type": "application/json" },
+    body: JSON.stringify({ amount: `+${amount}` }),
+  })
+    .then((r) => r.json().catch(() => ({ ok: false, error: `HTTP ${r.status}` })))
+    .then((answer) => showAction(answer.ok ? `the run's budget is ${money(answer.limit)} now` : answer.error, answer.ok ? "done" : "refused"))
+    .catch((error) => showAction(`budget: the server did not answer (${error.message})`, "refused"))
+    .finally(() => { button.disabled = false; });
 }
 
 // The rows on the page, by task id. A render changes only the cells whose text changed: a button
