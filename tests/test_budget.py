@@ -421,3 +421,25 @@ def test_in_the_browser_the_budget_reached_shows_and_its_button_raises_it(tmp_pa
     raised = [json.loads(line) for line in (root / ".orchestrator/state/events.jsonl").read_text().splitlines()
               if '"budget_raised"' in line]  # fmt: skip
     assert [(e["via"], e["limit"]) for e in raised] == [("dashboard", 0.04)]
+
+
+def test_every_door_refuses_a_run_whose_forecast_is_over_its_budget_with_nothing_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The API and MCP start a run through the same function: over its budget, it is refused
+    (``OverBudget``: exit 4, HTTP 402) before anything is launched; ``dry_run`` answers the forecast."""
+    from orchestrator.commands.calling import call
+
+    backend = costly(monkeypatch, {"A": 0.10, "B": 0.20})
+    write_plan(tmp_path, [Spec("A", "true"), Spec("B", "true")], {"backend": backend})
+    ws = Workspace.find(tmp_path)
+    assert Runner(ws, reporter=Collect()).run().exit_code == ExitCode.OK
+    cli_in_process(tmp_path, "reset", "--all")
+    before = sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*") if p.is_file())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(OverBudget) as refused:
+        call("run", {"max_cost": 0.1}, source="api", fixed=str(tmp_path))
+    assert refused.value.http_status == 402 and refused.value.exit_code == ExitCode.HELD
+    assert sorted(str(p.relative_to(ws.root)) for p in ws.root.rglob("*") if p.is_file()) == before
+    shown = call("run", {"max_cost": 0.1, "dry_run": True}, source="mcp", fixed=str(tmp_path)).data
+    assert shown["over_budget"] is True and shown["forecast"]["cost_usd"]["p50"] == pytest.approx(0.3)
