@@ -29,7 +29,9 @@ def ev(event: str, /, **fields: object) -> EventRecord:
     return read({"event": event, "time": "2026-11-27T08:00:00.000Z", **fields})
 
 
-def runs_of(costs: dict[str, Sequence[float]], *, brief: str = "b1", kind: str = "review") -> Iterator[EventRecord]:
+def runs_of(
+    costs: dict[str, Sequence[float]], *, brief: str = "b1", kind: str = "review", model: str | None = None
+) -> Iterator[EventRecord]:
     """One run a figure: each task completed at that cost."""
     rounds = max(len(v) for v in costs.values())
     for number in range(rounds):
@@ -37,7 +39,7 @@ def runs_of(costs: dict[str, Sequence[float]], *, brief: str = "b1", kind: str =
         yield ev("run_started", run=run, to_run=len(costs), already_done=0)
         for task, spent in costs.items():
             if number < len(spent):
-                yield ev("task_started", run=run, task=task, attempt=number + 1, brief=brief, kind=kind)
+                yield ev("task_started", run=run, task=task, attempt=number + 1, brief=brief, kind=kind, model=model)
                 yield ev("task_completed", run=run, task=task, cost_usd=spent[number], attempt_cost_usd=spent[number],
                                     tokens=1000, attempt_tokens=1000)  # fmt: skip
         yield ev("run_finished", run=run, exit_code=0)
@@ -106,3 +108,15 @@ def test_the_items_of_a_row_are_forecast_by_the_items_before_and_a_row_not_expan
     row = found.tasks["T-03"]
     assert row.basis == "row" and row.said.startswith("3 items as its last run had")
     assert row.cost == Range(pytest.approx(0.06), pytest.approx(0.09))  # type: ignore[arg-type]
+
+
+def test_a_new_task_is_forecast_by_the_tasks_of_its_kind_on_its_model_first() -> None:
+    """Reviews on haiku cost a tenth of reviews on opus: a new review on opus is forecast by those
+    on opus; one whose model ran nothing of its kind, by every review."""
+    plan = parse_plan(PLAN)
+    log = [*runs_of({"T-01": [0.10, 0.10]}), *runs_of({"T-02": [1.0, 1.0]}, model="opus")]
+    found = learn(log, plan, {"T-03": "review"}, tasks=["T-03"], models={"T-03": "opus"})
+    assert found.tasks["T-03"].basis == "model" and found.tasks["T-03"].cost == Range(1.0, 1.0)
+    assert found.tasks["T-03"].said == "2 runs of tasks of its kind (review) on its model"
+    found = learn(log, plan, {"T-03": "review"}, tasks=["T-03"], models={"T-03": "sonnet"})
+    assert found.tasks["T-03"].basis == "kind" and found.tasks["T-03"].cost is not None

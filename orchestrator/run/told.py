@@ -33,7 +33,7 @@ def started_event(workspace: Workspace, attempt: Attempt) -> TaskStarted:
     many it may make (1 + its retries); ``backend`` (a fallback's, when it failed over) and
     ``kind``, what the estimates of its kind, and ``history --stats``, count the attempt under;
     ``brief``, what its estimates learn by; ``estimate`` and ``expected_cost``, what the run
-    expected of it (``report`` compares)."""
+    expected of it (``report`` compares); ``model``, what its cost is forecast by beside its kind."""
     task, backend = attempt.task, attempt.settings.backend
     return TaskStarted(
         task=task.id,
@@ -48,6 +48,7 @@ def started_event(workspace: Workspace, attempt: Attempt) -> TaskStarted:
         brief=attempt.brief or None,
         estimate=round(attempt.estimate, 3) if attempt.estimate is not None else None,
         expected_cost=round(attempt.expected_cost, 6) if attempt.expected_cost is not None else None,
+        model=attempt.settings.model,
     )
 
 

@@ -4,11 +4,13 @@
 A task's figure is what one run of it cost (every attempt of it in that run, a retry's too: a
 failed attempt is paid for), first found among: the runs of it with the brief it has now
 (``history``); its runs under another brief (``task``: last night's batch); the other items of its
-row (``row``: an item never run costs what its row's items cost); the tasks of its kind (``kind``:
-its type, else its profile and backend, else its backend, as ``estimates.kind_of`` says); else
-nothing (``none``: "no history", said as such, and counted as $0 nowhere: the run's figure names
-how many tasks it does not know). A row whose items are not known yet (they come from an upstream
-still to run) is forecast from its earlier runs' items, times as many items as it had last time.
+row (``row``: an item never run costs what its row's items cost); the tasks of its kind on the
+model its settings name (``model``: when they name one and tasks of its kind ran on it); the tasks
+of its kind on any model (``kind``: its type, else its profile and backend, else its backend, as
+``estimates.kind_of`` says); else nothing (``none``: "no history", said as such, and counted as $0
+nowhere: the run's figure names how many tasks it does not know). A row whose items are not known
+yet (they come from an upstream still to run) is forecast from its earlier runs' items, times as
+many items as it had last time.
 
 The run's range adds the tasks': its ``p50`` is the sum of theirs, its ``p90`` that plus the
 square root of the sum of each task's squared spread (``p90 - p50``): tasks that cost more than
@@ -38,6 +40,7 @@ _SAID = {
     "task": "{n} earlier run{s} of it (another brief)",
     "row": "{n} run{s} of its row's items",
     "kind": "{n} run{s} of tasks of its kind ({kind})",
+    "model": "{n} run{s} of tasks of its kind ({kind}) on its model",
 }
 
 
@@ -160,9 +163,11 @@ def learn(
     *,
     briefs: Mapping[str, str] | None = None,
     tasks: Iterable[str] | None = None,
+    models: Mapping[str, str | None] | None = None,
 ) -> RunForecast:
     """The forecast of ``tasks`` (default: every task of ``plan``), from the event log's attempts.
-    ``kinds``: each task's kind (``estimates.kinds_of``); ``briefs``: each task's brief key now."""
+    ``kinds``: each task's kind (``estimates.kinds_of``); ``briefs``: each task's brief key now;
+    ``models``: the model each task's settings name (``None``: its CLI's default)."""
     runs: dict[tuple[str | None, str], dict[str, Any]] = {}  # (run, task) -> what that run of it spent
     for attempt in ended(all_events):
         if attempt.get("simulated") or attempt["outcome"] in ("running", "lost"):
@@ -172,7 +177,8 @@ def learn(
             continue
         key = (attempt.get("run"), attempt["task"])
         spent = runs.setdefault(key, {"cost": None, "tokens": None, "brief": attempt.get("brief"),
-                                      "kind": attempt.get("kind") or kinds.get(attempt["task"])})  # fmt: skip
+                                      "kind": attempt.get("kind") or kinds.get(attempt["task"]),
+                                      "model": attempt.get("model")})  # fmt: skip
         if cost is not None:
             spent["cost"] = (spent["cost"] or 0.0) + float(cost)
         if tokens is not None:
@@ -181,6 +187,7 @@ def learn(
     by_task: dict[str, _Runs] = defaultdict(_Runs)
     by_row: dict[str, _Runs] = defaultdict(_Runs)
     by_kind: dict[str, _Runs] = defaultdict(_Runs)
+    by_model: dict[tuple[str, str], _Runs] = defaultdict(_Runs)  # (kind, model)
     for (_, ran), spent in runs.items():
         own[(ran, spent["brief"])].add(spent["cost"], spent["tokens"])
         by_task[ran].add(spent["cost"], spent["tokens"])
@@ -188,7 +195,9 @@ def learn(
             by_row[ran.partition("[")[0]].add(spent["cost"], spent["tokens"])
         if spent["kind"]:
             by_kind[spent["kind"]].add(spent["cost"], spent["tokens"])
-    briefs = briefs or {}
+            if spent["model"]:
+                by_model[(spent["kind"], spent["model"])].add(spent["cost"], spent["tokens"])
+    briefs, models = briefs or {}, models or {}
     forecast = RunForecast()
     chosen = list(plan.tasks) if tasks is None else [t for t in tasks if t in plan.tasks]
     expanded = {t.row for t in plan.tasks.values() if t.row is not None}  # rows whose instances are known
@@ -205,6 +214,7 @@ def learn(
                 ("history", own.get((task_id, brief)) if brief else None),
                 ("task", by_task.get(task_id)),
                 ("row", by_row.get(task.row) if task.row else None),
+                ("model", by_model.get((kind, model)) if (model := models.get(task_id)) else None),
                 ("kind", by_kind.get(kind)),
             )
             found = next(
@@ -267,7 +277,22 @@ def for_tasks(
     from orchestrator.run.forecasts.estimates import kinds_of
     from orchestrator.state import events
 
-    return learn(events.each(workspace.events_file), plan, kinds_of(plan, workspace), briefs=briefs, tasks=tasks)
+    return learn(events.each(workspace.events_file), plan, kinds_of(plan, workspace), briefs=briefs, tasks=tasks,
+                 models=_models(plan, workspace))  # fmt: skip
+
+
+def _models(plan: Plan, workspace: Workspace) -> dict[str, str | None]:
+    """The model each task's settings name (its profile's, its row's, the plan's)."""
+    from orchestrator.errors import OrchestratorError
+    from orchestrator.plan.config.profiles import Profiles
+
+    profiles, found = Profiles(workspace), dict[str, str | None]()
+    for task in plan.tasks.values():
+        try:
+            found[task.id] = profiles.settings_for(plan, task).model
+        except OrchestratorError:
+            found[task.id] = None
+    return found
 
 
 def money(amount: float) -> str:

@@ -33,6 +33,7 @@ class TaskStarted(EventRecord):
     brief: str | None = field(default=None, metadata=OPTIONAL)
     estimate: float | None = field(default=None, metadata=OPTIONAL)
     expected_cost: float | None = field(default=None, metadata=OPTIONAL)  # dollars, its forecast's p50
+    model: str | None = field(default=None, metadata=OPTIONAL)  # its model, when its settings name one
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -106,7 +106,7 @@ class _Reading(EventReporter[None]):
                    "started": event.time, "ended": None, "outcome": "running", "reason": None,
                    "cost_usd": None, "log": event.log, "simulated": False,
                    "brief": event.brief, "kind": event.kind, "backend": event.backend,
-                   "expected_cost": event.expected_cost}  # fmt: skip
+                   "expected_cost": event.expected_cost, "model": event.model}  # fmt: skip
         self._put((run, task), self._new(attempt))
 
     def task_hedged(self, event: TaskHedged) -> None:
