@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -317,6 +318,13 @@ def test_report_and_history_set_the_forecast_beside_what_was_spent(
     markdown = cli_in_process(tmp_path, "report").stdout
     assert "## Forecast against cost" in markdown and "| B | $0.3000 | $0.2000 | +50% |" in markdown
     attempts = json.loads(cli_in_process(tmp_path, "history", "--json").stdout)["attempts"]
+    lines = cli_in_process(tmp_path, "history").stdout.splitlines()
+    assert lines[-3].endswith(": forecast $0.4000, spent $0.3000"), lines
+    ends = sorted(re.sub(r"in [\d.]+s ", "", line) for line in lines[-2:])  # (durations vary)
+    assert ends == [
+        "  A attempt 2: completed $0.1000 (forecast $0.1000)",
+        "  B attempt 2: completed $0.2000 (forecast $0.3000)",
+    ]
     told = sorted((a["task"], a["expected_cost"] or 0.0) for a in attempts)
     assert told == [("A", 0.0), ("A", 0.1), ("B", 0.0), ("B", 0.3)]  # (the first run had no forecast)
 

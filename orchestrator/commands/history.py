@@ -87,8 +87,10 @@ def history(call: Call) -> Result:
         for attempt in attempts:
             if attempt["run"] != run:
                 run = attempt["run"]
-                out.append(f"run {str(run).replace('T', ' ')[:19]}")
+                out.append(f"run {str(run).replace('T', ' ')[:19]}{_forecast_of(attempts, run)}")
             cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
+            if attempt.get("expected_cost") is not None:
+                cost += f" (forecast ${attempt['expected_cost']:.4f})"
             took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
             why = f": {attempt['reason']}" if attempt.get("reason") else ""
             outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
@@ -102,6 +104,19 @@ def history(call: Call) -> Result:
         return "".join(line + "\n" for line in out)
 
     return Result({"ok": True, "attempts": attempts, "words": [_word_json(w) for w in said]}, shown=text)
+
+
+def _forecast_of(attempts: list[dict[str, Any]], run: object) -> str:
+    """A run's header's word on its cost: what its tasks' forecasts added up to against what
+    those tasks spent (``: forecast $0.4000, spent $0.3000``); nothing for a run with no forecast."""
+    expected: dict[str, float] = {}
+    for attempt in attempts:
+        if attempt["run"] == run and attempt.get("expected_cost") is not None:
+            expected.setdefault(attempt["task"], float(attempt["expected_cost"]))
+    if not expected:
+        return ""
+    spent = sum(float(a.get("cost_usd") or 0.0) for a in attempts if a["run"] == run and a["task"] in expected)
+    return f": forecast ${sum(expected.values()):.4f}, spent ${spent:.4f}"
 
 
 def _word_json(word: approvals.Decision) -> dict[str, Any]:
