@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace) -> int:
     workspace = Workspace.find(args.directory)
     if args.dry_run:
         return _dry_run(args, workspace, options)
-    reporter = make_reporter(as_json=args.json)
+    reporter = make_reporter(as_json=args.json, verbose=args.verbose)
     try:
         # This process starts nothing but attempts: whatever is handed to it is theirs.
         chosen, scheduler, shared = executor_settings(workspace, args.executor)

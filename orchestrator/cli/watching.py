@@ -32,6 +32,7 @@ from orchestrator.state.procs import pid_alive
 from orchestrator.vocabulary import ExitCode
 
 if TYPE_CHECKING:
+    from orchestrator.output.quiet import Quiet
     from orchestrator.plan.model import Task
     from orchestrator.state.workspace import Workspace
 
@@ -87,9 +88,14 @@ class _Tail:
 
 
 def cmd_watch(args: argparse.Namespace) -> int:
+    from orchestrator.output.quiet import Quiet
     from orchestrator.state.events.runs import Notice
 
+    row = args.task
+    if row is None and args.directory and not Path(args.directory).exists():  # (`watch T-03`: a row, not a folder)
+        args.directory, row = None, args.directory
     workspace = find_workspace(args.directory)
+    quiet = Quiet(verbose=args.verbose, row=row.split("[", 1)[0].upper() if row else None)
     path = workspace.events_file
     start = events.last_run_start(path)
     if start is None:  # said on a terminal or not: a script's log, an agent's Bash tool, see it too
@@ -111,7 +117,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
         for event in found:
             if run is None and isinstance(event, RunStarted):
                 run, begun = event.run, event
-            _show(args, event, workspace)
+            _show(args, event, workspace, quiet)
             if args.output and isinstance(event, TaskStarted) and event.log:
                 tails[event.task] = _Tail(event.task, workspace.root / event.log)
             elif args.output and isinstance(event, _ENDS) and event.task in tails:
@@ -121,6 +127,8 @@ def cmd_watch(args: argparse.Namespace) -> int:
                 return int(event.exit_code)
         for tail in tails.values():
             _show_output(tail, as_json=args.json, framed=True)
+        if not args.json:
+            sys.stdout.write("".join(f"{line}\n" for line in quiet.progress()))
         sys.stdout.flush()
         if found:
             quiet_since = time.monotonic()
@@ -132,16 +140,18 @@ def cmd_watch(args: argparse.Namespace) -> int:
             and not events.read_new(path, events.Cursor(cursor.offset))  # nothing it wrote as it died
         ):
             message = f"the runner (pid {begun.pid}) died before the run finished — `orchestrator run` resumes it"
-            _show(args, Notice(run=run, message=message), workspace)
+            _show(args, Notice(run=run, message=message), workspace, quiet)
             return ExitCode.FAILED
         time.sleep(timing.current().follow_poll)
 
 
-def _show(args: argparse.Namespace, event: EventRecord, workspace: Workspace) -> None:
+def _show(args: argparse.Namespace, event: EventRecord, workspace: Workspace, quiet: Quiet) -> None:
+    """``event`` as ``watch`` shows it: its line as written (``--json``), or as ``run`` tells it, a
+    row over many items counted (``output/quiet``)."""
     if args.json:  # (its line as written, read back: a version's keys, its ``prev``)
         sys.stdout.write(json.dumps(event.as_line(), ensure_ascii=False, default=str) + "\n")
     else:
-        sys.stdout.write(visible(_line(event, workspace)) + "\n")
+        sys.stdout.write("".join(f"{visible(line)}\n" for line in quiet.lines(event, _line(event, workspace))))
 
 
 def _show_output(tail: _Tail, *, as_json: bool, framed: bool, final: bool = False) -> None:
@@ -203,5 +213,7 @@ def register(sub: Commands[argparse.ArgumentParser]) -> None:
         json_help="one JSON object per event (as `run --json` prints them)",
     )  # fmt: skip
     p.add_argument("directory", nargs="?", help="the workspace (default: .orchestrator in the current directory)")
+    p.add_argument("task", nargs="?", help="a row run per item: each of its items told (after an optional workspace)")
     p.add_argument("--output", action="store_true", help="the running tasks' output lines too")
+    p.add_argument("--verbose", action="store_true", help="each item of every row run per item told")
     register_command(sub, "history")  # (its work: commands/history)

@@ -106,6 +106,14 @@ def _where() -> tuple[Opt, ...]:
             form="a duration: 90s, 30m, 2h",
         ),
         Opt(
+            "verbose",
+            "tell each item of a row run per item as any task is told (without it: counted, a progress line "
+            "every few seconds, the first failures told)",
+            kind="boolean",
+            flags=("--verbose",),
+            everywhere=False,  # (what the command line prints: a program reads the events)
+        ),
+        Opt(
             "wait_orphans",
             "wait for attempts a dead runner left running instead of stopping them",
             kind="boolean",

@@ -280,7 +280,8 @@ class Lines(EventReporter[str | None]):
 
     def items_known(self, event: ItemsKnown) -> str:
         joined = ": they join the run" if event.joined else ""
-        return f"📦 {event.task} runs once per item of {visible(event.each)}: {event.items:,} items{joined}"
+        each = event.each if len(event.each) <= 80 else event.each[:77].rstrip() + "…"  # (a list of 5,000: its start)
+        return f"📦 {event.task} runs once per item of {visible(each)}: {event.items:,} items{joined}"
 
     def task_changed(self, event: TaskChanged) -> str:
         what = ", ".join(event.changed or ()) or "its row"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.output.lines import Lines, estimate_line
+from orchestrator.output.quiet import Quiet
 from orchestrator.output.reporter import Reporter, reader_gone
 from orchestrator.output.views import SIMULATED
 from orchestrator.plan.config.settings import format_duration
@@ -53,7 +54,7 @@ class LiveReporter(Reporter):
     turn of the run's loop) and every second (``tick``), so a long agent is seen to be running,
     not hung. The panel goes at the end; the lines stay."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, verbose: bool = False) -> None:
         from rich.console import Console
         from rich.live import Live
 
@@ -67,6 +68,7 @@ class LiveReporter(Reporter):
         self.estimate: str | None = None  # the run's end as its latest run_estimate said it
         self.simulated = False  # run --executor fake: the panel says nothing it shows is real work
         self.lines = Lines()  # (the workspace its paths are from: the run's)
+        self.quiet = Quiet(verbose=verbose)  # (a row over many items: its counts in the panel, not a line each)
         self._lines: list[str] = []
         # Redrawn by the run itself (``flush``, ``tick``), never by a thread of rich's own: what
         # the panel shows is changed and drawn on one thread, and a closed terminal is met there.
@@ -112,9 +114,7 @@ class LiveReporter(Reporter):
     # --- the panel, from the events: each shown as its line, after what it changes -----------------
 
     def any_event(self, event: EventRecord) -> None:
-        line = self.lines.said(event)
-        if line is not None:
-            self._lines.append(line)
+        self._lines += self.quiet.lines(event, self.lines.said(event))
 
     def run_started(self, event: RunStarted) -> None:
         self.total, self.simulated, self.paused = event.to_run, bool(event.simulated), None

@@ -19,6 +19,7 @@ from typing import TextIO
 from orchestrator import redaction
 from orchestrator.output.lines import Lines
 from orchestrator.output.lines import describe as describe  # (where the readers of events found it)
+from orchestrator.output.quiet import Quiet
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
@@ -138,15 +139,23 @@ class JsonReporter(_LineReporter):
 class PlainReporter(_LineReporter):
     """Each event's line (``output/lines``), the paths in it from where the user stands."""
 
-    def __init__(self, stream: TextIO | None = None) -> None:
+    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False) -> None:
         super().__init__(stream)
         self.lines = Lines()
+        self.quiet = Quiet(verbose=verbose)  # (a row over many items: counted, its progress a line)
 
     def run_started(self, event: RunStarted) -> None:
         self.lines.workspace = Path(event.workspace) if event.workspace else self.lines.workspace
         self.any_event(event)
 
     def any_event(self, event: EventRecord) -> None:
-        line = self.lines.said(event)
-        if line is not None:
+        for line in self.quiet.lines(event, self.lines.said(event)):
             self._write(line)
+
+    def tick(self) -> None:
+        """Each second: the rows over many items whose counts changed, a line each (every few seconds)."""
+        found = self.quiet.progress()
+        if found:
+            for line in found:
+                self._write(line)
+            self.flush()

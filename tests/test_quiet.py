@@ -1,0 +1,72 @@
+"""A row over many items told as a person reads it (``output/quiet``, issue 75): counted, its
+progress a line every few seconds, its first failures told; every item with ``--verbose`` or
+``watch T-03``; the event log and ``--json`` keep every event."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from runner_helpers import cli
+
+from orchestrator.output.quiet import EVERY, SHOWN_FAILURES, Quiet
+from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.records import read
+
+
+def ev(event: str, /, **fields: object) -> EventRecord:
+    return read({"event": event, "time": "2026-11-27T08:00:00.000Z", **fields})
+
+
+def test_items_are_counted_their_first_failures_told_and_their_progress_a_line_every_few_seconds() -> None:
+    now = [0.0]
+    quiet = Quiet(clock=lambda: now[0])
+    assert quiet.lines(ev("items_known", task="T-03", items=100, each="a, b"), "📦 known") == ["📦 known"]
+    shown: list[str] = []
+    for n in range(1, 11):
+        shown += quiet.lines(ev("task_started", task=f"T-03[{n}]"), f"started {n}")
+    assert shown == [] and quiet.progress() == ["📦 T-03: 0 of 100 items done, 10 running"]
+    for n in range(1, 11):
+        kind = "task_failed" if n % 2 else "task_completed"
+        shown += quiet.lines(ev(kind, task=f"T-03[{n}]", reason="boom"), f"{kind} {n}")
+    assert shown[:SHOWN_FAILURES] == [f"task_failed {n}" for n in (1, 3, 5, 7, 9)]
+    assert shown[SHOWN_FAILURES].startswith("📦 T-03: its items' further failures are counted, not told")
+    assert len(shown) == SHOWN_FAILURES + 1
+    assert quiet.progress() == []  # (told less than EVERY seconds ago)
+    now[0] += EVERY
+    assert quiet.progress() == ["📦 T-03: 5 of 100 items done, 5 failed"]
+    now[0] += EVERY
+    assert quiet.progress() == []  # (nothing changed)
+    assert quiet.lines(ev("task_started", task="T-04"), "started T-04") == ["started T-04"]  # (a task: as always)
+    assert quiet.lines(ev("task_completed", task="T-03"), "✅ T-03") == ["✅ T-03"] and "T-03" not in quiet.rows
+
+
+def test_verbose_or_the_row_named_tells_each_item() -> None:
+    for quiet in (Quiet(verbose=True), Quiet(row="T-03")):
+        assert quiet.lines(ev("task_started", task="T-03[1]"), "started 1") == ["started 1"]
+    assert Quiet(row="T-04").lines(ev("task_started", task="T-03[1]"), "started 1") == []
+
+
+def test_a_run_of_many_items_piped_is_a_few_lines_and_verbose_or_watch_of_the_row_tells_each(tmp_path: Path) -> None:
+    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 301)))
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\nmax_parallel: 8\nretries: 0\non_item_failure: continue\n---\n"
+        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
+        "| T-01 | per item | `test {{ item }} -ne 7` | None | lines:items.txt |\n"
+        "| T-02 | after | `echo done` | T-01 | |\n"
+    )
+    ran = cli(tmp_path, "run", timeout=300)
+    assert ran.code == 1, ran.stdout + ran.stderr  # (an item failed)
+    lines = ran.stdout.splitlines()
+    assert len(lines) <= 30, ran.stdout  # (300 items: not 600 lines)
+    assert any(line.startswith("❌ T-01[7]") for line in lines), ran.stdout
+    assert not any(line.startswith(("🔵 T-01[", "✅ T-01[")) for line in lines), ran.stdout
+    assert "✅ T-01 [Agent-01] completed" in ran.stdout and "1 of 300 items did not complete: T-01[7]" in ran.stdout
+    watched = cli(tmp_path, "watch", "T-01")
+    assert sum(line.startswith("✅ T-01[") for line in watched.stdout.splitlines()) == 299
+    assert len(cli(tmp_path, "watch").stdout.splitlines()) <= 30
+    as_json = cli(tmp_path, "watch", "--json").stdout.splitlines()
+    assert sum(json.loads(line)["event"] == "task_completed" for line in as_json) == 301  # (every event kept)
+    again = cli(tmp_path, "run", "--rerun", "T-01", "--verbose", timeout=300)
+    assert sum(line.startswith("✅ T-01[") for line in again.stdout.splitlines()) == 299, again.stdout[-2000:]
