@@ -66,6 +66,7 @@ class Timing:
     notify_timeout: float = 5.0  # a webhook has this long to answer
     notify_retry: float = 0.5  # before the first retry of a failed delivery (then twice as long, then four times)
     notify_drain: float = 5.0  # at the end of a run, what is still queued is waited for this long
+    notify_digest: float = 60.0  # a row's items' failures: one notification a row at most this often
     notify_join: float = 1.0  # then a target's thread still delivering is waited for this long to end
     notify_poll: float = 0.1  # between two looks of a target's thread at its queue
     # master_plan.md (state/planfile, state/swap).

@@ -5,6 +5,7 @@ progress a line every few seconds, its first failures told; every item with ``--
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from runner_helpers import cli
@@ -70,3 +71,31 @@ def test_a_run_of_many_items_piped_is_a_few_lines_and_verbose_or_watch_of_the_ro
     assert sum(json.loads(line)["event"] == "task_completed" for line in as_json) == 301  # (every event kept)
     again = cli(tmp_path, "run", "--rerun", "T-01", "--verbose", timeout=300)
     assert sum(line.startswith("✅ T-01[") for line in again.stdout.splitlines()) == 299, again.stdout[-2000:]
+
+
+def test_a_rows_failures_are_notified_as_a_digest_not_one_message_an_item(tmp_path: Path) -> None:
+    """20 of 30 items fail at once: the target hears one items_failed (the first five named, 20
+    counted) and the run's end, never one task_failed an item (issue 75: 20 failed items, 20
+    messages, one systematic error flooding a channel)."""
+    log = tmp_path / "told.jsonl"
+    sink = tmp_path / "sink.py"
+    sink.write_text(
+        f"import pathlib, sys\npathlib.Path({str(log)!r}).open('a').write(sys.stdin.read().strip() + '\\n')\n"
+    )
+    (tmp_path / ".orchestrator").mkdir()
+    notify = json.dumps([{"command": [sys.executable, str(sink)]}])
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        f"---\nbackend: shell\nmax_parallel: 4\nretries: 0\non_item_failure: continue\nnotify: {notify}\n---\n"
+        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
+        f"| T-01 | per item | `test {{{{ item }}}} -gt 20` | None | {', '.join(str(n) for n in range(1, 31))} |\n"
+    )
+    ran = cli(tmp_path, "run", timeout=300)
+    assert ran.code == 1, ran.stdout + ran.stderr
+    told = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [t["event"] for t in told]
+    assert "task_failed" not in kinds or kinds.count("task_failed") == 1, kinds  # (the row's own, if it failed)
+    digests = [t for t in told if t["event"] == "items_failed"]
+    assert sum(d["failed"] for d in digests) == 20 and len(digests) <= 2, digests  # (the first at once, the rest once)
+    assert digests[-1]["total"] == 20 and len(digests[0]["items"]) <= 5
+    assert kinds[-1] == "run_finished"
+    assert digests[-1]["text"].startswith("❌ T-01: ") and " failed (T-01[" in digests[-1]["text"], digests

@@ -17,6 +17,7 @@ from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import BudgetReached, DeadlineAtRisk, DeadlineMissed, RunFinished, RunPaused
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
+    ItemsFailed,
     PermissionAsked,
     TaskBlocked,
     TaskCompleted,
@@ -68,6 +69,13 @@ class Headline(EventReporter[str]):
 
     def budget_reached(self, event: BudgetReached) -> str:
         return f"💰 {event.message}{self.where}"
+
+    def items_failed(self, event: ItemsFailed) -> str:
+        more = event.failed - len(event.items)
+        named = ", ".join(event.items) + (f" and {more:,} more" if more > 0 else "")
+        total = f"; {event.total:,} in all" if event.total > event.failed else ""
+        items = f"{event.failed:,} item{'s' if event.failed != 1 else ''}"
+        return f"❌ {event.task}: {items} failed ({named}){total}: {event.reason}{self.where}"
 
     def task_stuck(self, event: TaskStuck) -> str:
         return f"⚠️ {event.task}{_agent(event.agent)} looks stuck: {event.why}{self.where}"

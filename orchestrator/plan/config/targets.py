@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 NOTIFY_EVENTS = (
     "run_finished",
     "task_failed",
+    "items_failed",
     "run_paused",
     "budget_reached",
     "task_stuck",

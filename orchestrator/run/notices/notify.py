@@ -29,6 +29,7 @@ from orchestrator.plan.config.settings import Settings, format_duration
 from orchestrator.plan.config.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.notices.delivery import Courier, Message
+from orchestrator.run.notices.digest import Digest
 from orchestrator.state import journal as journals
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
@@ -194,8 +195,11 @@ class Notifying(Recording):
         self.workspace = str(workspace.root)
         self.project = workspace.project_dir.name
         self._problem = problem
+        self.digest = Digest(timing.current().notify_digest)  # (a row's items' failures: one message a while)
 
     def run_finished(self, event: RunFinished) -> None:
+        for digest in self.digest.all(time.monotonic()):  # (a row's failures not told yet: before the end)
+            self.any_event(digest)
         # its notification delivered (or given up) first: it is the last event
         self._send(event)
         self._drain()
@@ -210,6 +214,10 @@ class Notifying(Recording):
     def any_event(self, event: EventRecord) -> None:
         super().any_event(event)
         self.watch.tell(event)
+        if isinstance(event, TaskFailed) and "[" in event.task:  # an item's: told in its row's digest
+            for digest in self.digest.failed(event, time.monotonic()):
+                self.any_event(digest)
+            return
         self._send(event)
 
     def _send(self, event: EventRecord) -> None:
@@ -233,6 +241,8 @@ class Notifying(Recording):
         super().tick()
         for event in self.watch.stuck(time.time()):
             self.event(event)
+        for digest in self.digest.due(time.monotonic()):
+            self.any_event(digest)
         self._told()
 
     def close(self) -> None:

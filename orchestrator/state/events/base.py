@@ -75,6 +75,7 @@ class EventKind(StrEnum):
     TASK_HEDGE_WON = "task_hedge_won"
     TASK_HEDGE_FAILED = "task_hedge_failed"
     TASK_JUDGED = "task_judged"
+    ITEMS_FAILED = "items_failed"
     # the queue, changed while a run goes on
     TASK_ADDED = "task_added"
     ITEMS_KNOWN = "items_known"

@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         ApprovalNoted,
         ApprovalRefused,
         ApprovalRequested,
+        ItemsFailed,
         ItemsKnown,
         PermissionAnswered,
         PermissionAsked,
@@ -197,6 +198,9 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def items_known(self, event: ItemsKnown) -> R:
+        return self.any_event(event)
+
+    def items_failed(self, event: ItemsFailed) -> R:
         return self.any_event(event)
 
     def task_requeued(self, event: TaskRequeued) -> R:

@@ -284,6 +284,21 @@ class TaskAdded(EventRecord):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class ItemsFailed(EventRecord):
+    """Items of the row ``task`` failed since it last told (``run/notices/digest``): ``failed`` of
+    them, the first ``items`` named, the first one's ``reason``; ``total``, its items failed so far
+    in the run. What a notification tells of a row's failures: one a row at most each
+    ``timing.notify_digest`` seconds, not one an item."""
+
+    event: ClassVar[EventKind] = EventKind.ITEMS_FAILED
+    task: str
+    failed: int
+    items: tuple[str, ...] = field(metadata=added(()))
+    reason: str = field(metadata=added(""))
+    total: int = field(metadata=added(0))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ItemsKnown(EventRecord):
     """A row run once per item (its Each cell, ``each``) has its ``items``: instances ``task[1]``
     to ``task[items]``; ``joined``: they joined the run going on (its items came from an answer of
