@@ -99,3 +99,21 @@ def test_a_rows_failures_are_notified_as_a_digest_not_one_message_an_item(tmp_pa
     assert digests[-1]["total"] == 20 and len(digests[0]["items"]) <= 5
     assert kinds[-1] == "run_finished"
     assert digests[-1]["text"].startswith("❌ T-01: ") and " failed (T-01[" in digests[-1]["text"], digests
+
+
+def test_a_rows_time_left_counts_its_items_left_over_its_slots(tmp_path: Path) -> None:
+    """After a run of 200 items, and a reset: the row's time left is its items' work spread over
+    max_parallel, not one item's (issue 75: "0.20s left" with 3,894 items to go)."""
+    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 201)))
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\nmax_parallel: 4\nretries: 0\n---\n"
+        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
+        "| T-01 | per item | `sleep 0.1` | None | lines:items.txt |\n"
+    )
+    assert cli(tmp_path, "run", timeout=300).code == 0
+    assert cli(tmp_path, "reset", "--all").code == 0
+    eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
+    assert eta is not None and eta["learned"] == 1, eta
+    one = 0.1  # (an item sleeps 0.1 s; its measured time a little more)
+    assert 200 * one / 4 <= eta["seconds_left"] <= 200 * one, eta  # (50 waves of 4, not one item's 0.1 s)

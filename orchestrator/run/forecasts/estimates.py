@@ -87,6 +87,10 @@ def learn(
     for (kind, _), durations in of_kind.items():
         by_kind[kind].append(_middle(durations))
     briefs, given = briefs or {}, given or {}
+    by_row: dict[str, list[float]] = defaultdict(list)  # a row run per item -> its items' durations
+    for (task, _), durations in took.items():
+        if "[" in task:
+            by_row[task.partition("[")[0]] += durations
     found: dict[str, Estimate] = {}
     for task, kind in kinds.items():
         own = (task, briefs.get(task)) if briefs.get(task) else None
@@ -94,6 +98,8 @@ def learn(
             guess = Estimate(_middle(took[own]), "history")
         elif any_took.get(task):
             guess = Estimate(_middle(any_took[task]), "task")
+        elif by_row.get(task):  # (a row: what one of its items takes, ``eta`` counts its items left)
+            guess = Estimate(_middle(by_row[task]), "task")
         elif by_kind.get(kind):
             guess = Estimate(_middle(by_kind[kind]), "kind")
         elif given.get(task):
@@ -120,16 +126,26 @@ def eta(
     max_parallel: int,
     now: float | None = None,
     costs: Mapping[str, float] | None = None,
+    items_left: Mapping[str, int] | None = None,
 ) -> dict[str, Any] | None:
     """``status --json``'s ``eta``: ``seconds_left``, ``expected_end`` (ISO), ``expected_cost``
     (what ``costs``, each task's forecast p50, says of the tasks left; ``None`` when none of them has
-    one), ``tasks_left``, and how many estimates are learned; ``None`` when nothing is left to do."""
+    one), ``tasks_left``, and how many estimates are learned; ``None`` when nothing is left to do.
+    ``items_left``: a row run per item -> its items not done: the row weighs them all (its estimate
+    is one item's), spread over ``max_parallel`` slots, not one task of one item's length."""
     now = time.time() if now is None else now
     left: dict[str, float] = {}
+    extra = 0.0  # the work of a row's items beyond what its place in the chain weighs
     for view in views:
         if view.status not in _LEFT:
             continue
         guess = estimates[view.id].seconds if view.id in estimates else DEFAULT_SECONDS
+        items = (items_left or {}).get(view.id, 0)
+        if items > 1:  # (a row: its items in waves of max_parallel along the chain, all of them in the work)
+            waves = -(-items // max(1, max_parallel))
+            left[view.id] = guess * waves
+            extra += guess * items - guess * waves
+            continue
         if view.status == TaskStatus.RUNNING and view.started:
             ran = now - datetime.fromisoformat(view.started).timestamp()
             guess = max(guess - ran, 0.05 * guess)
@@ -137,7 +153,7 @@ def eta(
     if not left:
         return None
     chain = max(heaviest_up_to(dependencies(plan), left).values())
-    seconds_left = max(chain, sum(left.values()) / max(1, max_parallel))
+    seconds_left = max(chain, (sum(left.values()) + extra) / max(1, max_parallel))
     spent = [costs[t] for t in left if t in costs] if costs else []
     return {
         "seconds_left": round(seconds_left, 1),
@@ -171,12 +187,32 @@ def workspace_eta(
     if not events.size(workspace.events_file) and not left & given.keys():
         return None  # nothing learned, nothing given: no estimate (and no time spent finding so)
     learned = learn(events.each(workspace.events_file), kinds_of(plan, workspace), given=given)
-    found = eta(plan, views, learned, plan.settings.max_parallel, costs=costs)
+    found = eta(plan, views, learned, plan.settings.max_parallel, costs=costs, items_left=items_left(plan, workspace))
     if found is None or not known(found):
         return None
     # A task at its gate, or held by its Blocked cell, waits for a person: no clock says when
     # the work after it ends, so the end is not told as if it ran on.
     found["waits_for"] = sorted(v.id for v in views if v.status in _HELD)
+    return found
+
+
+def items_left(plan: Plan, workspace: Workspace) -> dict[str, int]:
+    """Each row run per item -> its items not done yet, as the run's summary of it says (all of
+    them, when its list is known and no run wrote a summary)."""
+    from orchestrator.state.items import summary_of
+
+    found: dict[str, int] = {}
+    for task in plan.tasks.values():
+        if task.each is None:
+            continue
+        summary = summary_of(workspace, task.id)
+        if summary is not None:
+            ended = sum(
+                n for state, n in summary.counts.items() if state in ("completed", "failed", "skipped", "cancelled")
+            )
+            found[task.id] = max(0, summary.total - ended)
+        elif (listed := task.each.known_now()) is not None:
+            found[task.id] = len(listed)
     return found
 
 
