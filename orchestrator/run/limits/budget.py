@@ -41,12 +41,15 @@ class Budget:
         """On the loop, with nothing ``running``: when no task ``ready`` (and not held already)
         fits the budget, they are held and the run says so, once; True when it held them."""
         limit = self.admission.max_cost
-        if running or self.held or limit is None or not self.pauses:
+        if running or limit is None or not self.pauses:
             return False
         waiting = [task_id for task_id in ready if task_id not in self.holds]
         slots = {task_id: self.slot(task_id) for task_id in waiting}
         if not waiting or any(self.admission.fits(slot) for slot in slots.values()):
             return False
+        if self.held:  # (a task ready since the run paused, a row added: held with the others, told once)
+            self._held(waiting, self.holds.causes[self.held[0]])
+            return True
         spent = self.admission.cost
         cheapest = min(waiting, key=lambda t: slots[t].expected_cost or 0.0)
         expected = slots[cheapest].expected_cost
@@ -55,18 +58,20 @@ class Budget:
         else:
             said = (f"{money(limit - spent)} of the budget ({money(limit)}) is left, and the cheapest task "
                     f"ready, {cheapest}, is expected to cost {money(expected or 0.0)}")  # fmt: skip
-        cause = Cause.of(CauseKind.BUDGET, f"{said}; {RAISE}")
-        for task_id in waiting:
-            self.holds.causes[task_id] = cause
-            view = self.recorder.views[task_id]
-            if view.status in (TaskStatus.PENDING, TaskStatus.WAITING):
-                self.recorder.blocked(self.recorder.plan.tasks[task_id], cause)
-        self.held = waiting
+        self._held(waiting, Cause.of(CauseKind.BUDGET, f"{said}; {RAISE}"))
         tasks = tuple(sorted(waiting))
         message = f"{said}: nothing new starts ({len(tasks)} waiting); {RAISE} and the run goes on"
         self.recorder.emit(BudgetReached(spent=round(spent, 6), limit=limit, tasks=tasks, next=cheapest,
                                          expected=expected, message=message))  # fmt: skip
         return True
+
+    def _held(self, tasks: list[str], cause: Cause) -> None:
+        """``tasks`` held for ``cause``: not started, and told blocked (what depends on them waits)."""
+        for task_id in tasks:
+            self.holds.causes[task_id] = cause
+            if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING):
+                self.recorder.blocked(self.recorder.plan.tasks[task_id], cause)
+        self.held += tasks
 
     def raise_to(self, limit: float, request: str, by: str | None = None, via: str | None = None) -> BudgetRaised:
         """The budget is ``limit`` dollars from now: the tasks it held go on (each pending again)."""
