@@ -185,6 +185,7 @@ def test_budget_raised_while_the_run_waits_lets_it_go_on(tmp_path: Path, monkeyp
                 break
             time.sleep(0.05)
         asked["shown"] = cli(tmp_path, "budget", "--json")
+        asked["status"] = cli(tmp_path, "status")
         asked["refused"] = cli(tmp_path, "budget", "0.55")
         asked["raised"] = cli(tmp_path, "budget", "+1", "--json")
 
@@ -195,6 +196,7 @@ def test_budget_raised_while_the_run_waits_lets_it_go_on(tmp_path: Path, monkeyp
         summary = Runner(ws, RunOptions(wait=True, wait_timeout=90), reporter=reporter).run()
     finally:
         helper.join(90)
+    assert "💰 the run going on waits at its budget ($0.6000 of $0.50): B, C wait" in asked["status"].stdout
     shown = json.loads(asked["shown"].stdout)
     assert shown["reached"] is True and shown["limit"] == 0.5 and shown["spent"] == pytest.approx(0.6)
     assert shown["waiting"] == ["B", "C"]

@@ -50,6 +50,7 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     from orchestrator.plan.config.params import shown_values
     from orchestrator.run.forecasts.deadlines import deadline_line, workspace_verdicts
     from orchestrator.run.forecasts.spend import forecast_line, what_is_left
+    from orchestrator.run.inflight.budgeting import standing
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state.context import status_lines
     from orchestrator.state.items import add_counts
@@ -63,10 +64,16 @@ def derive(workspace: Workspace, params: Mapping[str, str]) -> Derived:
     data["tasks"] = None  # (``status_json`` puts them back, from ``tasks``: kept once)
     left, forecast = what_is_left(plan, workspace, views)  # (when, and what the tasks left cost)
     data.update(left)
+    data["budget"] = standing(workspace, plan.settings.max_cost)  # (the run going on's: waiting at it?)
     data["deadlines"] = workspace_verdicts(plan, workspace, views)
     lines = [deadline_line(verdict) for verdict in data["deadlines"]]
     if (said := forecast_line(forecast, plan.settings.max_cost)) is not None:
         lines.insert(0, said)
+    if data["budget"]["reached"]:
+        spent, limit = data["budget"]["spent"], data["budget"]["limit"]
+        waiting = ", ".join(data["budget"]["waiting"][:5])
+        lines.insert(0, f"💰 the run going on waits at its budget (${spent:.4f} of ${limit:.2f}): {waiting} wait; "
+                        "`orchestrator budget +USD` raises it")  # fmt: skip
     if plan.params:
         data["params"] = plan.params
         lines.append(f"Parameters: {shown_values(plan.params)}")
@@ -106,6 +113,8 @@ def _until(plan: Plan, workspace: Workspace, views: list[TaskView], data: dict[s
     if any(v.status in live for v in views) or any_deadline(plan) or data.get("schedule") is not None:
         return snapshot.NEVER
     if launched is not None and launched.get("running"):
+        return snapshot.NEVER
+    if data.get("budget", {}).get("reached"):  # (a run waiting at its budget: its runner may end unseen)
         return snapshot.NEVER
     now = time.time()
     moments = [task.not_before for task in plan.tasks.values() if task.not_before is not None]
