@@ -117,3 +117,51 @@ def test_a_rows_time_left_counts_its_items_left_over_its_slots(tmp_path: Path) -
     assert eta is not None and eta["learned"] == 1, eta
     one = 0.1  # (an item sleeps 0.1 s; its measured time a little more)
     assert 200 * one / 4 <= eta["seconds_left"] <= 200 * one, eta  # (50 waves of 4, not one item's 0.1 s)
+
+
+def test_the_dashboards_stream_sends_a_rows_counts_not_its_items_lives(tmp_path: Path) -> None:
+    """While 300 items run, the page's stream carries no item's start or completion, the first
+    five failures of the row, and a state at most each ITEMS_EVERY seconds while only items move:
+    its bytes a second stay a few kB (issue 75: 3.3 MB in 20 s at 600 items)."""
+    import threading
+    import time
+
+    from dashboard_helpers import Stream, served
+
+    from orchestrator.serve.tailer import ITEMS_EVERY
+
+    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 301)))
+    (tmp_path / ".orchestrator").mkdir()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
+        "---\nbackend: shell\nmax_parallel: 8\nretries: 0\non_item_failure: continue\n---\n"
+        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
+        "| T-01 | per item | `sleep 0.05; test {{ item }} -gt 10` | None | lines:items.txt |\n"
+    )
+    got: list[tuple[str, object, int]] = []
+    with served(tmp_path) as server:
+        stream = Stream.open(server.port)
+        stream.next()  # (the state as the stream opens)
+
+        def read() -> None:
+            try:
+                while True:
+                    kind, data = stream.next()
+                    got.append((kind, data, len(json.dumps(data))))
+            except (EOFError, OSError, ValueError, AttributeError):  # (closed under it: http.client's words)
+                return
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        began = time.monotonic()
+        ran = cli(tmp_path, "run", timeout=300)
+        took = time.monotonic() - began
+        time.sleep(ITEMS_EVERY + 1)  # (the last state)
+        stream.close()
+    assert ran.code == 1, ran.stdout + ran.stderr
+    sent = [event for kind, data, _ in got if kind == "events" for event in data]  # type: ignore[union-attr]
+    items = [e for e in sent if "[" in str(e.get("task", ""))]
+    assert sent and not [e for e in items if e["event"] != "task_failed"], [e["event"] for e in items][:10]
+    assert len(items) == 5  # (10 failed: the first five sent)
+    states = [size for kind, _, size in got if kind == "state"]
+    assert len(states) <= took / ITEMS_EVERY + 8, (len(states), took)
+    assert sum(size for _, _, size in got) / took < 20_000, (sum(size for _, _, size in got), took)

@@ -8,6 +8,12 @@ it builds the page's state once (``Board.snapshot``, in a worker thread) and sen
 every subscriber too. A browser that connects late gets the latest state first, then the
 stream. A subscriber that falls behind by ``BUFFER`` messages is dropped (its stream ends); the
 browser's EventSource reconnects and starts from a fresh state.
+
+A row run over many items is sent as its counts, not its items' lives: an item's start,
+completion or skip (``T-03[137]``) is neither sent nor kept in the feed (the row's counts come
+with the state, ``state/items``), its failures are, the first ``ITEM_FAILURES`` of each row; and
+while nothing but items moved, the state is built again at most each ``ITEMS_EVERY`` seconds.
+5,000 items are a few state messages a second at most, not 10,000 events.
 """
 
 from __future__ import annotations
@@ -43,6 +49,9 @@ from orchestrator.state.events.tasks import (
 from orchestrator.state.procs import pid_alive, ticks
 
 BUFFER = 256  # messages a subscriber may lag behind before it is dropped
+ITEMS_EVERY = 2.0  # seconds at least between two states built while only a row's items moved
+ITEM_FAILURES = 5  # an item's failure sent, at most this many a row
+_ITEM_KEYS = (0, 3, 4)  # of ``_look``'s files, those an item moves: the event log, the journal, results/
 FEED = 100  # recent events a late browser is given
 NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) a late browser is given
 
@@ -93,6 +102,8 @@ class Tailer:
         self._alive: bool | None = None
         self._stale = False  # something moved since the state was last built
         self._next_state = 0.0  # (monotonic) when the state may be built again
+        self._item_failures: dict[str, int] = {}  # row -> its items' failures sent
+        self._items_state_at = 0.0  # (monotonic) when a state may be built for a row's items alone
 
     async def start(self) -> None:
         """Read the log so far and build the first state (before the first browser is served)."""
@@ -125,14 +136,25 @@ class Tailer:
         size = keys[0].size if keys[0] is not None else 0
         if size < self.cursor.offset:  # the log was replaced by a shorter one: read it again
             self.cursor = Cursor()
+        items_only = False  # (events came, none of them sent: a row's items alone moved)
         if size > self.cursor.offset:
-            events = self._absorb(await anyio.to_thread.run_sync(read_new, self.path, self.cursor))
+            read = await anyio.to_thread.run_sync(read_new, self.path, self.cursor)
+            events = self._absorb(read)
+            items_only = bool(read) and not events
             if events:
                 self._publish(Message("events", json.dumps(events, ensure_ascii=False, default=str)))
         alive = self._runner_alive()
-        if events or keys != self._keys or alive != self._alive:
+        if events or items_only or keys != self._keys or alive != self._alive:
+            # (what an item moves: the log, the journal, results/; anything else is more than items)
+            others = [k for i, k in enumerate(keys) if i not in _ITEM_KEYS] != [
+                k for i, k in enumerate(self._keys) if i not in _ITEM_KEYS
+            ]
+            moved_else = bool(events) or alive != self._alive or others  # (results/ alone: an item's, or a hand's)
             self._keys, self._alive = keys, alive
             self._stale = True
+            if not moved_else:  # (a row's items alone: its counts, a state each ITEMS_EVERY seconds at most)
+                self._next_state = max(self._next_state, self._items_state_at)
+
         if self._stale and time.monotonic() >= self._next_state:
             self._stale = False
             started = time.monotonic()
@@ -141,6 +163,7 @@ class Tailer:
             # A big plan's state takes a while to build: build it at most a fifth of the time
             # (the events themselves go out at once, and the page applies them as they come).
             self._next_state = time.monotonic() + 4 * (time.monotonic() - started)
+            self._items_state_at = time.monotonic() + ITEMS_EVERY
             self._publish(self.latest)
 
     async def current(self) -> Message:
@@ -195,9 +218,12 @@ class Tailer:
         return visible_data({**shown, "said": line} if line else shown)
 
     def _absorb(self, events: list[EventRecord]) -> list[Event]:
-        """``events`` taken in: the feed and the last run told of them; as the page is sent them."""
+        """``events`` taken in: the feed and the last run told of them; as the page is sent them
+        (a row's items' lives left out but their first failures: the row's counts say them)."""
         told: list[Event] = []
         for event in events:
+            if not self._sent(event):
+                continue
             shown = self._said(event)
             told.append(shown)
             self.feed.append(shown)
@@ -205,6 +231,18 @@ class Tailer:
                 self.notable.append(shown)
             self.last_run.tell(event)
         return told
+
+    def _sent(self, event: EventRecord) -> bool:
+        """Whether the page is sent ``event``: not an item's start, completion or skip; an item's
+        failure, the first ``ITEM_FAILURES`` of its row."""
+        task = getattr(event, "task", None)
+        if not isinstance(task, str) or "[" not in task or not isinstance(event, LIFECYCLE):
+            return True
+        if not isinstance(event, TaskFailed):
+            return False
+        row = task.partition("[")[0]
+        self._item_failures[row] = self._item_failures.get(row, 0) + 1
+        return self._item_failures[row] <= ITEM_FAILURES
 
     def _snapshot(self) -> Message:
         last_run = visible_data(dict(self.last_run.data))  # (as every string the page is sent)
