@@ -395,13 +395,17 @@ def test_an_attempt_whose_task_changed_since_is_not_kept_from_its_log(tmp_path: 
 
 
 def test_cost_limit_stops_launching(tmp_path: Path) -> None:
+    """claude's reported cost reaches the budget: what ran completes, nothing more starts, and the
+    run waits for a higher budget (exit 4: T-03 is left to the next run, not skipped)."""
     write_plan(tmp_path, [("T-01", "One", "None"), ("T-02", "Two", "None"), ("T-03", "Three", "None")])
     with FakeAnthropic(always(Reply.say("done"))) as api:
         code, events = run(tmp_path, environment(api, tmp_path), "--max-cost", "0.001")
-    assert code == 1
-    assert events[-1]["stopped"].startswith("cost limit reached")
-    statuses = [result(tmp_path, f"agent-0{i}")[0]["status"] for i in (1, 2, 3)]
-    assert statuses == ["completed", "completed", "skipped"]
+    assert code == 4
+    (reached,) = [e for e in events if e["event"] == "budget_reached"]
+    assert reached["tasks"] == ["T-03"] and reached["spent"] >= 0.001, reached
+    statuses = [result(tmp_path, f"agent-0{i}")[0]["status"] for i in (1, 2)]
+    assert statuses == ["completed", "completed"]
+    assert not (tmp_path / ".orchestrator" / "results" / "agent-03-result.md").exists()
 
 
 def test_profile_prompt_model_and_limit_reach_claude(tmp_path: Path) -> None:

@@ -76,9 +76,11 @@ def _dry_run(args: argparse.Namespace, workspace: Workspace, options: RunOptions
     """``run --dry-run``: what would run and what it is expected to cost; exit 4 when that is over
     the budget (the run would not start), else 0."""
     from orchestrator.commands.starting import preview
+    from orchestrator.executors import registry
     from orchestrator.run.forecasts.spend import money
 
-    found = preview(workspace, options, simulated=args.executor == "fake")
+    chosen = executor_settings(workspace, args.executor)[0]
+    found = preview(workspace, options, simulated=registry.can(chosen).simulated)
     if args.json:
         emit_json(found)
     else:
