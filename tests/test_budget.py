@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from runner_helpers import Spec, cli, cli_in_process, write_plan
+from test_executor_conformance import Collect as Collected
 
 import orchestrator.backends as backends_module
 from orchestrator import Workspace
@@ -25,27 +26,16 @@ from orchestrator.backends.base import AgentResult, Job, Observer
 from orchestrator.backends.shell import ShellBackend
 from orchestrator.errors import OverBudget
 from orchestrator.executors import ProcessRun
-from orchestrator.output.reporter import Reporter
 from orchestrator.run.inflight import budgeting
 from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.run.limits.pacing import Pacer
 from orchestrator.run.prepare import RunOptions
 from orchestrator.run.runner import Runner
 from orchestrator.state import events
-from orchestrator.state.events.base import EventRecord
 from orchestrator.vocabulary import ExitCode
 
 
-class Collect(Reporter):
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def event(self, event: EventRecord) -> None:
-        self.events.append(event.as_json())
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == kind]
-
+class Collect(Collected):
     def starts(self) -> list[str]:
         return [e["task"] for e in self.of("task_started")]
 

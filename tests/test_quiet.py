@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from runner_helpers import cli
 
@@ -17,6 +18,19 @@ from orchestrator.state.events.records import read
 
 def ev(event: str, /, **fields: object) -> EventRecord:
     return read({"event": event, "time": "2026-11-27T08:00:00.000Z", **fields})
+
+
+def items_plan(project: Path, count: int, command: str, *, settings: str = "", after: bool = False) -> None:
+    """A plan of one row over ``count`` items (``items.txt``'s lines) running ``command`` each, at
+    ``settings`` (frontmatter lines); ``after``: a task T-02 after it."""
+    (project / "items.txt").write_text("".join(f"{n}\n" for n in range(1, count + 1)))
+    (project / ".orchestrator").mkdir()
+    then = "| T-02 | after | `echo done` | T-01 | |\n" if after else ""
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        f"---\nbackend: shell\nretries: 0\n{settings}---\n"
+        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
+        f"| T-01 | per item | `{command}` | None | lines:items.txt |\n{then}"
+    )
 
 
 def test_items_are_counted_their_first_failures_told_and_their_progress_a_line_every_few_seconds() -> None:
@@ -49,13 +63,8 @@ def test_verbose_or_the_row_named_tells_each_item() -> None:
 
 
 def test_a_run_of_many_items_piped_is_a_few_lines_and_verbose_or_watch_of_the_row_tells_each(tmp_path: Path) -> None:
-    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 301)))
-    (tmp_path / ".orchestrator").mkdir()
-    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
-        "---\nbackend: shell\nmax_parallel: 8\nretries: 0\non_item_failure: continue\n---\n"
-        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
-        "| T-01 | per item | `test {{ item }} -ne 7` | None | lines:items.txt |\n"
-        "| T-02 | after | `echo done` | T-01 | |\n"
+    items_plan(
+        tmp_path, 300, "test {{ item }} -ne 7", settings="max_parallel: 8\non_item_failure: continue\n", after=True
     )
     ran = cli(tmp_path, "run", timeout=300)
     assert ran.code == 1, ran.stdout + ran.stderr  # (an item failed)
@@ -104,13 +113,7 @@ def test_a_rows_failures_are_notified_as_a_digest_not_one_message_an_item(tmp_pa
 def test_a_rows_time_left_counts_its_items_left_over_its_slots(tmp_path: Path) -> None:
     """After a run of 200 items, and a reset: the row's time left is its items' work spread over
     max_parallel, not one item's (issue 75: "0.20s left" with 3,894 items to go)."""
-    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 201)))
-    (tmp_path / ".orchestrator").mkdir()
-    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
-        "---\nbackend: shell\nmax_parallel: 4\nretries: 0\n---\n"
-        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
-        "| T-01 | per item | `sleep 0.1` | None | lines:items.txt |\n"
-    )
+    items_plan(tmp_path, 200, "sleep 0.1", settings="max_parallel: 4\n")
     assert cli(tmp_path, "run", timeout=300).code == 0
     assert cli(tmp_path, "reset", "--all").code == 0
     eta = json.loads(cli(tmp_path, "status", "--json").stdout)["eta"]
@@ -130,14 +133,10 @@ def test_the_dashboards_stream_sends_a_rows_counts_not_its_items_lives(tmp_path:
 
     from orchestrator.serve.tailer import ITEMS_EVERY
 
-    (tmp_path / "items.txt").write_text("".join(f"{n}\n" for n in range(1, 301)))
-    (tmp_path / ".orchestrator").mkdir()
-    (tmp_path / ".orchestrator" / "master_plan.md").write_text(
-        "---\nbackend: shell\nmax_parallel: 8\nretries: 0\non_item_failure: continue\n---\n"
-        "## Task Decomposition\n| Task ID | Description | Command | Dependencies | Each |\n|---|---|---|---|---|\n"
-        "| T-01 | per item | `sleep 0.05; test {{ item }} -gt 10` | None | lines:items.txt |\n"
+    items_plan(
+        tmp_path, 300, "sleep 0.05; test {{ item }} -gt 10", settings="max_parallel: 8\non_item_failure: continue\n"
     )
-    got: list[tuple[str, object, int]] = []
+    got: list[tuple[str, Any, int]] = []
     with served(tmp_path) as server:
         stream = Stream.open(server.port)
         stream.next()  # (the state as the stream opens)
@@ -158,7 +157,7 @@ def test_the_dashboards_stream_sends_a_rows_counts_not_its_items_lives(tmp_path:
         time.sleep(ITEMS_EVERY + 1)  # (the last state)
         stream.close()
     assert ran.code == 1, ran.stdout + ran.stderr
-    sent = [event for kind, data, _ in got if kind == "events" for event in data]  # type: ignore[union-attr]
+    sent = [event for kind, data, _ in got if kind == "events" for event in data]
     items = [e for e in sent if "[" in str(e.get("task", ""))]
     assert sent and not [e for e in items if e["event"] != "task_failed"], [e["event"] for e in items][:10]
     assert len(items) == 5  # (10 failed: the first five sent)
