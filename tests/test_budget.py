@@ -91,7 +91,50 @@ def test_at_its_budget_the_run_lets_what_runs_finish_and_waits_with_exit_4(
     assert sorted(again.starts()) == ["C", "D"]
 
 
-def test_at_budget_stop_stops_what_runs_and_ends_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_at_budget_stop_stops_what_runs_then_waits_and_a_raise_brings_it_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``at_budget: stop``: A's cost reaches the budget while B runs: B is stopped (cancelled for
+    the budget, its group gone, what it spent counted), what depends on it skipped, D held; the run
+    waits (``--wait``), and ``budget +1`` brings B and its dependent back: everything completes."""
+    costs = {"A": 0.6, "B": 0.05, "C": 0.0, "D": 0.0}
+    backend = costly(monkeypatch, costs)
+    specs = [Spec("A", "while [ ! -e b.started ]; do sleep 0.05; done"),
+             Spec("B", "if [ ! -e again ]; then touch again b.started; sleep 30; fi"),
+             Spec("C", "true", deps=["B"]), Spec("D", "true", priority="P3")]  # fmt: skip
+    write_plan(tmp_path, specs, {"max_parallel": 2, "backend": backend, "max_cost": 0.5, "at_budget": "stop",
+                                 "kill_grace": 1})  # fmt: skip
+    ws = Workspace.find(tmp_path)
+    asked: dict[str, Any] = {}
+
+    def person() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(e.event == "run_waiting" for e in events.each(ws.events_file)):
+            time.sleep(0.05)
+        asked["raised"] = cli(tmp_path, "budget", "+1", "--json")
+
+    helper = threading.Thread(target=person)
+    helper.start()
+    reporter = Collect()
+    began = time.monotonic()
+    try:
+        summary = Runner(ws, RunOptions(wait=True, wait_timeout=90), reporter=reporter).run()
+    finally:
+        helper.join(90)
+    assert time.monotonic() - began < 60, "the run waited for B to end by itself"
+    assert asked["raised"].code == 0, asked["raised"].stderr
+    (cancelled,) = reporter.of("task_cancelled")
+    assert cancelled["task"] == "B" and cancelled["reason"] == "stopped: the run reached its cost limit of $0.50"
+    assert cancelled["attempt_cost_usd"] == 0.05  # (what it spent until stopped, counted)
+    assert [e["task"] for e in reporter.of("task_skipped")] == ["C"]
+    assert sorted(e["task"] for e in reporter.of("task_requeued")) == ["B", "C"]  # (the raise brought them back)
+    assert summary.exit_code == ExitCode.OK and summary.stopped is None
+    assert statuses(ws) == {"A": "completed", "B": "completed", "C": "completed", "D": "completed"}
+
+
+def test_at_budget_stop_without_wait_ends_with_what_it_stopped_cancelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     backend = costly(monkeypatch, {"A": 0.6, "B": 0.05, "C": 0.0})
     specs = [Spec("A", "while [ ! -e b.started ]; do sleep 0.05; done"), Spec("B", "touch b.started; sleep 30"),
              Spec("C", "true", deps=["A"])]  # fmt: skip
@@ -99,11 +142,12 @@ def test_at_budget_stop_stops_what_runs_and_ends_the_run(tmp_path: Path, monkeyp
                                  "kill_grace": 1})  # fmt: skip
     ws = Workspace.find(tmp_path)
     began = time.monotonic()
-    summary = Runner(ws, reporter=Collect()).run()
+    reporter = Collect()
+    summary = Runner(ws, reporter=reporter).run()
     assert time.monotonic() - began < 25, "the run waited for B to end by itself"
-    assert summary.exit_code == ExitCode.FAILED
-    assert summary.stopped == "cost limit reached: $0.6000 of $0.5000"
-    assert statuses(ws) == {"A": "completed", "B": "cancelled", "C": "skipped"}
+    assert summary.exit_code == ExitCode.FAILED and summary.stopped is None  # (B cancelled: `retry B` runs it)
+    assert statuses(ws) == {"A": "completed", "B": "cancelled", "C": "pending"}  # (C held: the next run's)
+    assert [e["tasks"] for e in reporter.of("budget_reached")] == [["C"]]
 
 
 def test_a_task_whose_expected_cost_does_not_fit_waits_while_cheaper_ones_start(

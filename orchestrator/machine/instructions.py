@@ -150,6 +150,13 @@ class Halt(Instruction, frozen=True, kw_only=True):
     why: str  # what the run's end says
 
 
+class StopRunning(Instruction, frozen=True, kw_only=True):
+    """What runs is stopped (each attempt as a cancel stops it, for ``cause``), and the run goes
+    on: ``at_budget: stop`` at the budget, where the run then waits for a higher one."""
+
+    why: str
+
+
 class Cancel(Instruction, frozen=True, kw_only=True):
     task: str
 

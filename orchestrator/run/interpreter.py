@@ -60,6 +60,7 @@ class Interpreter:
             do.Complete: self._complete, do.Release: self._release, do.RetryLater: self._retry_later,
             do.PauseGroup: self._pause_group, do.BlockBackend: self._block_backend, do.FailOver: self._fail_over,
             do.Fail: self._fail, do.SkipDownstream: self._skip_downstream, do.Halt: self._halt,
+            do.StopRunning: self._stop_running,
             do.Adopt: self._adopt, do.Cancel: self._cancel, do.TakeWord: self._take_word, do.Reject: self._reject,
             do.Join: self._join,
         }  # fmt: skip
@@ -197,6 +198,10 @@ class Interpreter:
     def _halt(self, i: do.Halt, _: Scene) -> None:
         assert i.cause is not None
         self.parts.stop.halt(i.why, i.cause)
+
+    def _stop_running(self, i: do.StopRunning, _: Scene) -> None:
+        assert i.cause is not None
+        self.parts.stop.attempts(i.cause)  # (each ends cancelled for the budget; the run goes on, and waits)
 
     def _cancel(self, i: do.Cancel, scene: Scene) -> None:
         assert scene.attempt is not None and scene.spent is not None and i.cause is not None

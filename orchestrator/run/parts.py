@@ -122,7 +122,6 @@ def assemble(
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
     purse.stop_at_budget = plan.settings.at_budget == "stop"
     budget = Budget(admission, holds, recorder, starts.slot)
-    budget.pauses = not purse.stop_at_budget
     starts.costs, starts.tokens = costs, spend.token_p50s()  # (what admission holds each attempt to: budget, pace)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),

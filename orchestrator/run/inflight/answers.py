@@ -132,6 +132,10 @@ class Answers:
             else:
                 self._revive(task, request)
 
+    def revive(self, task_id: str, request: str) -> None:
+        """``task_id``, stopped for the budget, back in the queue once it is raised (as a retry brings it)."""
+        self._revive(self.plan.tasks[task_id], request)
+
     def _revive(self, task: Task, request: str) -> None:
         """``task`` back in the queue (``Revive``), what its end skipped with it, each told."""
         board, views, task_id = self.scheduler.board, self.prepared.views, task.id

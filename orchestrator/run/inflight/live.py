@@ -57,6 +57,7 @@ from orchestrator.state.events.runs import (
 from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import TaskStatus
 
 # The requests a run takes, each by the word its answers name it by (``request_refused``'s kind).
 _Request = CancelRequested | RetryRequested | ApproveRequested | RejectRequested | PermissionRequested | AnswerRequested
@@ -279,6 +280,13 @@ class LiveQueue:
             self.recorder.emit(RequestRefused(task="", request=asked.request, request_kind="budget", reason=why))
         else:
             budget.raise_to(limit, asked.request, asked.by, asked.via)
+            for task_id, view in list(self.prepared.views.items()):  # (``at_budget: stop``: what it stopped, back)
+                if (
+                    view.status == TaskStatus.CANCELLED
+                    and view.cause is not None
+                    and view.cause.kind == CauseKind.BUDGET
+                ):
+                    self.answers.revive(task_id, asked.request)
         self.recorder.reporter.flush()
 
     def hold_at_start(self) -> None:

@@ -8,8 +8,9 @@ needs them waits), one ``budget_reached`` says so (a notification), and the run 
 person's word as it waits at a gate: with ``run --wait`` it stays up, without it ends with exit 4
 and the held tasks left to the next run. ``orchestrator budget +5`` (every door) asks the run going
 on (``budget_requested``); the loop raises the limit here, the held tasks go on, and
-``budget_raised`` answers. ``at_budget: stop`` keeps the old way: what runs is stopped and the run
-ends (the machine's ``budget`` rule).
+``budget_raised`` answers. ``at_budget: stop`` stops what runs too (the machine's ``budget``
+rule: each attempt cancelled for the budget, what depends on it skipped) before the run waits; a
+raise brings them back (``run/inflight/live``).
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ class Budget:
     def __init__(self, admission: Admission, holds: Holds, recorder: Recorder, slot: Callable[[str], Slot]) -> None:
         self.admission, self.holds, self.recorder, self.slot = admission, holds, recorder, slot
         self.held: list[str] = []  # the tasks the budget holds now
-        self.pauses = True  # ``at_budget: finish``; stop: the machine's ``budget`` rule stops the run instead
 
     def hold(self, ready: Iterable[str], running: bool) -> bool:
         """On the loop, with nothing ``running``: when no task ``ready`` (and not held already)
         fits the budget, they are held and the run says so, once; True when it held them."""
         limit = self.admission.max_cost
-        if running or limit is None or not self.pauses:
+        if running or limit is None:
             return False
         waiting = [task_id for task_id in ready if task_id not in self.holds]
         slots = {task_id: self.slot(task_id) for task_id in waiting}
