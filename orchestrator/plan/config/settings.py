@@ -132,8 +132,8 @@ class Settings:
     ask_timeout: float = field(default=600.0, metadata=_parser(_positive_seconds))
     max_budget_usd: float | None = field(default=None, metadata=_parser(_optional_float))
     max_cost: float | None = field(default=None, metadata=_parser(_optional_float))
-    # At max_cost the run starts nothing new: what runs finishes and the run waits for a person's
-    # word (``orchestrator budget +USD``; finish); or what runs is stopped too and the run ends (stop).
+    # At max_cost the run starts nothing new and waits for a person's word (``orchestrator budget
+    # +USD``): what runs finishes first (finish), or is stopped, a raise bringing it back (stop).
     at_budget: str = field(default="finish", metadata=_parser(_choice("finish", "stop")))
     # Spend spread over time: an attempt starts when its expected cost fits this many dollars an hour.
     max_cost_per_hour: float | None = field(default=None, metadata=_parser(_optional_float))
