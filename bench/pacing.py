@@ -23,6 +23,7 @@ import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 STAND_IN = REPO / "examples" / "bin" / "fake-claude"
@@ -40,7 +41,7 @@ def _plan(tasks: int, parallel: int, per_hour: float | None) -> str:
     )
 
 
-def _run(project: Path, env: dict[str, str], *args: str) -> list[dict[str, object]]:
+def _run(project: Path, env: dict[str, str], *args: str) -> list[dict[str, Any]]:
     done = subprocess.run([sys.executable, "-m", "orchestrator", *args], cwd=project, env=env, capture_output=True,
                           text=True, check=False)  # fmt: skip
     if done.returncode != 0:
