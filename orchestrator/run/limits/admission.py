@@ -69,11 +69,15 @@ class Admission:
     def started(self, task: str, slot: Slot) -> None:
         self._running[task] = slot
         self._since[task] = self.now
+        self.window(slot.backend).start(self.now)  # (its pace, and what the API admits, learned)
 
     def ended(self, task: str) -> float | None:
         """``task``'s attempt is over; when it started (the loop's clock), if it was running."""
-        self._running.pop(task, None)
-        return self._since.pop(task, None)
+        slot = self._running.pop(task, None)
+        began = self._since.pop(task, None)
+        if slot is not None and began is not None:
+            self.window(slot.backend).end(began)
+        return began
 
     @property
     def running(self) -> int:
@@ -113,7 +117,7 @@ class Admission:
             return f"max_parallel {self.limit} ({len(self._running)} running)"
         window = self.windows.get(slot.backend)
         if window is not None and not window.room(self.on(slot.backend), self.now):
-            return f"{slot.backend}'s rate limit ({window.cap} at once since its API answered 429)"
+            return f"{slot.backend}'s rate limit ({window.cap:.3g} at once since its API answered 429)"
         for key, caps, value in (
             ("profile", self.profile_caps, slot.profile),
             ("backend", self.backend_caps, slot.backend),
@@ -141,7 +145,7 @@ class Admission:
         asking ``retry_after`` seconds: its window is cut to half what was in flight (once a
         round; True when it was), and nothing of it starts before the retry-after."""
         flight = self.on(backend) + 1  # (the refused attempt's too)
-        return self.window(backend).limited(now, retry_after, started=started, flight=flight)
+        return self.window(backend).limited(now, retry_after, started=started, flight=flight, wall=self.wall or None)
 
     def tick(self, now: float, wall: float | None = None) -> None:
         """Give back the slots that are due (``now``: the loop's clock; ``wall``: seconds since the epoch)."""
