@@ -71,6 +71,7 @@ class Window:
     mark: tuple[float, float] | None = None  # (time, area) from the first start after the last cut
     resumed: bool = True  # an attempt has started since the last cut (``mark`` is set)
     learned: bool = False  # the window was set from a rate the API admitted
+    blind: bool = False  # the last 429 said no retry-after: when the API admits again is not known
     ending: list[float] = field(default_factory=list)  # when the attempts told ended started, not yet settled
 
     def __post_init__(self) -> None:
@@ -144,6 +145,7 @@ class Window:
             self.streak += 1
             self.last_cut = now
             self.resumed = False
+        self.blind = retry_after <= 0
         if retry_after <= 0:  # (not said: the least the API asks, longer each round in a row)
             retry_after = min(UNKNOWN_WAIT_CAP, UNKNOWN_WAIT * 2 ** max(0, self.streak - 1))
             if wall is not None and self.streak > 2:  # (shut this long: perhaps until the minute)
@@ -194,7 +196,7 @@ class Window:
     def room(self, running: int, now: float) -> bool:
         """Whether one more attempt may start at ``now`` with ``running`` in flight."""
         paced = self._paced()
-        most = 1 if self.streak else math.ceil(self.cap)  # (the API shut: one attempt probes it)
+        most = 1 if self.streak and self.blind else math.ceil(self.cap)  # (shut, until when not said: one probes)
         return running < most and now >= self.hold_until and (paced is None or now >= paced)
 
     def next_change(self, now: float) -> float | None:
