@@ -1,35 +1,37 @@
 """How many attempts of one backend may be in flight, and how far apart they start: AIMD, as
-TCP's congestion control does, with the rate the API admits learned and paced as TCP's BBR does.
+TCP's congestion control does, with the rate the API admits learned and paced, as TCP's BBR does.
 
     window   starts at the backend's limit (``max_parallel``, or its ``backend_max_parallel``); a
              number, not only a count: 1.5 is one attempt in flight and a second half the time
-    pace     once cut, starts are spaced by the attempts' usual duration over the window (a
-             window of 1.5 and attempts of 4.5 s: one start each 3 s), so the requests of a
-             fleet come evenly at the rate the window stands for, not in bursts that a sliding or
-             fixed window of the API refuses; at most ``ceil(window)`` in flight
+    pace     once cut, starts are spaced by the attempts' usual duration (those the API did not
+             refuse, smoothed) over the window (a window of 1.5 and attempts of 4.5 s: one start
+             each 3 s), so a fleet's requests come evenly at the rate the window stands for, not
+             in the bursts a sliding or fixed window of the API refuses; ``ceil(window)`` at most
     429      the first: the window becomes half (``DECREASE``, at least 1) of what was in flight
-             when the refused attempt ran (the window itself, if fewer). Later ones: the window
-             becomes ``LEARNED`` of what the API admitted since the last cut (the attempts in flight
-             on average between the two, which a bucket or window refilled and refused again),
-             if that is less: the rate learned, not a halving. Once a round: a 429 of an attempt
-             started before the last cut cuts no more (it was let in by the window then cut).
+             when the refused attempt ran (the window itself, if fewer). A later one, the API
+             having let attempts in since the cut before: the window becomes ``LEARNED`` of the
+             attempts in flight on average from when the fleet sent again to this 429 (raised
+             halfway to those of its last ``RECENT`` seconds, if more), or of itself if less: the
+             rate the API admitted, learned, rather than a halving. Once a round: a 429 of an
+             attempt started before the last cut cuts no more (it was let in by the window then cut).
              No attempt of the backend starts before the API's ``retry-after`` has passed (a
              floor, always honoured). An agent that does not pass the API's retry-after on (claude
              with ``CLAUDE_CODE_MAX_RETRIES=0`` says only "429") gets ``UNKNOWN_WAIT``, the least
-             the Messages API asks, doubled for each round cut in a row with no slot given back
-             between (``UNKNOWN_WAIT_CAP`` at most), and no later than just past the clock's next
-             minute when the rounds in a row say the API is shut until then (a window a clock
-             minute long, as vendors count a limit a minute, starts afresh on the minute). Cuts in
-             a row, the API shut, learn nothing of its rate
-    ramp     from ``RAMP_INTERVAL`` after the last 429 (or its retry-after, if longer), ``STEP`` x
-             the window given back each ``RAMP_INTERVAL`` x the window without a 429 (a larger
-             window is probed more slowly: each step more is one more chance of a 429), up to the
-             limit
-    ceiling  the window a 429 burst came at is remembered; a step that takes the window back to
-             it waits twice as long for each time in a row a burst came at it or below
-             (``BACKOFF_CAP`` times at most), as TCP's CUBIC lingers near the window that lost
-             last: where the API's limit sits just above a window, probing it again every few
-             seconds only buys 429s. Once the window is past the ceiling without a 429, it is forgotten
+             the Messages API asks, doubled for each round cut in a row with nothing let in
+             between (``UNKNOWN_WAIT_CAP`` at most), and from the third in a row no later than
+             just past the clock's next minute (a vendor's fixed window, so many requests a clock
+             minute, starts afresh there); while it refuses in a row, one attempt at a time
+             probes it. Cuts in a row, the API shut, learn no rate
+    ramp     from ``RAMP_INTERVAL`` after the last 429 (or its retry-after, if longer), the window
+             grows each ``RAMP_INTERVAL`` x the window without a 429: by a slot until a rate is
+             learned, then by ``LEARNED_STEP`` of itself (a larger window is probed more slowly:
+             each step more is one more chance of a 429), up to the limit
+    ceiling  the window a 429 burst came at (once a rate is learned: that rate) is remembered; a
+             step that takes the window back past it waits twice as long for each time in a row
+             a burst came at it or below (``BACKOFF_CAP`` times at most), as TCP's CUBIC lingers
+             near the window that lost last: where the API's limit sits just above a window,
+             probing it again every few seconds only buys 429s. Once the window is well past the
+             ceiling without a 429, it is forgotten
 
 Pure: fed plain values, reading no clock (the times are the loop's monotonic clock; ``wall``, when
 given, the epoch's).
@@ -41,8 +43,8 @@ import math
 from dataclasses import dataclass, field
 
 RAMP_INTERVAL = 5.0  # seconds: a burst of 429s within it is one cut; a step given back each
-DECREASE = 0.5  # the window is multiplied by it on the first 429 burst
-LEARNED = 0.95
+DECREASE = 0.5  # the first 429 burst: the window becomes this much of what was in flight
+LEARNED = 0.95  # a later 429: the window becomes this much of the rate admitted since the cut before
 LEARNED_STEP = 0.05  # once a rate is learned, the window grows by this much of itself each ramp interval
 FLOOR = 0.5  # the least window: one attempt in flight half the time
 UNKNOWN_WAIT = 1.0  # seconds: the floor after a 429 whose retry-after the agent did not say
@@ -50,6 +52,7 @@ UNKNOWN_WAIT_CAP = 30.0
 MINUTE = 60.0  # a fixed window's length, as vendors count limits a minute
 BACKOFF_CAP = 4  # the slowest a step back to the ceiling comes: 4 x its interval
 SMOOTH = 0.3  # the weight of an attempt's duration in the usual one
+RECENT = 10.0  # seconds: the span before a 429 whose attempts in flight say the rate admitted, at least
 
 
 @dataclass(slots=True)
@@ -73,6 +76,7 @@ class Window:
     learned: bool = False  # the window was set from a rate the API admitted
     blind: bool = False  # the last 429 said no retry-after: when the API admits again is not known
     ending: list[float] = field(default_factory=list)  # when the attempts told ended started, not yet settled
+    trail: list[tuple[float, float]] = field(default_factory=list)  # (time, area) over the last ``RECENT`` s
 
     def __post_init__(self) -> None:
         self.cap = self.cap or float(self.limit)
@@ -108,6 +112,18 @@ class Window:
         if now > self.area_at:
             self.area += self.flight * (now - self.area_at)
             self.area_at = now
+            self.trail.append((now, self.area))
+            while len(self.trail) > 2 and self.trail[1][0] <= now - RECENT:
+                self.trail.pop(0)
+
+    def _area_at(self, when: float) -> float:
+        """``area`` as it stood at ``when`` (within ``RECENT`` of the last count)."""
+        before = [(t, a) for t, a in self.trail if t <= when]
+        after = [(t, a) for t, a in self.trail if t > when]
+        if not before or not after:
+            return before[-1][1] if before else (after[0][1] if after else self.area)
+        (t0, a0), (t1, a1) = before[-1], after[0]
+        return a0 + (a1 - a0) * (when - t0) / (t1 - t0)
 
     # --- the API's word -------------------------------------------------------------------------
 
@@ -156,13 +172,19 @@ class Window:
         return cut
 
     def _admitted(self, now: float) -> float | None:
-        """The attempts in flight on average since the last cut, when what came between says the
-        API's rate: not at the first cut (the API's burst let more through at first), nor in a
-        row of cuts with nothing given back between (the API was shut)."""
+        """The attempts in flight on average since the fleet sent again after the last cut
+        (raised halfway to those of the last ``RECENT`` seconds, when more: a sliding window
+        counts only its last seconds, and a slow start before them says little of its rate),
+        when what came between says the API's rate: not at the first cut (the API's burst let
+        more through at first), nor in a row of cuts with nothing let in between (the API was
+        shut)."""
         if self.mark is None or not self.resumed or self.streak > 0 or now <= self.mark[0]:
             return None
         since, area = self.mark
-        return (self.area - area) / (now - since)
+        whole = (self.area - area) / (now - since)
+        if now - since <= RECENT:
+            return whole
+        return max(whole, (whole + (self.area - self._area_at(now - RECENT)) / RECENT) / 2)
 
     # --- time passing ---------------------------------------------------------------------------
 
