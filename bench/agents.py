@@ -1143,7 +1143,7 @@ def section_of(path: Path) -> str | None:
 
 def w7_runs_default(mode: str, runs: int | None) -> int:
     """W7's rounds: ``--runs`` when given, else 2 in a full run (each round takes about 16 minutes
-    here: five tools over 120 requests at 60 a minute), 1 in a quick or smoke one."""
+    a shape of limit here: five tools over 120 requests at 60 a minute), 1 in a quick or smoke one."""
     return runs or (2 if mode == "full" else 1)
 
 
