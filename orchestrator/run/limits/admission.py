@@ -1,10 +1,11 @@
 """Whether another attempt may start now: one small unit, fed plain values, reading no clock.
 
 global cap        ``max_parallel``
-per-backend AIMD  each backend's own window of attempts in flight (``run/limits/windows``): halved on
-                  a 429 burst, one slot given back each ``RAMP_INTERVAL`` x window without one, the API's
-                  retry-after a floor before the backend's next attempt; a fleet settles near
-                  the rate the API admits, and one backend's limit does not slow another
+per-backend AIMD  each backend's own window of attempts in flight (``run/limits/windows``): cut on
+                  a 429 burst (halved, then to the rate the API admitted), its starts spaced at it,
+                  grown each ``RAMP_INTERVAL`` x window without one, the API's retry-after a floor
+                  before the backend's next attempt; a fleet settles near the rate the API
+                  admits, and one backend's limit does not slow another
 per-profile caps  a profile's ``max_parallel``
 per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``): the window's limit
 blocked backends  not logged in: their tasks are skipped, not started
@@ -142,8 +143,8 @@ class Admission:
 
     def rate_limited(self, backend: str, now: float, retry_after: float = 0.0, started: float | None = None) -> bool:
         """``backend``'s API said "too many" at ``now`` to an attempt (ended) that ``started`` then,
-        asking ``retry_after`` seconds: its window is cut to half what was in flight (once a
-        round; True when it was), and nothing of it starts before the retry-after."""
+        asking ``retry_after`` seconds: its window is cut (once a round; True when it was), and
+        nothing of it starts before the retry-after."""
         flight = self.on(backend) + 1  # (the refused attempt's too)
         return self.window(backend).limited(now, retry_after, started=started, flight=flight, wall=self.wall or None)
 
