@@ -36,7 +36,7 @@ from benchlib import REPO, ToolFailed
 
 sys.path.insert(0, str(REPO / "tests"))
 
-from fakeapi import FakeAnthropic, RateLimit, Reply, claude_env, find_claude
+from fakeapi import FakeAnthropic, FixedWindow, RateLimit, Reply, RequestLimit, SlidingWindow, claude_env, find_claude
 
 JSON = dict[str, Any]
 MARKER = "bench task"
@@ -51,8 +51,11 @@ __all__ = [
     "Answers",
     "Deals",
     "FakeAnthropic",
+    "FixedWindow",
     "RateLimit",
     "Reply",
+    "RequestLimit",
+    "SlidingWindow",
     "claude_env",
     "find_claude",
 ]

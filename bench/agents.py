@@ -1,6 +1,7 @@
 """W6-W8, agents as a user's run meets them: the real ``claude`` CLI against a fake Messages API.
 
     python bench/agents.py [--quick] [--runs N] [--w7-runs N] [--only W6,W7,W8] [--smoke] [--orchestrator CMD]
+                           [--limiter bucket,sliding,fixed] [--w7-tools orchestrator,orchestrator-off,xargs,...]
 
 The fake (``tests/fakeapi.py``) listens on 127.0.0.1; every claude process, whoever starts it,
 talks to it through ``ANTHROPIC_BASE_URL``. Each task's prompt carries ``bench task T-NN``; the
@@ -17,20 +18,24 @@ fake answers each of its requests after the time drawn for it (``agentlib.Answer
       agents' and ≤ 20 ms a task. The later run's estimate error at 25/50/75% of the way
       (``report --json``) beside it. Then 12 independent tasks (median 1 s): the orchestrator's
       re-run after a reset must end before ``xargs -P 4`` over the same calls, whole wall.
-  W7  rate limit: the fake admits R = 60 requests a minute (a token bucket holding 5) and answers
-      429 with retry-after beyond it, side calls counted too; 40 tasks in 4 levels of 10, 3
-      requests each, max_parallel 8. Run twice: as claude runs by default, and with the agents'
-      own retries off (``CLAUDE_CODE_MAX_RETRIES=0``). Targets: no task lost; completion
-      throughput (requests of the completed tasks / makespan) ≥ 90% of R; with retries off, at
-      most 0.5 answers of 429 a completed task. Beside it: ``xargs -P 8`` over ``claude -p`` (one
-      xargs a level; also with retries off) and a level-by-level runner (a pool of 8 a level).
+  W7  rate limit: the fake admits R = 60 requests a minute and answers 429 with retry-after
+      beyond it, side calls counted too, limiting as vendors do in three shapes (``--limiter``,
+      all three by default): a token bucket holding 5, a sliding window (10 in any 10 s) and a
+      fixed window (60 a clock minute, the count starting afresh on the minute). 40 tasks in 4
+      levels of 10, 3 requests each, max_parallel 8. Run twice on each: as claude runs by default,
+      and with the agents' own retries off (``CLAUDE_CODE_MAX_RETRIES=0``). Targets, each shape:
+      no task lost; completion throughput (requests of the completed tasks / makespan) ≥ 90% of
+      R; with retries off, at most 0.5 answers of 429 a completed task. Beside it: ``xargs -P 8``
+      over ``claude -p`` (one xargs a level; also with retries off) and a level-by-level runner
+      (a pool of 8 a level); ``--w7-tools`` runs some of the five rows only.
   W8  usage limit mid-run: 12 tasks in 3 levels of 4, 2 requests each, max_parallel 4, run as a
       subscriber; from the 9th request on, the fake answers claude's usage-limit 429 until a
       reset 6 s later. Targets: no task lost and 0 retries spent; no attempt started before the
       reset; the first started within 1 s after it. Beside it: ``xargs -P 4``.
 
 W6 runs ``--runs`` rounds (default 3, ``--quick`` 1); W7 ``--w7-runs`` rounds (default ``--runs``
-when given, else 2; ``--quick`` 1: a round is five tools, about 16 minutes); W8 once. The
+when given, else 2; ``--quick`` 1: a round is five tools on each shape, about 16 minutes a
+shape); W8 once. The
 section goes into bench/RESULTS.md between its markers, the rest of the file kept (``--smoke``: a
 few tasks each, the orchestrator only, into bench/.work/RESULTS-smoke.md). Where the claude CLI is
 not installed, every workload is skipped with the reason, and the exit code is 0.
@@ -58,10 +63,13 @@ from agentlib import (
     Answers,
     Deals,
     FakeAnthropic,
+    FixedWindow,
     OrchestratorRun,
     PlainRun,
     RateLimit,
     Reply,
+    RequestLimit,
+    SlidingWindow,
     agent_env,
     find_claude,
     layered_dag,
@@ -109,8 +117,10 @@ class Sizes:
     w6_rerun: AgentDag | None  # independent tasks: a re-run against xargs -P over the same calls
     w7: AgentDag
     w7_parallel: int
-    w7_rate: float  # requests a minute
-    w7_burst: float
+    w7_rate: float  # requests a minute: the bucket's rate, and what each window admits a minute
+    w7_burst: float  # the bucket's
+    w7_sliding: tuple[int, float]  # requests in any trailing seconds
+    w7_fixed: tuple[int, float]  # requests a window of seconds of the clock
     w8: AgentDag
     w8_parallel: int
     w8_after: int  # requests answered before the usage limit
@@ -127,6 +137,8 @@ def full_sizes() -> Sizes:
         w7_parallel=8,
         w7_rate=60.0,
         w7_burst=5.0,
+        w7_sliding=(10, 10.0),
+        w7_fixed=(60, 60.0),
         w8=layered_dag(3, 4, seed=21, seconds=2.0, requests=2),
         w8_parallel=4,
         w8_after=8,
@@ -144,6 +156,8 @@ def smoke_sizes() -> Sizes:
         w7_parallel=4,
         w7_rate=120.0,
         w7_burst=2.0,
+        w7_sliding=(4, 2.0),
+        w7_fixed=(120, 60.0),
         w8=layered_dag(2, 2, seed=21, seconds=1.0, requests=1),
         w8_parallel=2,
         w8_after=1,
@@ -584,12 +598,53 @@ class W7Row:
     side: int
 
 
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """One way the fake limits requests: its name (``--limiter``), how the report says it, and a
+    fresh limit for each tool's run."""
+
+    name: str
+    words: str
+    make: Callable[[], RequestLimit]
+    free: str  # what comes before the steady rate: the throughput's head start
+
+
+def w7_shapes(sizes: Sizes) -> dict[str, Shape]:
+    """The three shapes, each admitting ``w7_rate`` requests a minute over a minute."""
+    rate, burst = sizes.w7_rate, sizes.w7_burst
+    (count, span), (fixed, window) = sizes.w7_sliding, sizes.w7_fixed
+    return {
+        "bucket": Shape(
+            "bucket",
+            f"a token bucket refilled continuously, holding {burst:g} (the API says a limit a minute may be "
+            "enforced over shorter intervals); `retry-after`: whole seconds until a token is there",
+            lambda: RateLimit(rate, burst=burst),
+            f"the bucket starts full, so the first {burst:g} requests come free: {burst:g} / R ahead",
+        ),
+        "sliding": Shape(
+            "sliding",
+            f"a sliding window, at most {count} requests in any trailing {span:g} s; `retry-after`: whole "
+            f"seconds until the oldest of them leaves the window",
+            lambda: SlidingWindow(count, span),
+            f"the window starts empty, so the first {count} requests come at once: {count} / R ahead",
+        ),
+        "fixed": Shape(
+            "fixed",
+            f"a fixed window, at most {fixed} requests a window of {window:g} s of the clock (each clock "
+            "minute), the count starting afresh at its start; `retry-after`: whole seconds to the next window",
+            lambda: FixedWindow(fixed, window),
+            f"the first window's {fixed} come at once, and as many again from the next window's start: up to "
+            f"{2 * fixed} in a little over a minute",
+        ),
+    }
+
+
 @dataclass(slots=True)
 class W7:
     dag: AgentDag
     parallel: int
     rate: float
-    burst: float
+    shape: Shape
     rows: list[W7Row] = field(default_factory=list)  # every tool's, round after round
     targets: list[Target] = field(default_factory=list)
     rounds: int = 0
@@ -613,37 +668,49 @@ class W7:
 
 NO_RETRIES = "CLAUDE_CODE_MAX_RETRIES=0"  # the agents' own retries off: every 429 ends its attempt
 W7_REFUSED = 0.5  # 429 answers a completed task, at most, with the agents' own retries off
+W7_TOOLS = ("orchestrator", "orchestrator-off", "xargs", "xargs-off", "levels")  # ``--w7-tools``: the rows
+W7_LIMITERS = ("bucket", "sliding", "fixed")  # ``--limiter``: the fake's shapes of limit
 
 
-def run_w7(command: Sequence[str], claude: str, sizes: Sizes, runs: int = 1) -> W7:
-    """``runs`` rounds, every tool once a round, in the same order."""
+def run_w7(
+    command: Sequence[str],
+    claude: str,
+    sizes: Sizes,
+    runs: int = 1,
+    shape: str = "bucket",
+    tools: Sequence[str] = W7_TOOLS,
+) -> W7:
+    """``runs`` rounds on the limit ``shape``, every tool of ``tools`` once a round, in the same order."""
     dag, parallel = sizes.w7, sizes.w7_parallel
-    result = W7(dag, parallel, sizes.w7_rate, sizes.w7_burst, rounds=runs)
+    result = W7(dag, parallel, sizes.w7_rate, w7_shapes(sizes)[shape], rounds=runs)
     off = {"CLAUDE_CODE_MAX_RETRIES": "0"}
-    tools: list[tuple[str, Callable[[FakeAnthropic, Path], W7Row]]] = [
-        ("orchestrator", lambda api, d: _w7_orchestrator(command, claude, dag, parallel, api, d)),
+    every: list[tuple[str, str, Callable[[FakeAnthropic, Path], W7Row]]] = [
+        ("orchestrator", "orchestrator", lambda api, d: _w7_orchestrator(command, claude, dag, parallel, api, d)),
         (
+            "orchestrator-off",
             f"orchestrator, {NO_RETRIES}",
             lambda api, d: _w7_orchestrator(command, claude, dag, parallel, api, d, retries_off=True),
         ),
     ]
     if sizes.others:
-        tools += [
-            (f"xargs -P {parallel}", lambda api, d: _w7_plain(run_xargs, claude, dag, parallel, api, d)),
+        every += [
+            ("xargs", f"xargs -P {parallel}", lambda api, d: _w7_plain(run_xargs, claude, dag, parallel, api, d)),
             (
+                "xargs-off",
                 f"xargs -P {parallel}, {NO_RETRIES}",
                 lambda api, d: _w7_plain(run_xargs, claude, dag, parallel, api, d, off),
             ),
-            ("level-by-level", lambda api, d: _w7_plain(run_levels, claude, dag, parallel, api, d)),
+            ("levels", "level-by-level", lambda api, d: _w7_plain(run_levels, claude, dag, parallel, api, d)),
         ]
+    chosen = [(name, go) for key, name, go in every if key in tools]
     for round_ in range(1, runs + 1):
-        for number, (name, go) in enumerate(tools, 1):
-            say(f"  W7 round {round_}/{runs}, {name}: {len(dag)} tasks, {result.rate:g} requests a minute")
-            directory = fresh_dir(WORK / "runs" / "W7" / f"{number}-{name.split()[0]}")
-            bucket = RateLimit(result.rate, burst=result.burst)
-            with FakeAnthropic(Answers(dag), rate_limit=bucket) as api:
+        for number, (name, go) in enumerate(chosen, 1):
+            say(f"  W7 {shape}, round {round_}/{runs}, {name}: {len(dag)} tasks, {result.rate:g} requests a minute")
+            directory = fresh_dir(WORK / "runs" / "W7" / f"{shape}-{number}-{name.split()[0]}")
+            limit = result.shape.make()
+            with FakeAnthropic(Answers(dag), rate_limit=limit) as api:
                 row = go(api, directory)
-            row.admitted, row.refused, row.side = len(bucket.admitted), len(bucket.rejected), len(api.side_requests)
+            row.admitted, row.refused, row.side = len(limit.admitted), len(limit.rejected), len(api.side_requests)
             row.tool = name
             result.rows.append(row)
     result.targets = _w7_targets(result)
@@ -651,38 +718,39 @@ def run_w7(command: Sequence[str], claude: str, sizes: Sizes, runs: int = 1) -> 
 
 
 def _w7_targets(result: W7) -> list[Target]:
-    """No task lost in any round; the median round's throughput and 429s a completed task."""
-    dag, parallel = result.dag, result.parallel
+    """Each orchestrator row's: no task lost in any round, the median round's throughput; with the
+    agents' retries off, its 429s a completed task."""
+    dag, parallel, shape = result.dag, result.parallel, result.shape.name
     targets = []
-    tools = list(result.by_tool().items())
-    for name, rows in tools[:2]:
+    for name, rows in result.by_tool().items():
+        if not name.startswith("orchestrator"):
+            continue
         shares = [result.throughput(r) / result.rate for r in rows]
         how = "" if name == "orchestrator" else f", {NO_RETRIES}"
         lost = [r.lost for r in rows]
         targets += [
             Target(
-                f"W7 rate limit{how} ({len(dag)} tasks at max_parallel {parallel}, the API admitting "
+                f"W7 rate limit ({shape}){how} ({len(dag)} tasks at max_parallel {parallel}, the API admitting "
                 f"{result.rate:g} requests a minute): no task lost",
                 f"{sum(lost)} lost" + ("" if len(rows) == 1 else f" in {len(rows)} runs"),
                 not any(lost),
             ),
             Target(
-                f"W7{how} completion throughput ≥ {W7_SHARE:.0%} of the {result.rate:g} a minute admitted",
+                f"W7 ({shape}){how} completion throughput ≥ {W7_SHARE:.0%} of the {result.rate:g} a minute admitted",
                 _spread([result.throughput(r) for r in rows], "{:.1f}")
                 + f" a minute ({statistics.median(shares):.0%})",
                 statistics.median(shares) >= W7_SHARE,
             ),
         ]
-    if len(tools) > 1:
-        rows = tools[1][1]
-        per_task = [result.refused_per_task(r) for r in rows]
-        targets.append(
-            Target(
-                f"W7, {NO_RETRIES}: at most {W7_REFUSED} answers of 429 a completed task",
-                _spread(per_task, "{:.2f}") + " a task",
-                statistics.median(per_task) <= W7_REFUSED,
+        if how:
+            per_task = [result.refused_per_task(r) for r in rows]
+            targets.append(
+                Target(
+                    f"W7 ({shape}), {NO_RETRIES}: at most {W7_REFUSED} answers of 429 a completed task",
+                    _spread(per_task, "{:.2f}") + " a task",
+                    statistics.median(per_task) <= W7_REFUSED,
+                )
             )
-        )
     return targets
 
 
@@ -717,9 +785,44 @@ def _w7_plain(
     return W7Row("", len(run.ok), run.lost, run.wall, None, 0, 0, 0)
 
 
-def render_w7(result: W7) -> str:
+def render_w7(results: Sequence[W7]) -> str:
+    """The workload, then a table for each shape it ran on."""
+    first = results[0]
+    dag, requests = first.dag, next(iter(first.dag.tasks.values())).requests
+    rounds = (
+        ""
+        if first.rounds <= 1
+        else f" {first.rounds} rounds, every tool once a round in this order: median (min–max) over the rounds."
+    )
+    parts = [
+        f"{dag.name}: {len(dag) * requests} requests ({_calls(requests - 1)}, then an answer; the API "
+        f"takes {next(iter(dag.tasks.values())).seconds / requests:g} s a request), concurrency {first.parallel}. "
+        f"The fake admits R = {first.rate:g} requests a minute, every `POST /v1/messages` counted, side calls "
+        "included; beyond it, 429 `rate_limit_error` with `retry-after` and the `anthropic-ratelimit-requests-*` "
+        f"headers. It limits in {_plural(len(results), 'shape')}, as vendors do, each a table below." + rounds
+    ]
+    for result in results:
+        parts += [f"#### {result.shape.name}: {result.shape.words}", _w7_table(result)]
+    parts.append(
+        "- Throughput: requests of the completed tasks a minute, over the makespan (the orchestrator: "
+        "first `started` to last `finished`; the others: their wall time). Ahead of a steady rate: "
+        + "; ".join(f"{r.shape.name}: {r.shape.free}" for r in results)
+        + ".\n"
+        "- The orchestrator runs claude as it always does (`CLAUDE_CODE_MAX_RETRIES=2`: claude re-sends "
+        "twice, honouring retry-after, then gives up and the orchestrator waits and retries); "
+        f"the rows with `{NO_RETRIES}` turn the agents' own retries off (the plan's `env`, xargs's "
+        "environment): every 429 ends its attempt, claude does not say the API's retry-after, and only the "
+        "orchestrator's window (`run/limits/windows.py`: AIMD per backend, the starts spaced at the rate "
+        "learned from the 429s) keeps the fleet under the limit. "
+        "xargs and the level-by-level runner run `claude -p` as a user types it: claude's own default, "
+        "10 re-sends with exponential backoff; a task is lost when claude exits non-zero (the level "
+        "runner also loses what depends on it). xargs runs one `xargs -P` a level, in order."
+    )
+    return "\n\n".join(parts)
+
+
+def _w7_table(result: W7) -> str:
     dag = result.dag
-    requests = next(iter(dag.tasks.values())).requests
     rows = []
     for tool, found in result.by_tool().items():
         limited = [r.limited for r in found if r.limited is not None]
@@ -749,34 +852,7 @@ def render_w7(result: W7) -> str:
         "API: admitted / refused (429) / side calls",
         "429 a completed task",
     ]
-    rounds = (
-        ""
-        if result.rounds <= 1
-        else f" {result.rounds} rounds, every tool once a round in this order: median (min–max) over the rounds."
-    )
-    return (
-        f"{dag.name}: {len(dag) * requests} requests ({_calls(requests - 1)}, then an answer; the API "
-        f"takes {next(iter(dag.tasks.values())).seconds / requests:g} s a request), concurrency {result.parallel}. "
-        "The fake admits R = "
-        f"{result.rate:g} requests a minute: a token bucket refilled continuously, holding {result.burst:g} "
-        "(the API says a limit a minute may be enforced over shorter intervals), every `POST /v1/messages` "
-        "counted, side calls included; beyond it, 429 `rate_limit_error` with `retry-after` (whole seconds "
-        "until a token is there) and the `anthropic-ratelimit-requests-*` headers."
-        + rounds
-        + "\n\n"
-        + table(header, rows)
-        + "\n\n- Throughput: requests of the completed tasks a minute, over the makespan (the orchestrator: "
-        "first `started` to last `finished`; the others: their wall time). The bucket starts full, so the "
-        f"first {result.burst:g} requests come free: {result.burst:g} / R ahead of a steady rate.\n"
-        "- The orchestrator runs claude as it always does (`CLAUDE_CODE_MAX_RETRIES=2`: claude re-sends "
-        "twice, honouring retry-after, then gives up and the orchestrator waits and retries); "
-        f"the rows with `{NO_RETRIES}` turn the agents' own retries off (the plan's `env`, xargs's "
-        "environment): every 429 ends its attempt, and only the orchestrator's window (AIMD per "
-        "backend, retry-after a floor) keeps the fleet under the limit. "
-        "xargs and the level-by-level runner run `claude -p` as a user types it: claude's own default, "
-        "10 re-sends with exponential backoff; a task is lost when claude exits non-zero (the level "
-        "runner also loses what depends on it). xargs runs one `xargs -P` a level, in order."
-    )
+    return table(header, rows)
 
 
 # --- W8: usage limit mid-run ----------------------------------------------------------------------
@@ -962,13 +1038,14 @@ class Report:
     load_before: str = ""
     load_after: str = ""
     w6: W6 | None = None
-    w7: W7 | None = None
+    w7: list[W7] = field(default_factory=list)  # one a limit shape
     w8: W8 | None = None
     skipped: str | None = None  # why nothing ran
     crashed: list[str] = field(default_factory=list)
 
     def targets(self) -> list[Target]:
-        return [t for part in (self.w6, self.w7, self.w8) if part is not None for t in part.targets]
+        parts = [self.w6, *self.w7, self.w8]
+        return [t for part in parts if part is not None for t in part.targets]
 
 
 def load() -> str:
@@ -986,7 +1063,7 @@ def kept_parts(previous: str | None, report: Report) -> tuple[list[str], dict[st
     its target rows and its subsections, kept so a run of one workload loses nobody's figures."""
     if not previous:
         return [], {}
-    ran = {"W6": report.w6 is not None, "W7": report.w7 is not None, "W8": report.w8 is not None}
+    ran = {"W6": report.w6 is not None, "W7": bool(report.w7), "W8": report.w8 is not None}
     rows = [line for line in previous.splitlines() if line.startswith("| W") and ran.get(line[2:4]) is False]
     chunks = previous.split("\n### ")
     subsections: dict[str, str] = {}
@@ -1028,7 +1105,7 @@ def render(report: Report, previous: str | None = None) -> str:
     ]
     drawn = {
         "W6": render_w6(report.w6) if report.w6 is not None else None,
-        "W7": render_w7(report.w7) if report.w7 is not None else None,
+        "W7": render_w7(report.w7) if report.w7 else None,
         "W8": render_w8(report.w8) if report.w8 is not None else None,
     }
     headings = {"W6": "### W6 — latency", "W7": "### W7 — rate limit", "W8": "### W8 — usage limit mid-run"}
@@ -1066,13 +1143,22 @@ def section_of(path: Path) -> str | None:
 
 def w7_runs_default(mode: str, runs: int | None) -> int:
     """W7's rounds: ``--runs`` when given, else 2 in a full run (each round takes about 16 minutes
-    here: five tools over 120 requests at 60 a minute), 1 in a quick or smoke one."""
+    a shape of limit here: five tools over 120 requests at 60 a minute), 1 in a quick or smoke one."""
     return runs or (2 if mode == "full" else 1)
 
 
-def run_agents(command: Sequence[str], *, only: set[str], mode: str, runs: int, w7_runs: int = 1) -> Report:
+def run_agents(
+    command: Sequence[str],
+    *,
+    only: set[str],
+    mode: str,
+    runs: int,
+    w7_runs: int = 1,
+    limiters: Sequence[str] = W7_LIMITERS,
+    w7_tools: Sequence[str] = W7_TOOLS,
+) -> Report:
     """The agent workloads in ``only``; ``mode`` is full, quick or smoke; ``runs``: W6's rounds,
-    ``w7_runs``: W7's."""
+    ``w7_runs``: W7's, on each of ``limiters`` (the fake's shapes of limit), the rows ``w7_tools``."""
     claude = find_claude()
     report = Report(mode, machine_line(), tool_version([claude, "--version"]) if claude else None, load_before=load())
     if claude is None:
@@ -1082,7 +1168,7 @@ def run_agents(command: Sequence[str], *, only: set[str], mode: str, runs: int, 
     sizes = smoke_sizes() if mode == "smoke" else full_sizes()
     steps: list[tuple[str, Callable[[], None]]] = [
         ("W6", lambda: setattr(report, "w6", run_w6(command, claude, sizes, runs))),
-        ("W7", lambda: setattr(report, "w7", run_w7(command, claude, sizes, w7_runs))),
+        ("W7", lambda: report.w7.extend(run_w7(command, claude, sizes, w7_runs, s, w7_tools) for s in limiters)),
         ("W8", lambda: setattr(report, "w8", run_w8(command, claude, sizes))),
     ]
     for name, step in steps:
@@ -1104,6 +1190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, help="rounds of W6 and W7 (default: W6 3, W7 2; --quick: 1)")
     parser.add_argument("--w7-runs", type=int, help="rounds of W7 alone (default: --runs, else 2; --quick: 1)")
     parser.add_argument("--smoke", action="store_true", help="a few tasks a workload, the orchestrator only")
+    parser.add_argument(
+        "--limiter", default=",".join(W7_LIMITERS), help="W7's shapes of limit, of bucket,sliding,fixed (default all)"
+    )
+    parser.add_argument("--w7-tools", default=",".join(W7_TOOLS), help=f"W7's rows, of {','.join(W7_TOOLS)}")
     parser.add_argument("--only", help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--orchestrator", default=f"{shlex.quote(sys.executable)} -m orchestrator")
     parser.add_argument("--output", type=Path, help="the report to put the section in (default bench/RESULTS.md)")
@@ -1111,6 +1201,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     only = set(WORKLOADS) if not args.only else {w.strip().upper() for w in args.only.split(",")}
     if only - set(WORKLOADS):
         parser.error(f"unknown workload(s): {', '.join(sorted(only - set(WORKLOADS)))}")
+    limiters = [w.strip() for w in args.limiter.split(",") if w.strip()]
+    w7_tools = [w.strip() for w in args.w7_tools.split(",") if w.strip()]
+    if set(limiters) - set(W7_LIMITERS) or set(w7_tools) - set(W7_TOOLS):
+        parser.error(
+            f"unknown limiter(s) or W7 tool(s): {', '.join(sorted({*limiters, *w7_tools} - {*W7_LIMITERS, *W7_TOOLS}))}"
+        )
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     runs = args.runs or (3 if mode == "full" else 1)
     output = args.output or (WORK / "RESULTS-smoke.md" if args.smoke else BENCH_DIR / "RESULTS.md")
@@ -1119,7 +1215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     warm_up(command)
     w7_runs = args.w7_runs or w7_runs_default(mode, args.runs)
     previous = section_of(output)
-    report = run_agents(command, only=only, mode=mode, runs=runs, w7_runs=w7_runs)
+    report = run_agents(command, only=only, mode=mode, runs=runs, w7_runs=w7_runs, limiters=limiters, w7_tools=w7_tools)
     section = render(report, previous)
     put_marked_section(output, BEGIN, END, section.removeprefix(BEGIN).removesuffix(END))
     print(section)

@@ -156,6 +156,7 @@ Other facts
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import json
@@ -334,63 +335,204 @@ class Reply:
 SIDE_REPLY_TEXT = "ok"
 
 
-class RateLimit:
-    """A token bucket over ``POST /v1/messages``, as the Messages API limits requests a minute.
+class RequestLimit:
+    """What the fake's limits of requests share: a lock, the times of the requests each let
+    through (``admitted``) and refused (``rejected``), and the 429 a refused one gets.
 
-    ``per_minute`` tokens a minute, refilled continuously, at most ``burst`` held (the API's
-    bucket holds a minute's worth; a smaller one makes the limit bind from the first seconds).
-    Each request takes one token; one that finds none is answered 429 ``rate_limit_error`` with
-    ``retry-after`` (whole seconds until a token is there, at least 1) and the
-    ``anthropic-ratelimit-requests-*`` headers, takes no token and does not reach the script.
-    Side calls count as the API counts them: every request does.
-
-    ``admitted`` / ``rejected``: ``time.monotonic()`` of each request let through / refused.
+    ``take(now)`` is asked once for every ``POST /v1/messages``, side calls too (the API counts
+    every request): 0.0 lets it through, else the seconds until one would be let through, which
+    the 429's ``retry-after`` says in whole seconds (at least 1), as the Messages API does. A
+    refused request is counted against nothing and does not reach the script. Each shape is a
+    subclass: :class:`RateLimit` (a token bucket), :class:`SlidingWindow`, :class:`FixedWindow`.
+    ``now`` is the shape's ``clock`` (``time.monotonic`` unless it says otherwise).
     """
 
-    def __init__(self, per_minute: float, *, burst: float | None = None) -> None:
-        if per_minute <= 0:
-            raise ValueError("per_minute must be positive")
-        self.per_minute = per_minute
-        self.burst = float(burst if burst is not None else per_minute)
-        self._tokens = self.burst
-        self._at: float | None = None
+    shape = "limit"
+
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self.admitted: list[float] = []
         self.rejected: list[float] = []
 
+    def clock(self) -> float:
+        return time.monotonic()
+
     def take(self, now: float | None = None) -> float:
-        """0.0 when the request may pass (a token is taken), else seconds until a token is there."""
-        now = time.monotonic() if now is None else now
+        """0.0 when the request may pass (it is counted), else seconds until one may."""
+        now = self.clock() if now is None else now
         with self._lock:
-            if self._at is not None:
-                self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_minute / 60.0)
-            self._at = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                self.admitted.append(now)
-                return 0.0
-            self.rejected.append(now)
-            return (1.0 - self._tokens) * 60.0 / self.per_minute
+            wait = self._wait(now)
+            (self.rejected if wait > 0 else self.admitted).append(now)
+            return max(0.0, wait)
+
+    def _wait(self, now: float) -> float:
+        """Under the lock: count the request and return 0.0, or return the seconds to wait."""
+        raise NotImplementedError
+
+    def _replenished(self, now: float) -> float:
+        """Under the lock: seconds from ``now`` until the limit is whole again (the API's
+        ``anthropic-ratelimit-requests-reset``)."""
+        raise NotImplementedError
+
+    @property
+    def limit(self) -> float:
+        """The requests the limit admits in its period (``anthropic-ratelimit-requests-limit``)."""
+        raise NotImplementedError
+
+    @property
+    def words(self) -> str:
+        """The limit as the API's message words it."""
+        raise NotImplementedError
 
     def side_reply(self, body: JSON) -> Reply:
         """The answer to a side call (one ``classify`` tells from the agent's turns)."""
         return Reply.say(SIDE_REPLY_TEXT, input_tokens=10, output_tokens=1)
 
     def refusal(self, wait: float) -> Reply:
-        """The 429 the API sends when the bucket is empty."""
-        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + wait))
+        """The 429 the API sends a request beyond the limit, ``wait`` seconds before one may pass."""
+        now = self.clock()
+        with self._lock:
+            whole = max(wait, self._replenished(now))
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(math.ceil(time.time() + whole - 0.001)))
         return Reply.error(
             429,
             "rate_limit_error",
-            "This request would exceed the rate limit for your organization of "
-            f"{self.per_minute:g} requests per minute. Please try again later.",
+            f"This request would exceed the rate limit for your organization of {self.words}. Please try again later.",
             headers={
                 "retry-after": str(max(1, math.ceil(wait))),
-                "anthropic-ratelimit-requests-limit": f"{self.per_minute:g}",
+                "anthropic-ratelimit-requests-limit": f"{self.limit:g}",
                 "anthropic-ratelimit-requests-remaining": "0",
                 "anthropic-ratelimit-requests-reset": reset,
             },
         )
+
+
+class RateLimit(RequestLimit):
+    """A token bucket over ``POST /v1/messages``, as the Messages API limits requests a minute.
+
+    ``per_minute`` tokens a minute, refilled continuously, at most ``burst`` held (the API's
+    bucket holds a minute's worth; a smaller one makes the limit bind from the first seconds).
+    Each request takes one token; one that finds none is refused (``RequestLimit``), its
+    ``retry-after`` the time until a token is there.
+    """
+
+    shape = "bucket"
+
+    def __init__(self, per_minute: float, *, burst: float | None = None) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be positive")
+        super().__init__()
+        self.per_minute = per_minute
+        self.burst = float(burst if burst is not None else per_minute)
+        self._tokens = self.burst
+        self._at: float | None = None
+
+    def _refill(self, now: float) -> None:
+        if self._at is not None:
+            self._tokens = min(self.burst, self._tokens + (now - self._at) * self.per_minute / 60.0)
+        self._at = now
+
+    def _wait(self, now: float) -> float:
+        self._refill(now)
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return (1.0 - self._tokens) * 60.0 / self.per_minute
+
+    def _replenished(self, now: float) -> float:
+        self._refill(now)
+        return (self.burst - self._tokens) * 60.0 / self.per_minute
+
+    @property
+    def limit(self) -> float:
+        return self.per_minute
+
+    @property
+    def words(self) -> str:
+        return f"{self.per_minute:g} requests per minute"
+
+
+class SlidingWindow(RequestLimit):
+    """At most ``limit`` requests in any trailing ``seconds``: a request is let through when fewer
+    than ``limit`` were in the ``seconds`` before it; a refused one's ``retry-after`` is the time
+    until the oldest of those leaves the window. It lets ``limit`` through at once, then nothing
+    until they age out."""
+
+    shape = "sliding"
+
+    def __init__(self, limit: int, seconds: float) -> None:
+        if limit < 1 or seconds <= 0:
+            raise ValueError("limit must be at least 1 and seconds positive")
+        super().__init__()
+        self.count = limit
+        self.seconds = seconds
+        self._inside: collections.deque[float] = collections.deque()  # admitted, oldest first
+
+    def _age(self, now: float) -> None:
+        while self._inside and self._inside[0] <= now - self.seconds:
+            self._inside.popleft()
+
+    def _wait(self, now: float) -> float:
+        self._age(now)
+        if len(self._inside) < self.count:
+            self._inside.append(now)
+            return 0.0
+        return self._inside[0] + self.seconds - now
+
+    def _replenished(self, now: float) -> float:
+        self._age(now)
+        return self._inside[-1] + self.seconds - now if self._inside else 0.0
+
+    @property
+    def limit(self) -> float:
+        return self.count
+
+    @property
+    def words(self) -> str:
+        return f"{self.count} requests per {self.seconds:g} seconds"
+
+
+class FixedWindow(RequestLimit):
+    """At most ``limit`` requests in each window of ``seconds`` of the clock (by default each
+    clock minute, as a vendor counting requests a minute does), the count starting afresh at each
+    window's start; a refused request's ``retry-after`` is the time to the next window. It lets
+    ``limit`` through at once, and twice that across a window's edge.
+
+    Its clock is the wall clock (``time.time``): the windows are the clock's minutes."""
+
+    shape = "fixed"
+
+    def __init__(self, limit: int, seconds: float = 60.0) -> None:
+        if limit < 1 or seconds <= 0:
+            raise ValueError("limit must be at least 1 and seconds positive")
+        super().__init__()
+        self.count = limit
+        self.seconds = seconds
+        self._window: int | None = None  # the window counted in (its start / seconds)
+        self._used = 0
+
+    def clock(self) -> float:
+        return time.time()
+
+    def _wait(self, now: float) -> float:
+        window = math.floor(now / self.seconds)
+        if window != self._window:
+            self._window, self._used = window, 0
+        if self._used < self.count:
+            self._used += 1
+            return 0.0
+        return (window + 1) * self.seconds - now
+
+    def _replenished(self, now: float) -> float:
+        return (math.floor(now / self.seconds) + 1) * self.seconds - now
+
+    @property
+    def limit(self) -> float:
+        return self.count
+
+    @property
+    def words(self) -> str:
+        return f"{self.count} requests per {self.seconds:g} seconds"
 
 
 @dataclass(frozen=True)
@@ -421,7 +563,7 @@ def is_side_call(body: Mapping[str, Any]) -> bool:
 class FakeServer:
     """The machinery every vendor's fake shares: a ``ThreadingHTTPServer`` on 127.0.0.1 (an
     OS-chosen port) in a background thread, a script of :class:`Reply` consumed one per main
-    call, the requests logged, a :class:`RateLimit` in front. A vendor's dialect is a subclass:
+    call, the requests logged, a :class:`RequestLimit` in front. A vendor's dialect is a subclass:
     its ``post`` routes a request and renders the chosen reply on the :class:`Wire` (its paths,
     JSON and SSE shapes); ``FakeAnthropic`` below, ``fake_openai.FakeOpenAI`` (the Responses
     API, for codex and opencode) and ``fake_gemini.FakeGemini`` (the Gemini API).
@@ -440,7 +582,7 @@ class FakeServer:
         *,
         model: str = DEFAULT_MODEL,
         classify: Callable[[Mapping[str, Any]], bool] = is_side_call,
-        rate_limit: RateLimit | None = None,
+        rate_limit: RequestLimit | None = None,
     ) -> None:
         self._script_fn: Callable[[JSON], Reply] | None
         self._script: list[Reply]
@@ -585,7 +727,7 @@ class FakeAnthropic(FakeServer):
     sent and recorded in ``errors``), or a callable ``body -> Reply`` called
     for every main-agent call.
 
-    ``rate_limit``: a :class:`RateLimit` every ``POST /v1/messages`` passes
+    ``rate_limit``: a :class:`RequestLimit` every ``POST /v1/messages`` passes
     first; what it refuses is answered 429 (listed in ``requests`` and
     ``limited``, not in ``main_requests``/``side_requests``).
     """
@@ -1173,10 +1315,13 @@ __all__ = [
     "ClaudeRun",
     "FakeAnthropic",
     "FakeServer",
+    "FixedWindow",
     "LoggedRequest",
     "RateLimit",
     "Reply",
+    "RequestLimit",
     "Scenario",
+    "SlidingWindow",
     "ToolCall",
     "Wire",
     "claude_env",

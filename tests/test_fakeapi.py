@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from agenthome import hostile_start_up
 from fakeapi import (
     SCENARIOS,
     FakeAnthropic,
+    FixedWindow,
     RateLimit,
     Reply,
+    SlidingWindow,
     claude_missing,
     find_claude,
     fixture_path,
@@ -141,6 +144,74 @@ def test_requests_beyond_the_rate_limit_get_429_with_retry_after() -> None:
     assert json.loads(raw)["error"]["type"] == "rate_limit_error"
     assert len(api.main_requests) == 1 and len(api.limited) == 1 and len(api.requests) == 2
     assert api.remaining == 1  # the refused request did not take the script's next reply
+
+
+def test_sliding_window_admits_its_limit_in_any_trailing_span_then_waits_for_the_oldest() -> None:
+    window = SlidingWindow(3, 10.0)  # at most 3 requests in any 10 s
+    assert [window.take(now=t) for t in (0.0, 1.0, 2.0)] == [0.0, 0.0, 0.0]
+    assert window.take(now=2.5) == pytest.approx(7.5)  # refused until the one of 0.0 is 10 s old
+    assert window.take(now=9.99) == pytest.approx(0.01)
+    assert window.take(now=10.0) == 0.0  # (0.0 has left the window: 1, 2 and 10 are in it)
+    assert window.take(now=10.5) == pytest.approx(0.5)  # not a token a second: the next leaves at 11
+    assert window.take(now=11.0) == 0.0 and window.take(now=12.0) == 0.0
+    assert window.take(now=12.0) == pytest.approx(8.0)
+    assert window.take(now=100.0) == 0.0  # a long pause: all aged out, 3 at once again
+    assert window.take(now=100.0) == 0.0 and window.take(now=100.0) == 0.0
+    assert window.take(now=100.0) == pytest.approx(10.0)
+    assert window.admitted == [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 100.0, 100.0, 100.0]
+    assert window.rejected == [2.5, 9.99, 10.5, 12.0, 100.0]
+
+
+def test_sliding_window_never_admits_more_than_its_limit_in_any_span() -> None:
+    window = SlidingWindow(10, 10.0)
+    for step in range(2000):  # a request every 0.05 s, 20 times what it admits
+        window.take(now=step * 0.05)
+    admitted = window.admitted
+    assert len(admitted) == 10 * 10  # 100 s: ten windows' worth, no more
+    assert all(b - a >= 10.0 for a, b in zip(admitted, admitted[10:], strict=False))
+
+
+def test_fixed_window_admits_its_limit_a_window_and_starts_afresh_at_its_edge() -> None:
+    window = FixedWindow(3, 60.0)  # 3 a clock minute
+    start = 1_800_000_000.0  # a whole minute of the epoch
+    assert [window.take(now=start + t) for t in (0.0, 1.0, 50.0)] == [0.0, 0.0, 0.0]
+    assert window.take(now=start + 50.0) == pytest.approx(10.0)  # to the minute's end, not a token's
+    assert window.take(now=start + 59.5) == pytest.approx(0.5)
+    assert [window.take(now=start + t) for t in (60.0, 60.0, 60.0)] == [0.0, 0.0, 0.0]  # afresh: 6 in 10 s
+    assert window.take(now=start + 119.0) == pytest.approx(1.0)
+    assert window.take(now=start + 125.0) == 0.0  # a new minute, though nothing waited out the last
+    assert len(window.admitted) == 7 and len(window.rejected) == 3
+
+
+def test_fixed_window_windows_are_the_clock_s() -> None:
+    window = FixedWindow(1, 60.0)
+    assert window.take(now=1_800_000_030.0) == 0.0  # half past a minute: the window ends at 60 s
+    assert window.take(now=1_800_000_045.0) == pytest.approx(15.0)
+    assert window.take(now=1_800_000_060.0) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("limit", "limit_header", "low", "high"),
+    [
+        (RateLimit(6, burst=1), "6", 9, 10),  # a token every 10 s
+        (SlidingWindow(1, 10.0), "1", 9, 10),  # the one admitted leaves the window in 10 s
+        (FixedWindow(1, 3600.0), "1", 1, 3600),  # the next hour (whenever the test runs)
+    ],
+    ids=["bucket", "sliding", "fixed"],
+)
+def test_each_limit_s_429_says_its_retry_after_and_headers(limit: Any, limit_header: str, low: int, high: int) -> None:
+    with FakeAnthropic([Reply.say("one"), Reply.say("two")], rate_limit=limit) as api:
+        first = _post(api.base_url + "/v1/messages", MAIN)
+        status, headers, raw = _post(api.base_url + "/v1/messages", MAIN)
+    assert first[0] == 200
+    assert status == 429 and low <= int(headers["retry-after"]) <= high
+    if isinstance(limit, FixedWindow):  # the seconds to the next hour of the clock, exactly
+        reset = datetime.strptime(headers["anthropic-ratelimit-requests-reset"], "%Y-%m-%dT%H:%M:%SZ")
+        assert reset.minute == reset.second == 0
+    assert headers["anthropic-ratelimit-requests-limit"] == limit_header
+    assert headers["anthropic-ratelimit-requests-remaining"] == "0"
+    assert json.loads(raw)["error"]["type"] == "rate_limit_error"
+    assert len(limit.admitted) == 1 and len(limit.rejected) == 1 and api.remaining == 1
 
 
 def test_hang_is_released_on_close() -> None:

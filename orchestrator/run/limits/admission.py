@@ -1,10 +1,11 @@
 """Whether another attempt may start now: one small unit, fed plain values, reading no clock.
 
 global cap        ``max_parallel``
-per-backend AIMD  each backend's own window of attempts in flight (``run/limits/windows``): halved on
-                  a 429 burst, one slot given back each ``RAMP_INTERVAL`` x window without one, the API's
-                  retry-after a floor before the backend's next attempt; a fleet settles near
-                  the rate the API admits, and one backend's limit does not slow another
+per-backend AIMD  each backend's own window of attempts in flight (``run/limits/windows``): cut on
+                  a 429 burst (halved, then to the rate the API admitted), its starts spaced at it,
+                  grown each ``RAMP_INTERVAL`` x window without one, the API's retry-after a floor
+                  before the backend's next attempt; a fleet settles near the rate the API
+                  admits, and one backend's limit does not slow another
 per-profile caps  a profile's ``max_parallel``
 per-backend caps  the plan's ``backend_max_parallel`` (``{claude: 2}``): the window's limit
 blocked backends  not logged in: their tasks are skipped, not started
@@ -84,6 +85,7 @@ class Admission:
         self._since[task] = self.now
         if slot.expected_cost:
             self.committed[task] = slot.expected_cost
+        self.window(slot.backend).start(self.now)  # (its pace, and what the API admits, learned)
 
     def _tokens_on(self, backend: str) -> float:
         """The tokens the attempts of ``backend`` in flight are expected to use."""
@@ -93,10 +95,13 @@ class Admission:
         """``task``'s attempt is over (``tokens``: what it used, paced when its backend's are);
         when it started (the loop's clock), if it was running."""
         slot = self._running.pop(task, None)
+        began = self._since.pop(task, None)
+        if slot is not None and began is not None:
+            self.window(slot.backend).end(began)
         if slot is not None and tokens and (paced := self.token_pacers.get(slot.backend)) is not None:
             paced.spent(self.now, tokens)
         self.committed.pop(task, None)
-        return self._since.pop(task, None)
+        return began
 
     @property
     def running(self) -> int:
@@ -136,7 +141,7 @@ class Admission:
             return f"max_parallel {self.limit} ({len(self._running)} running)"
         window = self.windows.get(slot.backend)
         if window is not None and not window.room(self.on(slot.backend), self.now):
-            return f"{slot.backend}'s rate limit ({window.cap} at once since its API answered 429)"
+            return f"{slot.backend}'s rate limit ({window.cap:.3g} at once since its API answered 429)"
         for key, caps, value in (
             ("profile", self.profile_caps, slot.profile),
             ("backend", self.backend_caps, slot.backend),
@@ -177,10 +182,10 @@ class Admission:
 
     def rate_limited(self, backend: str, now: float, retry_after: float = 0.0, started: float | None = None) -> bool:
         """``backend``'s API said "too many" at ``now`` to an attempt (ended) that ``started`` then,
-        asking ``retry_after`` seconds: its window is cut to half what was in flight (once a
-        round; True when it was), and nothing of it starts before the retry-after."""
+        asking ``retry_after`` seconds: its window is cut (once a round; True when it was), and
+        nothing of it starts before the retry-after."""
         flight = self.on(backend) + 1  # (the refused attempt's too)
-        return self.window(backend).limited(now, retry_after, started=started, flight=flight)
+        return self.window(backend).limited(now, retry_after, started=started, flight=flight, wall=self.wall or None)
 
     def tick(self, now: float, wall: float | None = None) -> None:
         """Give back the slots that are due (``now``: the loop's clock; ``wall``: seconds since the epoch)."""
