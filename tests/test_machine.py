@@ -50,6 +50,7 @@ from orchestrator.machine.instructions import (
     StayFailed,
     StopAttempt,
     StopLanes,
+    StopRunning,
     Take,
     TakeWord,
     Wait,
@@ -302,22 +303,24 @@ def test_fail_fast_halts_the_run_at_a_failure_unless_it_stopped_already() -> Non
     assert Halt not in [type(i) for i in ended(ErrorClass.AUTH, fail_fast=True)]  # (a backend blocked: no halt)
 
 
-def test_budget_halts_the_run_once_its_spend_reaches_the_limit_after_what_the_attempt_did() -> None:
-    halt = Halt(stimulus=7, why=OVER[0], cause=Cause.of(CauseKind.STOPPED, OVER[1]))
+def test_at_budget_stop_what_runs_is_stopped_once_its_spend_reaches_the_limit_after_what_the_attempt_did() -> None:
+    """``at_budget: stop`` (``over_budget`` told): what runs is stopped for the budget, the run goes
+    on (to wait for a higher budget: no halt); a run halting already (fail-fast) stops it itself."""
+    stop = StopRunning(stimulus=7, why=OVER[0], cause=Cause.of(CauseKind.BUDGET, OVER[1]))
     assert ended(over_budget=OVER) == [
         Complete(stimulus=7, task="T-01", warning=None, awaiting=False),
         Release(stimulus=7, task="T-01"),
-        halt,
+        stop,
     ]
     failing = AgentResult(False, error_class=ErrorClass.START, message="boom")
-    halts = [i for i in ended(result=failing, fail_fast=True, over_budget=OVER) if isinstance(i, Halt)]
-    assert [h.why for h in halts] == ["--fail-fast: T-01 failed"]  # (one halt: the first said)
+    said = [i for i in ended(result=failing, fail_fast=True, over_budget=OVER) if isinstance(i, Halt | StopRunning)]
+    assert [(type(h), h.why) for h in said] == [(Halt, "--fail-fast: T-01 failed")]  # (the halt stops what runs)
 
 
 def test_cancel_records_a_stopped_attempt_cancelled_after_judging_the_budget() -> None:
     why = Cause.of(CauseKind.CANCELLED, "not needed")
     assert handle(AttemptCancelled(id=12, task="T-01", cause=why, over_budget=OVER)) == [
-        Halt(stimulus=12, why=OVER[0], cause=Cause.of(CauseKind.STOPPED, OVER[1])),
+        StopRunning(stimulus=12, why=OVER[0], cause=Cause.of(CauseKind.BUDGET, OVER[1])),
         Cancel(stimulus=12, task="T-01", cause=why),
     ]
     assert handle(AttemptCancelled(id=13, task="T-01", cause=why, over_budget=OVER, stopped=True)) == [
