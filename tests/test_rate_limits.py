@@ -60,7 +60,10 @@ def test_a_rate_limited_run_loses_no_task_spends_no_retry_and_redoes_no_step(tmp
     def script(body: dict[str, Any]) -> Reply:
         found = TASK.search(json.dumps(body.get("messages")))
         task = found.group(1) if found else "?"
-        if tool_results(body) == 0:
+        # (claude's own sandbox may refuse a command when two claudes share a config folder and
+        # one rewrites a file the other mounts, "bwrap: Can't get type of source": asked again,
+        # as a model would; the step is recorded once, by the command that ran)
+        if tool_results(body) == 0 or (tool_results(body) < 3 and "bwrap: Can't get type" in json.dumps(body)[-2000:]):
             return Reply.tool("Bash", {"command": f"echo {task} >> steps.txt", "description": "Record"})
         if refused[task] < 3:
             refused[task] += 1
