@@ -99,12 +99,16 @@ def assemble(
     reuse: Reuse | None = None,
     rows: Rows | None = None,
     machine: Machine | None = None,
+    expected: tuple[dict[str, float], dict[str, float]] | None = None,
 ) -> Parts:
-    """The parts of a run of ``selected`` (``done``: those it leaves as they are)."""
+    """The parts of a run of ``selected`` (``done``: those it leaves as they are); ``expected``:
+    each task's expected cost and tokens, when the run learned them as it prepared."""
     briefs = brief_keys(plan, recorder.workspace, signatures, selected)  # (what each brief says now)
     estimates = for_run(plan, recorder.workspace, briefs)  # from the runs before
-    spend = for_tasks(plan, recorder.workspace, selected, briefs)  # (what each is expected to cost, and use)
-    costs = spend.p50s()
+    if expected is None:  # (what each is expected to cost, and use)
+        spend = for_tasks(plan, recorder.workspace, selected, briefs)
+        expected = (spend.p50s(), spend.token_p50s())
+    costs, tokens = expected
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit, costs)
     machine = machine if machine is not None else Machine()
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
@@ -122,7 +126,7 @@ def assemble(
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
     purse.stop_at_budget = plan.settings.at_budget == "stop"
     budget = Budget(admission, holds, recorder, starts.slot)
-    starts.costs, starts.tokens = costs, spend.token_p50s()  # (what admission holds each attempt to: budget, pace)
+    starts.costs, starts.tokens = costs, tokens  # (what admission holds each attempt to: budget, pace)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
@@ -163,7 +167,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
                     sessions=dict(prepared.sessions), attempts=prepared.attempts, launcher=launcher,
                     recorder=recorder, admission=admission, pause=pause, journal=journal,
                     fail_fast=plan.settings.fail_fast, merges=merges, reuse=reuse, rows=rows,
-                    machine=machine)  # fmt: skip
+                    machine=machine, expected=prepared.expected)  # fmt: skip
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:

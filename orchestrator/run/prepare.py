@@ -196,14 +196,16 @@ def survey(workspace: Workspace, options: RunOptions, *, simulated: bool = False
     return Survey(plan, profiles, rendered, settings, signatures, records, archived, selection)
 
 
-def hold_to_budget(survey: Survey, workspace: Workspace, options: RunOptions) -> RunForecast | None:
-    """A run whose forecast is over its ``max_cost`` does not start (``OverBudget``: one line with
-    the forecast, the budget and how to go on), unless told to (``run --over-forecast``); the
-    forecast when there is a budget to hold it to."""
+def hold_to_budget(
+    survey: Survey, workspace: Workspace, options: RunOptions, forecast: RunForecast | None = None
+) -> RunForecast | None:
+    """A run whose forecast (``forecast``, else ``survey``'s) is over its ``max_cost`` does not
+    start (``OverBudget``: one line with the forecast, the budget and how to go on), unless told to
+    (``run --over-forecast``); the forecast when there is a budget to hold it to."""
     limit = survey.plan.settings.max_cost
     if limit is None:
         return None
-    forecast = survey.forecast(workspace)
+    forecast = forecast if forecast is not None else survey.forecast(workspace)
     if forecast.cost is not None and forecast.cost.p50 > limit and not options.over_forecast:
         raise OverBudget(
             f"{forecast.line()}, over the budget of {money(limit)} (max_cost) — nothing was started: "
@@ -219,7 +221,8 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
         store.clean_temp_files(directory)
     found = survey(workspace, options, simulated=simulated, settle=True)
-    hold_to_budget(found, workspace, options)  # (nothing else written yet)
+    forecast = found.forecast(workspace)  # (the event log read once for it: the run's admission holds to it)
+    hold_to_budget(found, workspace, options, forecast)  # (nothing else written yet)
     plan, profiles, rendered, selection = found.plan, found.profiles, found.rendered, found.selection
     settings, signatures, records, archived = found.settings, found.signatures, found.records, found.archived
     for directory in (workspace.results_dir, workspace.logs_dir, workspace.state_dir):
@@ -270,6 +273,7 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
         named_again,
         set((options.rerun or ()) if options.forced is None else options.forced),
         sandbox.for_run(plan.settings, options.untrusted, workspace.project_dir, workspace.context_dir),
+        (forecast.p50s(), forecast.token_p50s()),
     )
 
 

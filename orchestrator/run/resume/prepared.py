@@ -45,6 +45,9 @@ class Prepared:
     forced: set[str] = field(default_factory=set)  # `run --rerun`'s named tasks (not their downstream,
     # which the cache may serve when their outputs come out the same): they run for real
     sandbox: Sandbox | None = None  # a run from outside's: its shell and command tasks' (``executors/sandbox``)
+    # What each task to run is expected to cost and the tokens it is expected to use (the spend
+    # forecast's p50s, ``run/forecasts/spend``), learned once as it prepared; None: not learned yet
+    expected: tuple[dict[str, float], dict[str, float]] | None = None
 
     def join(self, task: Task, settings: Settings, profiles: Profiles) -> None:
         """``task``, added to the plan while the run goes on (by `orchestrator add`, by hand, or
