@@ -164,3 +164,25 @@ def test_the_dashboards_stream_sends_a_rows_counts_not_its_items_lives(tmp_path:
     states = [size for kind, _, size in got if kind == "state"]
     assert len(states) <= took / ITEMS_EVERY + 8, (len(states), took)
     assert sum(size for _, _, size in got) / took < 20_000, (sum(size for _, _, size in got), took)
+
+
+def test_retry_failed_puts_back_exactly_the_items_that_did_not_complete_and_the_row_follows(tmp_path: Path) -> None:
+    """Item 3 fails; fixed, ``retry T-01 --failed`` puts back it alone (every door: the API too),
+    the next run runs it and no other item, and the row and its dependent follow."""
+    from orchestrator.commands.calling import call
+
+    items_plan(tmp_path, 5, "test {{ item }} -ne 3 -o -e fixed", settings="on_item_failure: continue\n", after=True)
+    first = cli(tmp_path, "run")
+    assert first.code == 1 and "1 of 5 items did not complete: T-01[3]" in first.stdout, first.stdout
+    (tmp_path / "fixed").write_text("")
+    said = cli(tmp_path, "retry", "T-01", "--failed")
+    assert said.code == 0 and said.stdout == "↩️ 1 item of T-01 back in the queue\n", said.stdout + said.stderr
+    answered = call("retry", {"task": "T-01", "failed": True}, source="api", fixed=str(tmp_path)).data
+    assert answered["retried"] == ["T-01[3]"]  # (failed still: the next run takes it)
+    again = cli(tmp_path, "run", "--json")
+    started = [e["task"] for e in again.events if e["event"] == "task_started"]
+    assert again.code == 0 and "T-01[3]" in started and not {"T-01[1]", "T-01[2]", "T-01[4]", "T-01[5]"} & set(started)
+    assert "T-02" in started  # (the row's result changed: what depends on it runs again)
+    assert "did not complete" not in cli(tmp_path, "status").stdout
+    refused = cli(tmp_path, "retry", "T-02", "--failed")
+    assert refused.code == 2 and "T-02 is not a row run per item" in refused.stderr

@@ -7,12 +7,17 @@ as it was.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from orchestrator.commands.calling import Call, Result
 from orchestrator.commands.editing import update as update
 from orchestrator.errors import UsageError
 from orchestrator.plan.table.cells import NO_COMMAND
 from orchestrator.state.plans import plan_of
 from orchestrator.vocabulary import ExitCode
+
+if TYPE_CHECKING:
+    from orchestrator.plan.model import Plan, Task
 
 
 def add(call: Call) -> Result:
@@ -109,6 +114,29 @@ def who(call: Call) -> tuple[str, str | None]:
     return call.source, call.source
 
 
+def _retry_items(call: Call, plan: Plan, row: Task) -> Result:
+    """``retry T-03 --failed``: each item of the row ``T-03`` that did not complete back in the
+    queue (of the run going on, or of the next run), as ``retry T-03[N]`` puts it; the row, its
+    result and what depends on it follow once they have run."""
+    from orchestrator.run.inflight.requests import request
+    from orchestrator.state import items
+
+    if row.each is None:
+        raise UsageError(f"retry {row.id} --failed: {row.id} is not a row run per item — `retry {row.id}` retries it")
+    undone = [f"{row.id}[{n}]" for n, _, state in items.instances_of(call.workspace, row.id) if state in _UNDONE]
+    answers = [request(call.workspace, plan, plan.tasks[t], "retry") for t in undone if t in plan.tasks]
+    back = [a.task for a in answers if a.ok]
+    refused = [a for a in answers if not a.ok]
+    data = {"ok": not refused, "task": row.id, "retried": back, "refused": [a.as_json() for a in refused]}
+    said = f"↩️ {len(back):,} item{'s' if len(back) != 1 else ''} of {row.id} back in the queue" if back else ""
+    said = said or f"{row.id} has no item that did not complete"
+    notes = [a.said for a in refused[:5]]
+    return Result(data, ExitCode.FAILED if refused else ExitCode.OK, notes=notes, shown=lambda: said + "\n")
+
+
+_UNDONE = ("failed", "cancelled", "skipped", "interrupted")  # an item's states that ``retry --failed`` takes
+
+
 def cancel(call: Call) -> Result:
     return _request(call, "cancel")
 
@@ -133,6 +161,8 @@ def _request(call: Call, kind: str) -> Result:
         count = sum(1 for other in plan.tasks.values() if other.row == task.row)
         span = f" ({task.row}[1] to {task.row}[{count}])" if count else ""
         raise UsageError(f"no task {call.args.task} in the plan — {task.row} has {count:,} items now{span}")
+    if kind == "retry" and call.args.get("failed"):
+        return _retry_items(call, plan, task)
     answer = request(workspace, plan, task, "cancel" if kind == "cancel" else "retry", call.args.get("reason"))
     data = {**answer.as_json(), "said": answer.said}
     if answer.ok:

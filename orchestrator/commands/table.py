@@ -298,7 +298,17 @@ def _cancel() -> tuple[Opt, ...]:
 
 
 def _retry() -> tuple[Opt, ...]:
-    return (DIRECTORY, _task())
+    return (
+        DIRECTORY,
+        _task(),
+        Opt(
+            "failed",
+            "with a row run per item: each of its items that did not complete (failed, cancelled, skipped, "
+            "interrupted) back in the queue, and no other",
+            kind="boolean",
+            flags=("--failed",),
+        ),
+    )
 
 
 def _budget() -> tuple[Opt, ...]:
@@ -442,7 +452,7 @@ _USAGE = {
     "approve": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "reject": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
     "cancel": "%(prog)s [-h] [--json] [--reason TEXT] [DIR] TASK",
-    "retry": "%(prog)s [-h] [--json] [DIR] TASK",
+    "retry": "%(prog)s [-h] [--json] [--failed] [DIR] TASK",
     "budget": "%(prog)s [-h] [--json] [DIR] [+USD]",
     "answer": "%(prog)s [-h] [--json] [--always] [--reason TEXT] [--question ID] [DIR] TASK [QUESTION] allow|deny",
     "output": "%(prog)s [-h] [--json] [DIR] TASK",
