@@ -85,7 +85,7 @@ def test_each_tool_takes_its_commands_options_as_argparse_has_them(tmp_path: Pat
     from orchestrator.commands.table import COMMANDS
 
     cli_only = {name: {o.name for o in c.options if not o.everywhere} for name, c in COMMANDS.items()}
-    assert cli_only["logs"] == {"follow"} and cli_only["run"] == {"untrusted"}
+    assert cli_only["logs"] == {"follow"} and cli_only["run"] == {"untrusted", "verbose"}
     root = project(tmp_path)
     with mcp_client(root) as client:
         tools = {tool.name: tool for tool in client.tools()}

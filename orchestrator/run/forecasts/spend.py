@@ -31,7 +31,6 @@ from typing import Any
 
 from orchestrator.plan.model import Plan
 from orchestrator.state.events import EventRecord
-from orchestrator.state.kept.history import ended
 from orchestrator.state.workspace import Workspace
 
 NO_HISTORY = "no history"
@@ -168,6 +167,8 @@ def learn(
     """The forecast of ``tasks`` (default: every task of ``plan``), from the event log's attempts.
     ``kinds``: each task's kind (``estimates.kinds_of``); ``briefs``: each task's brief key now;
     ``models``: the model each task's settings name (``None``: its CLI's default)."""
+    from orchestrator.state.kept.history import ended  # (read as a forecast is made: `status` of no run needs it not)
+
     runs: dict[tuple[str | None, str], dict[str, Any]] = {}  # (run, task) -> what that run of it spent
     for attempt in ended(all_events):
         if attempt.get("simulated") or attempt["outcome"] in ("running", "lost"):

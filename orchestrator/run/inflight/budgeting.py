@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.errors import NoAnswerError, UsageError
@@ -20,14 +20,10 @@ from orchestrator.run.forecasts.spend import money
 from orchestrator.run.inflight.requests import wait_for
 from orchestrator.state import events
 from orchestrator.state.events import EventRecord
-from orchestrator.state.events.runs import (
-    BudgetRaised,
-    BudgetReached,
-    BudgetRequested,
-    RequestRefused,
-)
-from orchestrator.state.events.tasks import TaskCancelled, TaskCompleted, TaskFailed, TaskRetrying
 from orchestrator.state.workspace import Workspace
+
+if TYPE_CHECKING:  # (the records: imported as a run is asked, or its events read; `status` with no run needs none)
+    from orchestrator.state.events.runs import BudgetRaised
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +56,8 @@ def standing(workspace: Workspace, plan_limit: float | None) -> dict[str, Any]:
     live = events.live_run(workspace.events_file)
     if live is None:
         return {"run": None, "limit": plan_limit, "spent": None, "left": None, "reached": False, "waiting": []}
+    from orchestrator.state.events.runs import BudgetRaised, BudgetReached
+
     limit = live.overrides.get("max_cost", plan_limit)
     spent, reached, waiting = 0.0, False, list[str]()
     for event in events.read_new(
@@ -79,6 +77,8 @@ def standing(workspace: Workspace, plan_limit: float | None) -> dict[str, Any]:
 
 def _cost(event: EventRecord) -> float:
     """What an attempt that ``event`` ends spent on its own."""
+    from orchestrator.state.events.tasks import TaskCancelled, TaskCompleted, TaskFailed, TaskRetrying
+
     if isinstance(event, (TaskCompleted, TaskFailed)):
         return float(event.attempt_cost_usd or 0.0)
     if isinstance(event, TaskRetrying):
@@ -93,6 +93,8 @@ def ask(workspace: Workspace, change: Change, *, by: str | None, via: str | None
     """The budget of the run going on changed as ``change`` says: its ``budget_raised``.
     ``UsageError`` with no run going on, or when the run refuses (under what it spent);
     ``NoAnswerError`` when it did not answer in time."""
+    from orchestrator.state.events.runs import BudgetRaised, BudgetRequested, RequestRefused
+
     live = events.live_run(workspace.events_file)
     if live is None:
         raise UsageError(
