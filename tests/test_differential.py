@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from kill_helpers import Kill, kill_at, killed
@@ -188,6 +189,7 @@ RACED_AND_KILLED: Drawn = (
 )
 
 
+@pytest.mark.timeout(300)  # (a hang guard: runs in worktrees killed and resumed, slow on 2 busy cores)
 @settings(max_examples=RACED_EXAMPLES, **QUICK)  # type: ignore[arg-type]
 @given(drawn=raced_histories())
 @example(drawn=RACED_AND_KILLED)

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from kill_helpers import Kill, kill_at, killed
@@ -156,6 +157,7 @@ def _holds_once(row: Raced, merged: list[str], record: dict[str, Any] | None, ki
     assert all(line.startswith(f"{row.id} attempt ") for line in merged), (row, merged)
 
 
+@pytest.mark.timeout(300)  # (a hang guard: runs in worktrees killed and resumed in turn, slow on 2 busy cores)
 @settings(max_examples=EXAMPLES, **QUICK)  # type: ignore[arg-type]
 @given(rows=raced_plans(), kills=st.lists(kill_at(), max_size=2, unique_by=lambda k: k.run))
 @example(rows=TWO_RACES_WAITING_FOR_SLOTS, kills=[])
