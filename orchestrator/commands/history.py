@@ -108,15 +108,14 @@ def history(call: Call) -> Result:
 
 def _forecast_of(attempts: list[dict[str, Any]], run: object) -> str:
     """A run's header's word on its cost: what its tasks' forecasts added up to against what
-    those tasks spent (``: forecast $0.4000, spent $0.3000``); nothing for a run with no forecast."""
-    expected: dict[str, float] = {}
-    for attempt in attempts:
-        if attempt["run"] == run and attempt.get("expected_cost") is not None:
-            expected.setdefault(attempt["task"], float(attempt["expected_cost"]))
-    if not expected:
+    those tasks spent (``: forecast $0.4000, spent $0.3000``, as ``report`` reckons them);
+    nothing for a run with no forecast."""
+    from orchestrator.output.learning import forecast_against_cost
+
+    found = forecast_against_cost(attempts, run)
+    if found is None:
         return ""
-    spent = sum(float(a.get("cost_usd") or 0.0) for a in attempts if a["run"] == run and a["task"] in expected)
-    return f": forecast ${sum(expected.values()):.4f}, spent ${spent:.4f}"
+    return f": forecast ${found['run']['forecast']:.4f}, spent ${found['run']['actual'] or 0.0:.4f}"
 
 
 def _word_json(word: approvals.Decision) -> dict[str, Any]:

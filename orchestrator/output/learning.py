@@ -109,7 +109,7 @@ def learning(all_events: list[EventRecord]) -> dict[str, Any]:
     told = [e for e in all_events if isinstance(e, RunEstimate) and e.run == run]
     found: dict[str, Any] = {
         "estimates": {"tasks": tasks, "run_error": errors_at(start.time, end.time, told)},
-        "costs": forecast_against_cost(all_events, attempts, run),
+        "costs": forecast_against_cost(attempts, run),
         "compared": None,
     }
     if len(runs) > 1:
@@ -127,16 +127,15 @@ def learning(all_events: list[EventRecord]) -> dict[str, Any]:
     return found
 
 
-def forecast_against_cost(
-    all_events: list[EventRecord], attempts: list[dict[str, Any]], run: str | None
-) -> dict[str, Any] | None:
-    """Per task of ``run`` that had a forecast (its first attempt's ``task_started``'s
-    ``expected_cost``: ``run/forecasts/spend``), that against what its attempts in the run spent,
-    and the run's sums; ``None`` when no task of it had one."""
+def forecast_against_cost(attempts: list[dict[str, Any]], run: object) -> dict[str, Any] | None:
+    """Per task of ``run`` that had a forecast (its first attempt's ``expected_cost``, as its
+    ``task_started`` told it: ``run/forecasts/spend``), that against what its attempts in the run
+    spent, and the run's sums; ``None`` when no task of it had one. ``report``'s, and each run's
+    header in ``history``."""
     expected: dict[str, float] = {}
-    for e in all_events:
-        if isinstance(e, TaskStarted) and e.run == run and e.expected_cost is not None:
-            expected.setdefault(e.task, float(e.expected_cost))
+    for attempt in attempts:
+        if attempt["run"] == run and attempt.get("expected_cost") is not None:
+            expected.setdefault(attempt["task"], float(attempt["expected_cost"]))
     if not expected:
         return None
     spent: dict[str, float] = {}
