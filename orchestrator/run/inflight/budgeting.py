@@ -57,15 +57,15 @@ def standing(workspace: Workspace, plan_limit: float | None) -> dict[str, Any]:
     if live is None:
         return {"run": None, "limit": plan_limit, "spent": None, "left": None, "reached": False, "waiting": []}
     from orchestrator.state.events.runs import BudgetRaised, BudgetReached
+    from orchestrator.state.kept.history import ended
 
     limit = live.overrides.get("max_cost", plan_limit)
-    spent, reached, waiting = 0.0, False, list[str]()
-    for event in events.read_new(
-        workspace.events_file, events.Cursor(events.last_run_start(workspace.events_file) or 0)
-    ):
-        if event.run != live.run:
-            continue
-        spent += _cost(event)
+    since = events.Cursor(events.last_run_start(workspace.events_file) or 0)
+    ran = [e for e in events.read_new(workspace.events_file, since) if e.run == live.run]
+    # What its attempts spent, each its own, as ``history`` reads them (a hedge's, a cancelled one's too)
+    spent = sum(float(attempt["cost_usd"] or 0.0) for attempt in ended(ran) if attempt["run"] == live.run)
+    reached, waiting = False, list[str]()
+    for event in ran:
         if isinstance(event, BudgetReached):
             reached, waiting = True, list(event.tasks)
         elif isinstance(event, BudgetRaised):
@@ -73,20 +73,6 @@ def standing(workspace: Workspace, plan_limit: float | None) -> dict[str, Any]:
     left = None if limit is None else round(max(0.0, limit - spent), 6)
     return {"run": live.run, "pid": live.pid, "limit": limit, "spent": round(spent, 6), "left": left,
             "reached": reached, "waiting": waiting}  # fmt: skip
-
-
-def _cost(event: EventRecord) -> float:
-    """What an attempt that ``event`` ends spent on its own."""
-    from orchestrator.state.events.tasks import TaskCancelled, TaskCompleted, TaskFailed, TaskRetrying
-
-    if isinstance(event, (TaskCompleted, TaskFailed)):
-        return float(event.attempt_cost_usd or 0.0)
-    if isinstance(event, TaskRetrying):
-        return float(event.cost_usd or 0.0)
-    if isinstance(event, TaskCancelled):
-        own = event.attempt_cost_usd if event.attempt_cost_usd is not None else event.cost_usd
-        return float(own or 0.0)
-    return 0.0
 
 
 def ask(workspace: Workspace, change: Change, *, by: str | None, via: str | None) -> BudgetRaised:
