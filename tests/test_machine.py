@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import random
+import re
 from pathlib import Path
 
 import msgspec
@@ -71,6 +72,7 @@ from orchestrator.machine.stimuli import (
     WordSaid,
 )
 from orchestrator.plan.config.settings import Settings
+from orchestrator.run.telling import Desk
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.vocabulary import ErrorClass, TaskStatus
@@ -491,10 +493,11 @@ def test_every_declared_move_is_an_arrow_of_the_state_machine_and_a_state_that_i
             moves(wrong)
 
 
-def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus_is_told() -> None:
-    """The interpreter's table carries out what the loop is told; a race's and a merge's are read
-    by the code that told the machine (``run/races``, ``run/worktrees/merges``), on the attempt's
-    task, and a cancel's or a retry's by the run's answers to requests (``run/inflight/answers``)."""
+def test_every_instruction_is_carried_out_by_the_one_interpreter_and_read_nowhere_else() -> None:
+    """The interpreter's table has a line for every kind of instruction; what a race, a merge or a
+    request's answer does in its own place comes back to it as a ``Verdict`` (``run/telling``), so
+    no other module of run/ reads an instruction (issue 74: 11 kinds were read by the type of the
+    last one said)."""
     from typing import cast
 
     from orchestrator.machine import instructions as do
@@ -504,10 +507,41 @@ def test_every_instruction_is_carried_out_by_the_loop_or_read_where_its_stimulus
     kinds = {
         k for k in vars(do).values() if isinstance(k, type) and issubclass(k, Instruction) and k is not Instruction
     }
-    carried = set(Interpreter(cast(Parts, None), print, print, int)._table)
-    read_where_told = {do.Hedge, do.KeepRacing, do.StopLanes, do.Settle, do.Judge, do.KeepApart, do.Resolve,
-                       do.StopAttempt, do.CancelWaiting, do.Revive, do.Refuse}  # fmt: skip
-    assert kinds - carried == read_where_told
+    assert len(kinds) > 30
+    desk = Desk(Machine())
+    assert Interpreter(cast(Parts, None), print, desk.tell, int).kinds == kinds
+    run = Path(orchestrator.__file__).parent / "run"
+    modules = sorted(run.rglob("*.py"))
+    assert len(modules) > 40
+    readers = [
+        str(path.relative_to(run))
+        for path in modules
+        if re.search(r"machine(\.instructions| import instructions)", path.read_text(encoding="utf-8"))
+    ]
+    assert readers == ["interpreter.py", "telling.py"]
+
+
+def test_a_race_a_merge_and_a_request_are_told_back_what_to_do() -> None:
+    """Told through the run's desk, each gets a verdict the interpreter filled in from what the
+    machine said: a conflict kept apart or resolved, the race's loser stopped and the winner
+    settled, a retry of a completed task refused with the rule's words."""
+    from typing import cast
+
+    from orchestrator.run.interpreter import Interpreter
+    from orchestrator.run.parts import Parts
+
+    desk = Desk(Machine())
+    desk.carrier = Interpreter(cast(Parts, None), print, desk.tell, desk.stamp)
+    assert desk.tell(MergeConflicted(id=desk.stamp(), task="T-01", on_conflict="fail")).apart
+    resolved = desk.tell(MergeConflicted(id=desk.stamp(), task="T-01", on_conflict="resolve"))
+    assert resolved.resolve and not resolved.apart
+    won = desk.tell(LaneEnded(id=desk.stamp(), task="T-01", attempt=2, completed=True, running=(1,)))
+    assert (won.stop, won.settle, won.racing) == ((1,), 2, False)
+    waits = desk.tell(LaneEnded(id=desk.stamp(), task="T-01", attempt=2, completed=False, running=(1,)))
+    assert waits.racing and waits.settle is None
+    refused = desk.tell(RetryAsked(id=desk.stamp(), task="T-01", status=TaskStatus.COMPLETED))
+    assert refused.refused is not None and "completed" in refused.refused and not refused.revive
+    assert desk.tell(RetryAsked(id=desk.stamp(), task="T-01", status=TaskStatus.FAILED)).revive
 
 
 def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> None:

@@ -4,14 +4,16 @@ machine, read from the world once its spend is booked (``ended``, ``cancelled``)
 
 The machine decides; this writes the result files, the events, the journal, and moves tasks on
 the board (``run/board``), in the order the instructions come. What an instruction needs beyond
-its own fields (the attempt that ended, the moment it began) is the ``Scene`` it was said in.
+its own fields (the attempt that ended, the moment it began) is the ``Scene`` it was said in;
+what the part that told the machine does in its own place (a race, a merge, a request's answer,
+the queue) it is told back in the scene's ``Verdict`` (``run/telling``). Every kind of instruction
+has its line in the table (``tests/test_machine.py`` holds it to ``machine/instructions``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,19 +26,9 @@ from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.forecasts.spend import tokens_of
 from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.parts import Parts
+from orchestrator.run.telling import Scene, Verdict
 from orchestrator.state.causes import Cause
 from orchestrator.state.transitions import governed
-
-
-@dataclass(frozen=True, slots=True)
-class Scene:
-    """What the instructions answering one stimulus may need beyond their fields."""
-
-    outcome: Outcome | None = None  # the attempt that ended
-    began: float | None = None  # admission's moment it began (a rate limit's window learns from it)
-    now: float = 0.0  # loop time it ended at
-    attempt: Attempt | None = None  # the attempt a cancel stopped
-    spent: AgentResult | None = None  # what it spent until then
 
 
 class Interpreter:
@@ -46,14 +38,17 @@ class Interpreter:
         self,
         parts: Parts,
         spawn: Callable[[Attempt], None],
-        tell: Callable[[Stimulus], object],
+        tell: Callable[[Stimulus], Verdict],
         stamp: Callable[[], int],
     ) -> None:
         self.parts = parts
         self.spawn = spawn  # runs a started attempt in the loop's task group
         self.tell, self.stamp = tell, stamp  # what a start finds, told to the machine (``Starting``)
         self._table: dict[type[do.Instruction], Callable[[Any, Scene], None]] = {
-            do.Take: _nothing, do.Wait: _nothing, do.Noted: _nothing,
+            do.Wait: _nothing, do.Take: _take, do.Noted: _noted, do.Hedge: _hedge, do.KeepRacing: _keep_racing,
+            do.StopLanes: _stop_lanes, do.Settle: _settle, do.Judge: _judge, do.KeepApart: _keep_apart,
+            do.Resolve: _resolve, do.StopAttempt: _stop_attempt, do.CancelWaiting: _cancel_waiting,
+            do.Revive: _revive, do.Refuse: _refuse,
             do.Start: self._start, do.SettleRow: self._settle_row, do.StayFailed: self._stay_failed,
             do.Reuse: self._reuse, do.Launch: self._launch, do.GiveUp: self._give_up, do.AwaitWord: self._await_word,
             do.Requeue: self._requeue, do.KeepSession: self._keep_session, do.ForgetSession: self._forget_session,
@@ -65,15 +60,23 @@ class Interpreter:
             do.Join: self._join,
         }  # fmt: skip
 
-    def carry(self, said: list[do.Instruction], scene: Scene | None = None) -> None:
-        """Each of ``said`` carried out, in order, each move it makes held to its rule's (``governed``)."""
+    @property
+    def kinds(self) -> frozenset[type[do.Instruction]]:
+        """The kinds of instruction it carries out."""
+        return frozenset(self._table)
+
+    def carry(self, said: list[do.Instruction], scene: Scene | None = None) -> Verdict:
+        """Each of ``said`` carried out, in order, each move it makes held to its rule's (``governed``);
+        what the teller does itself, back."""
+        scene = scene if scene is not None else Scene()
         for instruction in said:
             rule = BY_NAME.get(instruction.rule)
             if rule is None:
-                self._table[type(instruction)](instruction, scene or Scene())
+                self._table[type(instruction)](instruction, scene)
                 continue
             with governed(rule.name, getattr(instruction, "task", None), frozenset(rule.moves)):
-                self._table[type(instruction)](instruction, scene or Scene())
+                self._table[type(instruction)](instruction, scene)
+        return scene.verdict
 
     # --- what an attempt tells the machine ------------------------------------------------------------
 
@@ -222,7 +225,62 @@ class Interpreter:
 
 
 def _nothing(_: do.Instruction, __: Scene) -> None:
-    """An instruction the loop reads itself (``Take``, ``Wait``, ``Noted``): nothing to carry out."""
+    """A task kept in the queue (``Wait``): nothing to carry out."""
+
+
+# --- what the teller does in its own place: told back in the verdict --------------------------------
+
+
+def _take(_: do.Take, scene: Scene) -> None:
+    scene.verdict.take = True
+
+
+def _noted(_: do.Noted, scene: Scene) -> None:
+    scene.verdict.noted = True
+
+
+def _hedge(_: do.Hedge, scene: Scene) -> None:
+    scene.verdict.hedge = True
+
+
+def _keep_racing(_: do.KeepRacing, scene: Scene) -> None:
+    scene.verdict.racing = True
+
+
+def _stop_lanes(i: do.StopLanes, scene: Scene) -> None:
+    scene.verdict.stop = i.attempts
+
+
+def _settle(i: do.Settle, scene: Scene) -> None:
+    scene.verdict.settle = i.attempt
+
+
+def _judge(i: do.Judge, scene: Scene) -> None:
+    scene.verdict.judge = i.judge
+
+
+def _keep_apart(_: do.KeepApart, scene: Scene) -> None:
+    scene.verdict.apart = True
+
+
+def _resolve(_: do.Resolve, scene: Scene) -> None:
+    scene.verdict.resolve = True
+
+
+def _stop_attempt(_: do.StopAttempt, scene: Scene) -> None:
+    scene.verdict.stop_attempt = True
+
+
+def _cancel_waiting(_: do.CancelWaiting, scene: Scene) -> None:
+    scene.verdict.cancel_waiting = True
+
+
+def _revive(_: do.Revive, scene: Scene) -> None:
+    scene.verdict.revive = True
+
+
+def _refuse(i: do.Refuse, scene: Scene) -> None:
+    scene.verdict.refused = i.why
 
 
 def _of(scene: Scene) -> Outcome:

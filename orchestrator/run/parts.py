@@ -40,6 +40,7 @@ from orchestrator.run.resume.reuse import Reuse
 from orchestrator.run.resume.selection import brief_keys
 from orchestrator.run.rows import Rows
 from orchestrator.run.starts import Starts
+from orchestrator.run.telling import Desk
 from orchestrator.run.worktrees.merges import MergeQueue, isolate
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice
@@ -75,7 +76,7 @@ class Parts:
     merges: MergeQueue | None  # with isolation: worktree, what merges each completed task's branch
     reuse: Reuse | None  # the cache (``run/resume/reuse``): a result reused instead of a run
     fail_fast: bool
-    machine: Machine  # what each stimulus leads to (``machine``): the loop's, and its races'
+    desk: Desk  # the machine, told what happens (``run/telling``): by the loop, its races, its merges
     budget: Budget  # ``max_cost`` as a pause: the tasks it holds, and a raise (``run/limits/budget``)
 
 
@@ -98,7 +99,7 @@ def assemble(
     merges: MergeQueue | None = None,
     reuse: Reuse | None = None,
     rows: Rows | None = None,
-    machine: Machine | None = None,
+    desk: Desk | None = None,
     expected: tuple[dict[str, float], dict[str, float]] | None = None,
 ) -> Parts:
     """The parts of a run of ``selected`` (``done``: those it leaves as they are); ``expected``:
@@ -110,9 +111,9 @@ def assemble(
         expected = (spend.p50s(), spend.token_p50s())
     costs, tokens = expected
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit, costs)
-    machine = machine if machine is not None else Machine()
+    desk = desk if desk is not None else Desk(Machine())
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
-                  machine.retries)  # fmt: skip
+                  desk.machine.retries)  # fmt: skip
     breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()
     starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
                     launcher=launcher, recorder=recorder, journal=journal, admission=admission, breakers=breakers,
@@ -122,7 +123,7 @@ def assemble(
         """What emits an event an attempt's task has for the run: on the loop, before its outcome."""
         inbox.change(functools.partial(recorder.emit, event))
 
-    hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts, machine)
+    hedger = Hedger(plan, launcher, admission, journal, on_loop, board.attempts, desk)
     purse = Purse(recorder.workspace, {t: r.session_id for t, r in sessions.items()}, admission)
     purse.stop_at_budget = plan.settings.at_budget == "stop"
     budget = Budget(admission, holds, recorder, starts.slot)
@@ -131,7 +132,7 @@ def assemble(
                  pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
                  inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
                  launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast,
-                 machine=machine, budget=budget)  # fmt: skip
+                 desk=desk, budget=budget)  # fmt: skip
 
 
 def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorder: Recorder, journal: Journal) -> Parts:
@@ -150,8 +151,8 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
         token_pace=plan.settings.backend_tokens_per_minute,
     )
     simulated = executor.can.simulated
-    machine = Machine()  # (the run's one: its loop's, its races' and its merges')
-    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), machine)
+    desk = Desk(Machine())  # (the run's one machine: its loop's, its races' and its merges')
+    executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), desk)
     if merges is not None:
         recorder.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment(),
@@ -167,7 +168,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
                     sessions=dict(prepared.sessions), attempts=prepared.attempts, launcher=launcher,
                     recorder=recorder, admission=admission, pause=pause, journal=journal,
                     fail_fast=plan.settings.fail_fast, merges=merges, reuse=reuse, rows=rows,
-                    machine=machine, expected=prepared.expected)  # fmt: skip
+                    desk=desk, expected=prepared.expected)  # fmt: skip
 
 
 def _profile_caps(prepared: Prepared) -> dict[str, int]:

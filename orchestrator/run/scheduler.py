@@ -19,19 +19,18 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.machine.instructions import Instruction, Noted, Take
 from orchestrator.machine.stimuli import Offered, RowAdded, Stimulus, Taken, Tick, WordSaid
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.forecasts.forecast import Forecast
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
-from orchestrator.run.interpreter import Interpreter, Scene
+from orchestrator.run.interpreter import Interpreter
 from orchestrator.run.limits.admission import Admission
 from orchestrator.run.parts import Parts
 from orchestrator.run.spawner import Spawner
+from orchestrator.run.telling import Scene, Verdict
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
-from orchestrator.state.transitions import answering
 
 
 class Scheduler:
@@ -41,12 +40,13 @@ class Scheduler:
         self.parts, self.board, self.stop, self.holds = parts, parts.board, parts.stop, parts.holds
         self.inbox, self.admission, self.pause, self.merges = parts.inbox, parts.admission, parts.pause, parts.merges
         self.recorder = parts.recorder
-        self.machine = parts.machine  # what each stimulus leads to
+        self.desk = parts.desk  # the machine, told what happens
         if rng is not None:
-            self.machine.rng = rng
+            self.desk.machine.rng = rng
         self.spawner = Spawner(parts, lambda attempt: self.cancelled(attempt, None))  # (``run/spawner``)
         # What the machine says, carried out (what a start finds told to it in turn)
-        self.interpreter = Interpreter(parts, self.spawner.spawn, self._tell, self.machine.stamp)
+        self.interpreter = Interpreter(parts, self.spawner.spawn, self._tell, self.desk.stamp)
+        self.desk.carrier = self.interpreter
         self.started = anyio.Event()  # set once the first tasks have started
         # ``run/inflight/live``: whether an attempt that ended (``None``: stopped by its cancel) was cancelled;
         # if so it is recorded so, and its outcome is not acted on.
@@ -58,7 +58,7 @@ class Scheduler:
         self.holds.tell(self.recorder.blocked)
         async with anyio.create_task_group() as self.spawner.group:
             while True:
-                self._tell(Tick(id=self.machine.stamp(), now=(now := anyio.current_time()), due=self.board.due(now)))
+                self._tell(Tick(id=self.desk.stamp(), now=(now := anyio.current_time()), due=self.board.due(now)))
                 self.admission.tick(now, time.time())  # (the windows' slots due given back)
                 self.parts.forecast.tell(self.board.queue.finished_count)  # (at the start; each hundredth finished)
                 self._fill()
@@ -83,12 +83,9 @@ class Scheduler:
             else:
                 self._handle(outcomes.popleft())
 
-    def _tell(self, stimulus: Stimulus, scene: Scene | None = None) -> list[Instruction]:
-        """``stimulus`` told to the machine, and what it says carried out."""
-        with answering(stimulus.id, type(stimulus).__name__):  # (each move it leads to says so: the state trace)
-            said = self.machine.handle(stimulus)
-            self.interpreter.carry(said, scene)
-        return said
+    def _tell(self, stimulus: Stimulus, scene: Scene | None = None) -> Verdict:
+        """``stimulus`` told to the machine, and what it says carried out (``Desk.tell``)."""
+        return self.desk.tell(stimulus, scene)
 
     # --- starting ---------------------------------------------------------------------------------
 
@@ -96,9 +93,9 @@ class Scheduler:
         """Whether the queue hands ``task_id`` out now (one held, or whose Not before has not come,
         or with no room in admission, waits)."""
         admitted = self.admission.admits(self.parts.starts.slot(task_id))
-        offered = Offered(id=self.machine.stamp(), task=task_id, held=self.holds.causes.get(task_id),
+        offered = Offered(id=self.desk.stamp(), task=task_id, held=self.holds.causes.get(task_id),
                           not_before=self.parts.timed.held.get(task_id), admitted=admitted)  # fmt: skip
-        return isinstance(self.machine.handle(offered)[-1], Take)
+        return self._tell(offered).take
 
     def _fill(self) -> None:
         self.parts.timed.update(self.parts.plan, self.board.queue.queued, self.recorder, time.time())
@@ -109,7 +106,7 @@ class Scheduler:
             if task_id is None:
                 return
             blocked = self.admission.blocked.get(self.parts.starts.slot(task_id).backend)
-            taken = Taken(id=self.machine.stamp(), task=task_id, blocked=blocked)
+            taken = Taken(id=self.desk.stamp(), task=task_id, blocked=blocked)
             self._tell(taken if blocked is not None else self.parts.gates.taken(task_id, taken.id))
 
     # --- what happens, told to the machine --------------------------------------------------------
@@ -118,24 +115,24 @@ class Scheduler:
         attempt = outcome.attempt
         if self.board.running.get(attempt.task.id) is not attempt or self.cancelled(attempt, outcome.result):
             return
-        self._tell(*self.interpreter.ended(outcome, self.machine.stamp()))
+        self._tell(*self.interpreter.ended(outcome, self.desk.stamp()))
 
     def decide(self, task_id: str, decision: Decision) -> bool:
         """A person's word on ``task_id`` (`approve`, `reject`): acted on if it waits at its gate
         (``True``), else kept for when it gets there."""
-        word = WordSaid(id=self.machine.stamp(), task=task_id, gate=self.holds.gates.get(task_id), decision=decision)
-        return not isinstance(self._tell(word)[0], Noted)
+        word = WordSaid(id=self.desk.stamp(), task=task_id, gate=self.holds.gates.get(task_id), decision=decision)
+        return not self._tell(word).noted
 
     def cancelled_attempt(self, attempt: Attempt, reason: Cause, result: AgentResult | None) -> None:
         """``attempt``, stopped by a cancel (``result``: what it did, if it ended first; ``None``:
         its processes gone), recorded cancelled for ``reason`` with what it spent until then,
         counted as an ended attempt's is (what it spent may be what reaches the cost limit: the
         others are stopped); what depends on its task skipped."""
-        self._tell(*self.interpreter.cancelled(attempt, reason, result, self.machine.stamp()))
+        self._tell(*self.interpreter.cancelled(attempt, reason, result, self.desk.stamp()))
 
     def added(self, task_id: str) -> None:
         """``task_id``, a row added while the run goes on (``run/inflight/live``), joins the queue."""
-        self._tell(RowAdded(id=self.machine.stamp(), task=task_id))
+        self._tell(RowAdded(id=self.desk.stamp(), task=task_id))
 
     def finish(self) -> None:
         """Record what the run leaves undone: attempts that were running when it was stopped

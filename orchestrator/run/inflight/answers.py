@@ -10,7 +10,6 @@ stop (fail-fast, the cost limit) stops every running attempt the same way (``sto
 from __future__ import annotations
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.machine import instructions as do
 from orchestrator.machine.stimuli import CancelAsked, RetryAsked
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt
@@ -22,7 +21,6 @@ from orchestrator.state import approvals, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.runs import RequestRefused
 from orchestrator.state.events.tasks import ApprovalNoted, PermissionAnswered, PermissionAsked, TaskRequeued
-from orchestrator.state.transitions import answering
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
@@ -60,20 +58,18 @@ class Answers:
         if task is None:
             return
         running = board.attempt_of(task_id)
-        asked = CancelAsked(id=self.scheduler.machine.stamp(), task=task_id, cause=reason, running=running is not None,
+        desk = self.scheduler.desk
+        asked = CancelAsked(id=desk.stamp(), task=task_id, cause=reason, running=running is not None,
                             status=self.prepared.views[task_id].status, busy=board.busy(task_id))  # fmt: skip
-        with answering(asked.id, "CancelAsked"):
-            for said in self.scheduler.machine.handle(asked):
-                if isinstance(said, do.StopAttempt) and running is not None:
-                    self.cancelling[task_id] = (reason, request)
-                    running.stop()  # ``cancelled`` records it once its processes are gone
-                elif isinstance(said, do.Refuse):
-                    self.refuse("cancel", task_id, request, said.why)
-                elif isinstance(said, do.CancelWaiting):
-                    self.scheduler.holds.release(
-                        task_id
-                    )  # (held at its gate, or by its Blocked cell: a retry asks again)
-                    board.cancel_waiting(task, reason)
+        said = desk.tell(asked)
+        if said.stop_attempt and running is not None:
+            self.cancelling[task_id] = (reason, request)
+            running.stop()  # ``cancelled`` records it once its processes are gone
+        elif said.refused is not None:
+            self.refuse("cancel", task_id, request, said.refused)
+        elif said.cancel_waiting:
+            self.scheduler.holds.release(task_id)  # (held at its gate, or by its Blocked cell: a retry asks again)
+            board.cancel_waiting(task, reason)
 
     def decide(self, task_id: str, request: str, _reason: Cause) -> None:
         """`orchestrator approve` or `reject`, whose decision is in state/approvals.jsonl already."""
@@ -123,14 +119,13 @@ class Answers:
         task = self._known("retry", task_id, request)
         if task is None:
             return
-        asked = RetryAsked(id=self.scheduler.machine.stamp(), task=task_id, status=views[task_id].status,
+        asked = RetryAsked(id=self.scheduler.desk.stamp(), task=task_id, status=views[task_id].status,
                            busy=board.busy(task_id), stopping=self.scheduler.stop.stopping)  # fmt: skip
-        with answering(asked.id, "RetryAsked"):
-            said = self.scheduler.machine.handle(asked)[-1]
-            if isinstance(said, do.Refuse):
-                self.refuse("retry", task_id, request, said.why)
-            else:
-                self._revive(task, request)
+        said = self.scheduler.desk.tell(asked)
+        if said.refused is not None:
+            self.refuse("retry", task_id, request, said.refused)
+        elif said.revive:
+            self._revive(task, request)
 
     def revive(self, task_id: str, request: str) -> None:
         """``task_id``, stopped for the budget, back in the queue once it is raised (as a retry brings it)."""

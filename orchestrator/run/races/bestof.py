@@ -32,13 +32,12 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.machine import instructions as do
-from orchestrator.machine.core import Machine
 from orchestrator.machine.stimuli import LaneEnded
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.races.judges import choose
 from orchestrator.run.races.lanes import Lane, Racing, run_lane
 from orchestrator.run.recorder import attempt_record
+from orchestrator.run.telling import Desk, Verdict
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.tasks import TaskJudged
 from orchestrator.state.journal import iso_at
@@ -51,10 +50,10 @@ POLL = 0.1  # seconds between looks for a free slot for the next candidate
 class BestOf:
     """The best-of-N races of one run."""
 
-    def __init__(self, racing: Racing, emit: Callable[[EventRecord], None], machine: Machine) -> None:
+    def __init__(self, racing: Racing, emit: Callable[[EventRecord], None], desk: Desk) -> None:
         self.racing = racing
         self.emit = emit
-        self.machine = machine  # its ``best-of`` rule: whether a race waits on, or its judge is asked
+        self.desk = desk  # the run's machine: its ``best-of`` rule: whether a race waits on, or its judge is asked
 
     async def race(self, attempt: Attempt, run: Callable[[], Awaitable[Outcome]]) -> Outcome:
         await anyio.to_thread.run_sync(self.racing.mark, attempt)
@@ -107,19 +106,19 @@ class BestOf:
                     ended.append(done)
                     if done.attempt is not attempt:
                         self.racing.release(done.attempt)  # (its slot free for the next candidate)
-                    if not isinstance(self._ended(done, lanes, ended, wanted)[-1], do.KeepRacing):
+                    if not self._ended(done, lanes, ended, wanted).racing:
                         return
         finally:
             admission.reserved -= wanted
 
-    def _ended(self, done: Lane, lanes: list[Lane], ended: list[Lane], unstarted: int) -> list[do.Instruction]:
+    def _ended(self, done: Lane, lanes: list[Lane], ended: list[Lane], unstarted: int) -> Verdict:
         """What the machine says of ``done``, a candidate that ended: wait on, or ask the judge."""
         own = lanes[0].attempt
         running = tuple(lane.attempt.number for lane in lanes if lane not in ended)
-        told = LaneEnded(id=self.machine.stamp(), task=own.task.id, attempt=done.attempt.number,
+        told = LaneEnded(id=self.desk.stamp(), task=own.task.id, attempt=done.attempt.number,
                          completed=done.completed, running=running, unstarted=unstarted,
                          judge=own.settings.judge)  # fmt: skip
-        return self.machine.handle(told)
+        return self.desk.tell(told)
 
     async def _choose(self, own: Attempt, lanes: list[Lane], ended: list[Lane], short: str | None) -> Outcome:
         judge = own.settings.judge

@@ -38,8 +38,6 @@ import anyio
 from anyio.abc import ObjectReceiveStream
 
 from orchestrator.backends.base import AgentResult
-from orchestrator.machine import instructions as do
-from orchestrator.machine.core import Machine
 from orchestrator.machine.stimuli import LaneEnded, Straggling
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Outcome, Raced
@@ -50,6 +48,7 @@ from orchestrator.run.races.bestof import BestOf
 from orchestrator.run.races.bounds import Bound, Cohorts, cohorts
 from orchestrator.run.races.lanes import Lane, Racing, noting, run_lane
 from orchestrator.run.races.raceable import refusal
+from orchestrator.run.telling import Desk, Verdict
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.log import each
 from orchestrator.state.events.tasks import TaskHedged, TaskHedgeFailed, TaskHedgeWon
@@ -69,12 +68,12 @@ class Hedger:
         journal: Journal,
         emit: Callable[[EventRecord], None],
         numbers: dict[str, int],
-        machine: Machine,
+        desk: Desk,
     ) -> None:
         self.plan, self.admission, self.emit = plan, admission, emit
-        self.machine = machine  # the run's: its ``hedge``, ``race`` and ``best-of`` rules decide a race
+        self.desk = desk  # the run's machine: its ``hedge``, ``race`` and ``best-of`` rules decide a race
         self.racing = Racing(launcher, admission, journal, numbers)
-        self.best = BestOf(self.racing, emit, machine)
+        self.best = BestOf(self.racing, emit, desk)
         own = launcher.settings
         kinds = {t.id: kind_of(t, own[t.id].backend) for t in plan.tasks.values() if t.id in own}
         self.hedged = any(s.hedge for s in own.values())  # (else no cohort is kept: nothing reads one)
@@ -173,14 +172,14 @@ class Hedger:
         complete wins, the other is stopped; both failed, the later one's outcome."""
         ended = await receive.receive()
         said = self._ended(ended, first, hedge)
-        if isinstance(said[-1], do.KeepRacing):
+        if said.racing:
             ended = await receive.receive()  # the other one's chance
             said = self._ended(ended, first, hedge)
         loser = hedge if ended is first else first
-        if any(isinstance(instruction, do.StopLanes) for instruction in said):
+        if said.stop:
             loser.scope.cancel()
             await receive.receive()  # (its processes reaped, its worktree committed)
-        assert isinstance(said[-1], do.Settle) and said[-1].attempt == ended.attempt.number
+        assert said.settle == ended.attempt.number
         assert ended.outcome is not None
         spent = self.racing.spent(loser)
         won_by = ended.started - loser.started if ended.completed else 0.0  # the loser's head start
@@ -203,17 +202,17 @@ class Hedger:
 
     def _straggles(self, attempt: Attempt, first: Lane, bound: Bound | None) -> bool:
         """Whether ``attempt`` straggles now (the machine's ``hedge`` rule): past its kind's bound."""
-        told = Straggling(id=self.machine.stamp(), task=attempt.task.id, elapsed=time.time() - first.started,
+        told = Straggling(id=self.desk.stamp(), task=attempt.task.id, elapsed=time.time() - first.started,
                           bound=bound.seconds if bound is not None else None)  # fmt: skip
-        return any(isinstance(instruction, do.Hedge) for instruction in self.machine.handle(told))
+        return self.desk.tell(told).hedge
 
-    def _ended(self, ended: Lane, first: Lane, hedge: Lane) -> list[do.Instruction]:
+    def _ended(self, ended: Lane, first: Lane, hedge: Lane) -> Verdict:
         """What the machine says of ``ended``, one of the race's two attempts."""
         other = hedge if ended is first else first
         running = (other.attempt.number,) if other.outcome is None else ()
-        told = LaneEnded(id=self.machine.stamp(), task=ended.attempt.task.id, attempt=ended.attempt.number,
+        told = LaneEnded(id=self.desk.stamp(), task=ended.attempt.task.id, attempt=ended.attempt.number,
                          completed=ended.completed, running=running)  # fmt: skip
-        return self.machine.handle(told)
+        return self.desk.tell(told)
 
     def _abandon(self, first: Lane, hedge: Lane) -> None:
         """A race stopped from outside (a cancel, the run's stop): the hedge's slot given back, what

@@ -43,7 +43,6 @@ from orchestrator.git.merging import Conflict
 from orchestrator.git.repo import rev
 from orchestrator.git.work import Work
 from orchestrator.git.worktrees import Trees
-from orchestrator.machine import instructions as do
 from orchestrator.machine.core import Machine
 from orchestrator.machine.stimuli import MergeConflicted
 from orchestrator.output.briefs import render_briefs
@@ -53,6 +52,7 @@ from orchestrator.plan.model import Task
 from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.resume.prepared import Prepared
+from orchestrator.run.telling import Desk
 from orchestrator.run.worktrees.handmerge import KEPT, HandMerge, failed_on_conflict
 from orchestrator.state.journal import attempt_environment
 from orchestrator.state.planrows import NewTask, add_task
@@ -71,7 +71,7 @@ def isolate(
     prepared: Prepared,
     executor: Executor,
     tell: Callable[[str], None] = print,
-    machine: Machine | None = None,
+    desk: Desk | None = None,
 ) -> tuple[Executor, MergeQueue | None]:
     """The executor a run's attempts go to, and its merge queue: ``executor`` itself and none when
     no task runs in a worktree (or no process runs: a simulating executor, the fake). The lanes a
@@ -93,15 +93,15 @@ def isolate(
         tell(said)
     titles = {task.id: task.title for task in plan.tasks.values()}
     wrapped = WorktreeExecutor(executor, trees, isolated, titles)
-    return wrapped, MergeQueue(workspace, prepared, trees, wrapped, machine or Machine())
+    return wrapped, MergeQueue(workspace, prepared, trees, wrapped, desk if desk is not None else Desk(Machine()))
 
 
 class MergeQueue:
     def __init__(
-        self, workspace: Workspace, prepared: Prepared, trees: Trees, executor: WorktreeExecutor, machine: Machine
+        self, workspace: Workspace, prepared: Prepared, trees: Trees, executor: WorktreeExecutor, desk: Desk
     ) -> None:
         self.workspace = workspace
-        self.machine = machine  # the run's: its ``merge`` rule says what a conflict leads to
+        self.desk = desk  # the run's machine: its ``merge`` rule says what a conflict leads to
         self.prepared = prepared
         self.trees = trees
         self.marks = MergeMarks(trees)  # each merge marked before it is made, until a result records it
@@ -181,8 +181,8 @@ class MergeQueue:
         merged = await anyio.to_thread.run_sync(self.integration.merge, work.branch, merge_message(task.id))
         if isinstance(merged, Conflict):
             clash = f"its branch {work.branch} conflicts with {integration} in {merged.listed()}"
-            met = MergeConflicted(id=self.machine.stamp(), task=task.id, on_conflict=settings.on_conflict)
-            if isinstance(self.machine.handle(met)[-1], do.KeepApart):  # (the machine's ``merge`` rule)
+            met = MergeConflicted(id=self.desk.stamp(), task=task.id, on_conflict=settings.on_conflict)
+            if self.desk.tell(met).apart:  # (the machine's ``merge`` rule)
                 kept = f"{clash}; {KEPT} — {self.hand.advice(task.id)}"
                 return _failed(outcome, ErrorClass.CONFLICT, kept)
             added = await anyio.to_thread.run_sync(self._resolution, task, work, merged)
