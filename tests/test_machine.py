@@ -16,6 +16,7 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.machine import RULES, Machine
 from orchestrator.machine.instructions import (
     Adopt,
+    Already,
     AwaitWord,
     BlockBackend,
     Cancel,
@@ -69,6 +70,7 @@ from orchestrator.machine.stimuli import (
     Straggling,
     Taken,
     Tick,
+    WordAsked,
     WordSaid,
 )
 from orchestrator.plan.config.settings import Settings
@@ -419,7 +421,7 @@ def test_cancel_asked_stops_a_running_attempt_refuses_a_finished_task_and_cancel
     running = CancelAsked(id=50, task="T-01", cause=CANCEL, running=True, status=TaskStatus.RUNNING)
     assert handle(running) == [StopAttempt(stimulus=50, task="T-01", cause=CANCEL)]
     done = CancelAsked(id=51, task="T-01", cause=CANCEL, running=False, status=TaskStatus.COMPLETED)
-    assert handle(done) == [Refuse(stimulus=51, task="T-01", why="T-01 is completed already")]
+    assert handle(done) == [Refuse(stimulus=51, task="T-01", why="T-01 is completed: there is nothing to cancel")]
     waits = CancelAsked(id=52, task="T-01", cause=CANCEL, running=False, status=TaskStatus.FAILED, busy=True)
     assert handle(waits) == [CancelWaiting(stimulus=52, task="T-01", cause=CANCEL)]  # (its retry's backoff)
 
@@ -443,13 +445,69 @@ def test_retry_asked_revives_a_task_that_ended_short_and_refuses_what_it_cannot_
     }
 
 
+# --- the same, asked with no run going on (``live=False``), and a word before it is written -----------
+
+
+def test_cancel_between_runs_cancels_what_the_next_run_would_start_and_is_so_already_for_a_cancelled_one() -> None:
+    """Between runs, a failed task is one the next run starts again: a cancel keeps it from that,
+    where the run going on refuses it (it ended in that run); a cancelled one is so already, said
+    as an answer, not a refusal (issue 74: these were an if/elif ladder of their own)."""
+
+    def asked(status: TaskStatus, live: bool) -> list[Instruction]:
+        return handle(CancelAsked(id=60, task="T-01", cause=CANCEL, running=False, status=status, live=live))
+
+    assert asked(TaskStatus.FAILED, live=False) == [CancelWaiting(stimulus=60, task="T-01", cause=CANCEL)]
+    assert asked(TaskStatus.FAILED, live=True) == [Refuse(stimulus=60, task="T-01", why="T-01 is failed already")]
+    assert asked(TaskStatus.CANCELLED, live=False) == [
+        Already(stimulus=60, task="T-01", why="T-01 is cancelled already")
+    ]
+    nothing = Refuse(stimulus=60, task="T-01", why="T-01 is completed: there is nothing to cancel")
+    assert asked(TaskStatus.COMPLETED, live=False) == asked(TaskStatus.COMPLETED, live=True) == [nothing]
+
+
+def test_retry_between_runs_revives_what_stays_and_says_what_runs_anyway_and_refuses_saying_why() -> None:
+    def asked(status: TaskStatus, **facts: object) -> Instruction:
+        (said,) = handle(RetryAsked(id=61, task="T-02", status=status, live=False, **facts))  # type: ignore[arg-type]
+        return said
+
+    revive = Revive(stimulus=61, task="T-02")
+    assert asked(TaskStatus.CANCELLED) == asked(TaskStatus.REJECTED) == revive
+    assert asked(TaskStatus.SKIPPED, settled=True) == asked(TaskStatus.BYPASSED, settled=True) == revive
+    again = "T-02 (failed) runs again in the next `orchestrator run`"
+    assert asked(TaskStatus.FAILED) == Already(stimulus=61, task="T-02", why=again)
+    queued = "T-02 is pending: it is in the queue already"
+    assert asked(TaskStatus.PENDING) == Already(stimulus=61, task="T-02", why=queued)
+    upstream = "upstream T-01 was cancelled: retry T-01 first"
+    assert asked(TaskStatus.SKIPPED, cancelled_upstream="T-01") == Refuse(stimulus=61, task="T-02", why=upstream)
+    assert asked(TaskStatus.WAITING, cancelled_upstream="T-01") == Refuse(stimulus=61, task="T-02", why=upstream)
+    fallback = asked(TaskStatus.FAILED, settled=True)
+    assert isinstance(fallback, Refuse) and "a fallback took it over" in fallback.why
+
+
+def test_a_word_on_a_task_with_nothing_left_to_decide_is_refused_before_it_is_written() -> None:
+    def asked(status: TaskStatus, gate: str = "before", out_of_date: bool = False) -> list[Instruction]:
+        return handle(WordAsked(id=62, task="T-04", approve=True, gate=gate, status=status, out_of_date=out_of_date))
+
+    assert asked(TaskStatus.AWAITING_APPROVAL) == asked(TaskStatus.PENDING) == asked(TaskStatus.RUNNING, "after") == []
+    assert asked(TaskStatus.COMPLETED, out_of_date=True) == []
+    passed = Refuse(stimulus=62, task="T-04", why="T-04 is running: its gate before it starts was passed")
+    assert asked(TaskStatus.RUNNING) == [passed]
+    assert asked(TaskStatus.COMPLETED) == [
+        Refuse(stimulus=62, task="T-04", why="T-04 is completed: there is nothing to decide")
+    ]
+    again = "T-04 is rejected: `orchestrator retry T-04` asks again"
+    assert asked(TaskStatus.REJECTED, "after") == [Refuse(stimulus=62, task="T-04", why=again)]
+
+
 # --- the machine itself --------------------------------------------------------------------------------------
 
 
 def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves() -> None:
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
-    assert all(rule.stimuli for rule in RULES) and all(rule.moves for rule in RULES if rule.name != "session")
+    assert all(rule.stimuli for rule in RULES) and all(
+        rule.moves for rule in RULES if rule.name not in ("session", "word-asked")
+    )
     assert Machine().governing("running→failed") == ["block", "fail", "race", "best-of", "merge"]
     assert Machine().governing("pending→running") == ["start", "row", "launch"]
     assert Machine().governing("pending→completed") == ["row", "reuse"]

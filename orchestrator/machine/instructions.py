@@ -28,6 +28,7 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     Noted(task)                          a word for a task at no gate: kept for when it gets there
     StopAttempt / CancelWaiting(task)    a cancel: its running attempt stopped; one not running cancelled
     Revive(task) / Refuse(task, why)     a retry: back in the queue; a request the run will not do, and why
+    Already(task, why)                   with no run going on, what a request asks holds already: nothing done
     Join(task)                           a row added joins the queue
 """
 
@@ -226,6 +227,11 @@ class Revive(Instruction, frozen=True, kw_only=True):
 class Refuse(Instruction, frozen=True, kw_only=True):
     task: str
     why: str
+
+
+class Already(Instruction, frozen=True, kw_only=True):
+    task: str
+    why: str  # what holds already, said as the answer
 
 
 class Join(Instruction, frozen=True, kw_only=True):

@@ -342,27 +342,72 @@ def _word(s: on.WordSaid, _: Context) -> list[do.Instruction]:
 
 def _cancel_asked(s: on.CancelAsked, _: Context) -> list[do.Instruction]:
     """A cancel: a running attempt is stopped (recorded cancelled once its processes are gone:
-    ``cancel``); a task finished already is refused; any other (queued, held, waiting for its
-    next attempt) is cancelled now, and what depends on it skipped."""
+    ``cancel``); a completed task is refused, and so is one finished already in the run going on;
+    between runs, a cancelled one is so already, and any other is cancelled for the next run; in a
+    run, any other (queued, held, waiting for its next attempt) is cancelled now, and what depends
+    on it skipped."""
     if s.running:
         return [do.StopAttempt(stimulus=s.id, task=s.task, cause=s.cause)]
-    if s.status.finished and not s.busy:
+    if s.status == TaskStatus.COMPLETED and not s.busy:
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed: there is nothing to cancel")]
+    if s.status == TaskStatus.CANCELLED and not s.live:
+        return [do.Already(stimulus=s.id, task=s.task, why=f"{s.task} is cancelled already")]
+    if s.live and s.status.finished and not s.busy:
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {s.status} already")]
     return [do.CancelWaiting(stimulus=s.id, task=s.task, cause=s.cause)]
 
 
 def _retry_asked(s: on.RetryAsked, _: Context) -> list[do.Instruction]:
     """A retry: a task that ended and did not complete goes back in the queue, its retries afresh
-    (and what its end skipped with it); one in the queue already, completed, or asked of a run
-    that is stopping is refused, saying what to do instead."""
+    (and what its end skipped with it); one completed, one whose upstream is cancelled, one a
+    fallback took over, or one asked of a run that is stopping is refused, saying what to do
+    instead. One in the queue already is refused by a run, and is so already between runs, as is
+    one the next run runs again anyway (failed, interrupted)."""
+    if s.cancelled_upstream is not None:
+        upstream = s.cancelled_upstream
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"upstream {upstream} was cancelled: retry {upstream} first")]
     if s.busy or not s.status.finished:
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {s.status}: it is in the queue already")]
+        why = f"{s.task} is {s.status}: it is in the queue already"
+        return [
+            do.Refuse(stimulus=s.id, task=s.task, why=why)
+            if s.live
+            else do.Already(stimulus=s.id, task=s.task, why=why)
+        ]
     if s.status == TaskStatus.COMPLETED:
         redo = f"`orchestrator run --rerun {s.task}` redoes it"
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed ({redo})")]
+    if s.status == TaskStatus.FAILED and s.settled:
+        why = f"{s.task} failed, and a fallback took it over (the run was done): "
+        why += f"`orchestrator run --rerun {s.task}` runs it again"
+        return [do.Refuse(stimulus=s.id, task=s.task, why=why)]
     if s.stopping is not None:
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"the run is stopping ({s.stopping})")]
+    kept = s.status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) or (s.settled and s.status in _STAYS)
+    if not s.live and not kept:
+        return [
+            do.Already(
+                stimulus=s.id, task=s.task, why=f"{s.task} ({s.status}) runs again in the next `orchestrator run`"
+            )
+        ]
     return [do.Revive(stimulus=s.id, task=s.task)]
+
+
+_STAYS = (TaskStatus.BYPASSED, TaskStatus.SKIPPED)  # (what the next run leaves as it is, when settled)
+
+
+def _word_asked(s: on.WordAsked, _: Context) -> list[do.Instruction]:
+    """`approve` or `reject` of a task with nothing left to decide is refused: one past its gate
+    before it starts (running), one completed (unless out of date), one rejected or cancelled (a
+    retry asks again). Otherwise nothing is said: the word is written."""
+    if s.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and s.gate == "before":
+        why = f"{s.task} is {s.status}: its gate before it starts was passed"
+    elif s.status == TaskStatus.COMPLETED and not s.out_of_date:
+        why = f"{s.task} is completed: there is nothing to decide"
+    elif s.status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
+        why = f"{s.task} is {s.status}: `orchestrator retry {s.task}` asks again"
+    else:
+        return []
+    return [do.Refuse(stimulus=s.id, task=s.task, why=why)]
 
 
 def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
@@ -427,6 +472,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule("cancel-asked", _CANCELLED, (on.CancelAsked,), _cancel_asked),
     Rule("retry-asked", _REVIVED, (on.RetryAsked,), _retry_asked),
+    Rule("word-asked", (), (on.WordAsked,), _word_asked),  # (no move: whether the word is written at all)
     Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
     Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )

@@ -26,7 +26,7 @@ from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.forecasts.spend import tokens_of
 from orchestrator.run.limits.failover import fails_over
 from orchestrator.run.parts import Parts
-from orchestrator.run.telling import Scene, Verdict
+from orchestrator.run.telling import TOLD_BACK, Fill, Scene, Verdict
 from orchestrator.state.causes import Cause
 from orchestrator.state.transitions import governed
 
@@ -45,10 +45,7 @@ class Interpreter:
         self.spawn = spawn  # runs a started attempt in the loop's task group
         self.tell, self.stamp = tell, stamp  # what a start finds, told to the machine (``Starting``)
         self._table: dict[type[do.Instruction], Callable[[Any, Scene], None]] = {
-            do.Wait: _nothing, do.Take: _take, do.Noted: _noted, do.Hedge: _hedge, do.KeepRacing: _keep_racing,
-            do.StopLanes: _stop_lanes, do.Settle: _settle, do.Judge: _judge, do.KeepApart: _keep_apart,
-            do.Resolve: _resolve, do.StopAttempt: _stop_attempt, do.CancelWaiting: _cancel_waiting,
-            do.Revive: _revive, do.Refuse: _refuse,
+            **{kind: _told_back(fill) for kind, fill in TOLD_BACK.items()}, do.Wait: _nothing,
             do.Start: self._start, do.SettleRow: self._settle_row, do.StayFailed: self._stay_failed,
             do.Reuse: self._reuse, do.Launch: self._launch, do.GiveUp: self._give_up, do.AwaitWord: self._await_word,
             do.Requeue: self._requeue, do.KeepSession: self._keep_session, do.ForgetSession: self._forget_session,
@@ -228,59 +225,9 @@ def _nothing(_: do.Instruction, __: Scene) -> None:
     """A task kept in the queue (``Wait``): nothing to carry out."""
 
 
-# --- what the teller does in its own place: told back in the verdict --------------------------------
-
-
-def _take(_: do.Take, scene: Scene) -> None:
-    scene.verdict.take = True
-
-
-def _noted(_: do.Noted, scene: Scene) -> None:
-    scene.verdict.noted = True
-
-
-def _hedge(_: do.Hedge, scene: Scene) -> None:
-    scene.verdict.hedge = True
-
-
-def _keep_racing(_: do.KeepRacing, scene: Scene) -> None:
-    scene.verdict.racing = True
-
-
-def _stop_lanes(i: do.StopLanes, scene: Scene) -> None:
-    scene.verdict.stop = i.attempts
-
-
-def _settle(i: do.Settle, scene: Scene) -> None:
-    scene.verdict.settle = i.attempt
-
-
-def _judge(i: do.Judge, scene: Scene) -> None:
-    scene.verdict.judge = i.judge
-
-
-def _keep_apart(_: do.KeepApart, scene: Scene) -> None:
-    scene.verdict.apart = True
-
-
-def _resolve(_: do.Resolve, scene: Scene) -> None:
-    scene.verdict.resolve = True
-
-
-def _stop_attempt(_: do.StopAttempt, scene: Scene) -> None:
-    scene.verdict.stop_attempt = True
-
-
-def _cancel_waiting(_: do.CancelWaiting, scene: Scene) -> None:
-    scene.verdict.cancel_waiting = True
-
-
-def _revive(_: do.Revive, scene: Scene) -> None:
-    scene.verdict.revive = True
-
-
-def _refuse(i: do.Refuse, scene: Scene) -> None:
-    scene.verdict.refused = i.why
+def _told_back(fill: Fill) -> Callable[[Any, Scene], None]:
+    """What the teller does in its own place (``telling.TOLD_BACK``): said in the scene's verdict."""
+    return lambda instruction, scene: fill(instruction, scene.verdict)
 
 
 def _of(scene: Scene) -> Outcome:

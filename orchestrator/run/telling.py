@@ -11,10 +11,12 @@ the interpreter filled in; no part reads an instruction itself.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import instructions as do
 from orchestrator.machine.core import Machine
 from orchestrator.machine.instructions import Instruction
 from orchestrator.machine.stimuli import Stimulus
@@ -39,6 +41,28 @@ class Verdict:
     cancel_waiting: bool = False  # a cancel: the task, not running, is cancelled now (``CancelWaiting``)
     revive: bool = False  # a retry: the task goes back in the queue (``Revive``)
     refused: str | None = None  # a request the run will not do: why (``Refuse``)
+    already: str | None = None  # between runs, what a request asks holds already: what to say (``Already``)
+
+
+Fill = Callable[[Any, Verdict], None]
+
+# The instructions a teller carries out in its own place: each fills in its verdict.
+TOLD_BACK: dict[type[Instruction], Fill] = {
+    do.Take: lambda _, v: setattr(v, "take", True),
+    do.Noted: lambda _, v: setattr(v, "noted", True),
+    do.Hedge: lambda _, v: setattr(v, "hedge", True),
+    do.KeepRacing: lambda _, v: setattr(v, "racing", True),
+    do.StopLanes: lambda i, v: setattr(v, "stop", i.attempts),
+    do.Settle: lambda i, v: setattr(v, "settle", i.attempt),
+    do.Judge: lambda i, v: setattr(v, "judge", i.judge),
+    do.KeepApart: lambda _, v: setattr(v, "apart", True),
+    do.Resolve: lambda _, v: setattr(v, "resolve", True),
+    do.StopAttempt: lambda _, v: setattr(v, "stop_attempt", True),
+    do.CancelWaiting: lambda _, v: setattr(v, "cancel_waiting", True),
+    do.Revive: lambda _, v: setattr(v, "revive", True),
+    do.Refuse: lambda i, v: setattr(v, "refused", i.why),
+    do.Already: lambda i, v: setattr(v, "already", i.why),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +84,23 @@ class Carrier(Protocol):
     def carry(self, said: list[Instruction], scene: Scene | None = None) -> Verdict: ...
 
 
+class Between:
+    """The carrier of a request made with no run going on (``run/inflight/requests``,
+    ``decisions``): the machine's answer to it is told back whole, for the request to carry out."""
+
+    def carry(self, said: list[Instruction], scene: Scene | None = None) -> Verdict:
+        verdict = (scene if scene is not None else Scene()).verdict
+        for instruction in said:
+            TOLD_BACK[type(instruction)](instruction, verdict)
+        return verdict
+
+
 class Desk:
     """The run's machine, told through its interpreter (``carrier``, given by the loop once made)."""
 
-    def __init__(self, machine: Machine) -> None:
+    def __init__(self, machine: Machine, carrier: Carrier | None = None) -> None:
         self.machine = machine
-        self.carrier: Carrier | None = None
+        self.carrier = carrier
 
     def stamp(self) -> int:
         """The id of the next stimulus (``Machine.stamp``)."""

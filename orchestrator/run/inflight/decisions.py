@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from orchestrator import timing
 from orchestrator.errors import UsageError
+from orchestrator.machine.core import Machine
+from orchestrator.machine.stimuli import WordAsked
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer, wait_for
+from orchestrator.run.telling import Between, Desk
 from orchestrator.state import approvals, events
 from orchestrator.state.events.base import event_name
 from orchestrator.state.events.runs import ApproveRequested, RejectRequested
@@ -56,12 +59,12 @@ def decide(
     again = standing(workspace, task, view, said, now, records.get(task.id))
     if again is not None:
         return again
-    if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and task.approval == "before":
-        return _refused(task, word, f"{task.id} is {view.status}: its gate before it starts was passed")
-    if view.status == TaskStatus.COMPLETED and view.out_of_date is None:
-        return _refused(task, word, f"{task.id} is completed: there is nothing to decide")
-    if view.status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
-        return _refused(task, word, f"{task.id} is {view.status}: `orchestrator retry {task.id}` asks again")
+    desk = Desk(Machine(), Between())  # (the machine's ``word-asked`` rule: is there anything left to decide)
+    told = WordAsked(id=desk.stamp(), task=task.id, approve=approve, gate=task.approval, status=view.status,
+                     out_of_date=view.out_of_date is not None)  # fmt: skip
+    refused = desk.tell(told).refused
+    if refused is not None:
+        return _refused(task, word, refused)
     # At its gate now, the word is on the inputs it has now, and stands while they are the same;
     # given ahead of it (its upstream still to run), it holds for when it gets there.
     inputs = None

@@ -210,10 +210,14 @@ def _ask(
 def _offline(
     kind: Kind, workspace: Workspace, plan: Plan, task: Task, reason: str | None, lock: WorkspaceLock
 ) -> Answer:
-    """No run going on: change what the next run does, holding the workspace ``lock`` (released here)."""
+    """No run going on: change what the next run does, holding the workspace ``lock`` (released
+    here), as the machine's ``cancel-asked`` and ``retry-asked`` rules say of the task as it is now."""
+    from orchestrator.machine.core import Machine
+    from orchestrator.machine.stimuli import CancelAsked, RetryAsked
     from orchestrator.output.sections import update_plan_file
     from orchestrator.run.items import recount, rows_of
     from orchestrator.run.resume.freshness import current_views
+    from orchestrator.run.telling import Between, Desk
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
@@ -225,17 +229,20 @@ def _offline(
         view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
         view = view_of[task.id]
         status = view.status
-        refused: str | None = None
-        said: str
+        desk = Desk(Machine(), Between())
+        cause = Cause.of(CauseKind.CANCELLED, reason)
         if kind == "cancel":
-            if status == TaskStatus.COMPLETED:
-                refused = f"{task.id} is completed: there is nothing to cancel"
-            elif status == TaskStatus.CANCELLED:
-                said = f"{task.id} is cancelled already"
-            else:
+            asked = desk.tell(CancelAsked(id=desk.stamp(), task=task.id, cause=cause, running=False, status=status,
+                                          live=False))  # fmt: skip
+        else:
+            upstream = next((d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED), None)
+            asked = desk.tell(RetryAsked(id=desk.stamp(), task=task.id, status=status, live=False,
+                                         settled=bool(view.settled), cancelled_upstream=upstream))  # fmt: skip
+        refused, said = asked.refused, asked.already or ""
+        if kind == "cancel":
+            if asked.cancel_waiting:
                 if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
                     write_book(workspace, plan.book)
-                cause = Cause.of(CauseKind.CANCELLED, reason)
                 words = cause.sentence(task.id)
                 record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
                                       attempts=view.attempts, run_attempts=0, reason=words, cause=cause,
@@ -249,29 +256,15 @@ def _offline(
                 cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None,
                                           result=workspace.result_name(task), result_digest=written.digest)  # fmt: skip
                 _told(workspace, cancelled)
-        elif status == TaskStatus.COMPLETED:
-            refused = f"{task.id} is completed (`orchestrator run --rerun {task.id}` redoes it)"
-        elif held := [d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED]:
-            refused = f"upstream {held[0]} was cancelled: retry {held[0]} first"
-        elif status in (TaskStatus.CANCELLED, TaskStatus.REJECTED):
-            store.remove(workspace.result(task))
+        elif asked.revive:
+            store.remove(workspace.result(task))  # (cancelled, rejected; a skip or a bypass that stayed: a sentence)
             if status == TaskStatus.REJECTED:  # its gate asks again
                 approvals.record(workspace, task.id, approvals.REOPENED)
-            said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+            if status in (TaskStatus.CANCELLED, TaskStatus.REJECTED):
+                said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+            else:
+                said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
             _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
-        elif status in (TaskStatus.BYPASSED, TaskStatus.SKIPPED) and view.settled:
-            store.remove(workspace.result(task))  # (it stayed as it was: no work in it, a sentence)
-            said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
-            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
-        elif status == TaskStatus.FAILED and view.settled:
-            refused = (
-                f"{task.id} failed, and a fallback took it over (the run was done): "
-                f"`orchestrator run --rerun {task.id}` runs it again"
-            )
-        elif status.finished:
-            said = f"{task.id} ({status}) runs again in the next `orchestrator run`"
-        else:
-            said = f"{task.id} is {status}: it is in the queue already"
         if refused is None:
             views = current_views(plan, workspace)
             recount(plan, workspace, {view.id: view.status for view in views}, rows_of(plan, [task.id]))
