@@ -190,11 +190,12 @@ class Runner:
     def _not_started(self, prepared: Prepared, started: float, left: journals.JournalState) -> RunSummary:
         """Interrupted before the first attempt: nothing ran, nothing of the journal was touched."""
         _tell_unstarted(self.reporter, self.workspace, prepared.notices, left, self.options.wait_for_orphans)
-        found = counts(prepared.views.values())
+        written = rows_only(prepared.plan).tasks  # (a row run per item counted once, as status counts it)
+        found = counts(v for v in prepared.views.values() if v.id in written)
         wall = time.time() - started
         self.reporter.event(
             RunFinished(
-                **outcome_counts(prepared.views.values()),
+                **outcome_counts(prepared.views.values(), written),
                 wall_seconds=round(wall, 3),
                 exit_code=int(ExitCode.INTERRUPTED),
                 cost_usd=None,
@@ -313,7 +314,7 @@ class Runner:
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         stopped = scheduler.stop.why or self._synthesis_failed
-        found = counts(views)
+        found = counts(final)
         code = exit_code(prepared, stopped, only=bool(self.options.only))
         if self.interrupted:
             code = ExitCode.INTERRUPTED
@@ -322,7 +323,7 @@ class Runner:
         )
         self.reporter.event(
             RunFinished(
-                **outcome_counts(views),
+                **outcome_counts(views, shown.tasks),
                 wall_seconds=round(wall, 3),
                 exit_code=int(code),
                 cost_usd=summary.cost_usd,

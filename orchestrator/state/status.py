@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -193,15 +193,16 @@ class Outcomes(TypedDict):
     budget: tuple[str, ...] | None
 
 
-def outcome_counts(views: Iterable[TaskView]) -> Outcomes:
-    """What ``run_finished`` says of the tasks: how many are in each state, how many of their
+def outcome_counts(views: Iterable[TaskView], counted: Container[str]) -> Outcomes:
+    """What ``run_finished`` says of the tasks: how many of those ``counted`` (the plan's tasks as
+    written: a row run per item once, as ``status`` counts it) are in each state, how many of their
     results are simulated (made up by the fake executor, this run or an earlier one), and which
     failed, which are cancelled, which blocked by a person and which wait for a higher budget
-    (the run's last line says what to do about them)."""
+    (the run's last line says what to do about them: an item of a row among them, ``T-03[2]``)."""
     shown = list(views)
     budget = tuple(sorted(v.id for v in shown if v.status == TaskStatus.BLOCKED and _for_budget(v.cause)))
     return {
-        "counts": counts(shown),
+        "counts": counts(view for view in shown if view.id in counted),
         "simulated": sum(1 for view in shown if view.simulated),
         "failed": _ids(shown, TaskStatus.FAILED),
         "cancelled": _ids(shown, TaskStatus.CANCELLED),
