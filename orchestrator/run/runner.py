@@ -41,6 +41,7 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
+from orchestrator.run.flushing import Flusher
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
@@ -49,18 +50,17 @@ from orchestrator.run.parts import of_run
 from orchestrator.run.prepare import RunOptions, checked, prepare
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.basis import Basis
-from orchestrator.run.resume.blocks import Blocks, as_status_reads
+from orchestrator.run.resume.blocks import as_status_reads
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.recovery import finished_in_logs, keep, settler, told_late
 from orchestrator.run.scheduler import Scheduler
-from orchestrator.state import events, planfile, store
+from orchestrator.state import events
 from orchestrator.state import journal as journals
 from orchestrator.state.events import EventLog
 from orchestrator.state.events.runs import Notice, RunFinished, RunStarted
 from orchestrator.state.events.untold import untold
 from orchestrator.state.lock import WorkspaceLock, plan_edits
 from orchestrator.state.procs import process_started
-from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, counts, outcome_counts
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import ExitCode
@@ -97,10 +97,10 @@ class Runner:
         self.executor = executor or LocalExecutor()
         self.interrupted = False
         self._stoppable: anyio.CancelScope | None = None  # what a signal cancels now
-        self._unreadable_told = False
         self._synthesis_failed: str | None = None
         self._templates = Lenient(workspace, lambda message: self.reporter.event(Notice(message=message)))
-        self._blocks = Blocks(workspace, self._templates, only=bool(self.options.only))  # what the blocks show now
+        tell = self._notice_now
+        self._flusher = Flusher(workspace, self._templates, tell, only=bool(self.options.only))  # (``run/flushing``)
         self.scheduler: Scheduler | None = None
         self._live: LiveQueue | None = None  # (once the run goes on: what it takes of the plan)
 
@@ -168,7 +168,8 @@ class Runner:
                                               events_from=events.size(ws.events_file))  # fmt: skip
                 live.hold_at_start()
                 background.start_soon(live.follow)
-                background.start_soon(self._flush_every_second, prepared, scheduler)
+                background.start_soon(self._flusher.every_second, prepared, self.recorder, scheduler.started,
+                                      scheduler.parts.starts.rows)  # fmt: skip
                 background.start_soon(_tick_every_second, self.reporter)
                 try:
                     await self._stoppably(scheduler.run)
@@ -245,43 +246,9 @@ class Runner:
                 self._stoppable = None
         return None
 
-    # --- about once a second ----------------------------------------------------------------------
-
-    async def _flush_every_second(self, prepared: Prepared, scheduler: Scheduler) -> None:
-        await scheduler.started.wait()  # the first flush shows the first tasks running
-        rows = scheduler.parts.starts.rows  # (rows run per item: their counts, for the views)
-        while True:
-            began = time.perf_counter()
-            if rows is not None:
-                rows.flush()
-            await self._flush(prepared)
-            await anyio.sleep(max(timing.current().flush, (time.perf_counter() - began) * 10))  # a big plan: a tenth
-
-    async def _flush(self, prepared: Prepared) -> None:
-        """Make the results written since the last flush durable, and rewrite the status blocks
-        (their text made here; the writes, fsyncs included, in a worker thread)."""
-        paths = self.recorder.take_unsynced()
-        plan_file, records = self.workspace.plan_file, _held(prepared, self.recorder)
-        blocks = await self._blocks.due(prepared, records, new_results=bool(paths))
-        if not paths and blocks is None:
-            return  # nothing new to make durable or to show: most seconds of a run of agents
-
-        def write() -> str | None:
-            store.sync_files(paths)
-            return _rewrite_status(plan_file, blocks, durable=False) if blocks is not None else None
-
-        problem = await anyio.to_thread.run_sync(write)
-        if problem is not None:
-            self._blocks.forget()
-        self._unreadable(problem)
-
-    def _unreadable(self, problem: str | None) -> None:
-        if problem is not None and not self._unreadable_told:
-            self._unreadable_told = True
-            name = self.workspace.relative(self.workspace.plan_file)
-            message = f"{name}: its status blocks are not updated ({problem}); the run goes on with the plan it loaded"
-            self.reporter.event(Notice(message=message))
-            self.reporter.flush()  # now, not at the loop's next turn: that may be a long task away
+    def _notice_now(self, message: str) -> None:
+        self.reporter.event(Notice(message=message))
+        self.reporter.flush()  # now, not at the loop's next turn: that may be a long task away
 
     # --- the end ----------------------------------------------------------------------------------
 
@@ -302,17 +269,14 @@ class Runner:
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
         as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
-        store.sync_files(self.recorder.take_unsynced())
         admission = scheduler.admission
         # One wall time for the run, measured once: final_output.md's and the run line's.
         wall = round(time.time() - started, 3)
+        self._flusher.last(prepared, self.recorder)  # (its results durable, its status blocks)
         shown = rows_only(plan)  # (a row run per item stands for its instances: its result holds their answers)
         final = [view for view in views if view.id in shown.tasks]
         if (kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall)) is not None:
             self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
-        if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
-            blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
-            self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         stopped = scheduler.stop.why or self._synthesis_failed
         found = counts(final)
         code = exit_code(prepared, stopped, only=bool(self.options.only))
@@ -387,11 +351,6 @@ def _tell_unstarted(
     events.append(workspace.events_file, told)
 
 
-def _held(prepared: Prepared, recorder: Recorder) -> dict[str, ResultRecord]:
-    """The results a run holds: those on disk at its start, then its own."""
-    return {**prepared.records, **recorder.records}
-
-
 async def _tick_every_second(reporter: Reporter) -> None:
     """The reporter's clock: a live view's timers move while nothing else happens; sooner when a
     task may come to look stuck before the next second (a short timeout's 80%)."""
@@ -413,17 +372,6 @@ def _write_final_output(
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
     return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds)
-
-
-def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:
-    """Put the status blocks into the plan file; what kept them out, if anything. The plan is the
-    person's file: a run never ends because it cannot show its status there (the file is not
-    UTF-8 mid-edit, a marker is broken, the file is read-only, or gone for a moment)."""
-    try:
-        planfile.rewrite_blocks(plan_file, blocks, durable=durable)
-    except (planfile.PlanFileUnreadable, OSError) as exc:
-        return str(exc)
-    return None
 
 
 @asynccontextmanager
