@@ -51,7 +51,7 @@ class Flusher:
     async def flush(self, prepared: Prepared, recorder: Recorder) -> None:
         """Make the results written since the last flush durable, and rewrite the status blocks
         (their text made here; the writes, fsyncs included, in a worker thread)."""
-        paths = recorder.take_unsynced()
+        paths = recorder.files.take_unsynced()
         plan_file = self.workspace.plan_file
         blocks = await self.blocks.due(prepared, _held(prepared, recorder), new_results=bool(paths))
         if not paths and blocks is None:
@@ -69,7 +69,7 @@ class Flusher:
     def last(self, prepared: Prepared, recorder: Recorder) -> None:
         """The run's end: what it wrote made durable, and the blocks written one last time (marked
         as status marks them: what it did not run, a row edited since)."""
-        store.sync_files(recorder.take_unsynced())
+        store.sync_files(recorder.files.take_unsynced())
         if prepared.plan.settings.status_blocks:
             blocks = self.blocks.final(prepared, _held(prepared, recorder))
             self._unreadable(_rewrite(self.workspace.plan_file, blocks, durable=True))

@@ -154,7 +154,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
     desk = Desk(Machine())  # (the run's one machine: its loop's, its races' and its merges')
     executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), desk)
     if merges is not None:
-        recorder.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)
+        recorder.files.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)
     launcher = Launcher(workspace, plan, prepared.settings, prepared.profiles, executor, attempt_base_environment(),
                         sandbox=prepared.sandbox)  # fmt: skip
     # What fingerprints read: archived upstreams too, and every result this run writes as it

@@ -7,25 +7,20 @@ status blocks of master_plan.md show) and the event a reporter shows.
 
 from __future__ import annotations
 
-import functools
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
-from orchestrator.output.markup import output_form
 from orchestrator.output.reporter import Reporter
-from orchestrator.output.templates import Lenient
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Attempt, Outcome
+from orchestrator.run.resultfiles import ResultFiles
 from orchestrator.run.told import completed_event, not_run_event, spent_of, started_event, total
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.state.events import untold
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunPaused
 from orchestrator.state.events.tasks import (
@@ -34,7 +29,7 @@ from orchestrator.state.events.tasks import (
     TaskRetrying,
 )
 from orchestrator.state.journal import Journal, iso_at
-from orchestrator.state.results import ResultRecord, not_run_body, write_result
+from orchestrator.state.results import ResultRecord, not_run_body
 from orchestrator.state.status import TaskView
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace
@@ -74,13 +69,8 @@ class Recorder:
         self.views = views
         self.reporter = reporter
         self.journal = journal
-        # (a result is never lost to a template: should the workspace's fail on one, the packaged one)
-        self.templates = Lenient(workspace, lambda message: self.emit(Notice(message=message)))
         self.records: dict[str, ResultRecord] = {}  # written in this run
-        self.written: dict[str, Told] = {}  # each task's result file as last written, for its event to tell
-        self.unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
-        # told each task whose result is written, once it is (the merge queue clears its merge's mark)
-        self.on_written: list[Callable[[str], None]] = []
+        self.files = ResultFiles(workspace, plan, journal, self.emit)  # (``run/resultfiles``)
 
     def emit(self, event: EventRecord) -> None:
         """``event`` told: shown by the reporter, kept in the run's event log."""
@@ -144,14 +134,13 @@ class Recorder:
         live to record (``run/resume/recovery`` made ``record`` from its log): recorded as it would
         have been."""
         record = replace(record, inputs=self.inputs_of(task))
-        self.write(task, record, self._body(record, text))
+        self.write(task, record, self.files.body(record, text))
         self.told_completed(task, record)
 
     def told_completed(self, task: Task, record: ResultRecord, last: AgentResult | None = None) -> None:
         # ``last``: its last attempt's result, with what that attempt alone spent (none: the record's)
-        digest = self.written[task.id]["result_digest"] if task.id in self.written else None
         self.emit(completed_event((task.id, task.agent, task.title), record, self.workspace.result_name(task), last,
-                                  digest))  # fmt: skip
+                                  self.files.digest(task.id)))  # fmt: skip
 
     def failed(self, outcome: Outcome, reason: str) -> None:
         stderr = _stderr(self.workspace, outcome)
@@ -167,7 +156,7 @@ class Recorder:
                 simulated=outcome.run.simulated,
                 **spent_of(outcome.result),
                 worker=outcome.run.worker or None,
-                **self.written[task.id],
+                **self.files.written[task.id],
             )
         )
 
@@ -214,7 +203,9 @@ class Recorder:
             **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        self.emit(replace(not_run_event(task, status, cause, reason, record.duration, spent), **self.written[task.id]))
+        self.emit(
+            replace(not_run_event(task, status, cause, reason, record.duration, spent), **self.files.written[task.id])
+        )
 
     def given_up(self, task: Task, blocker: str) -> None:
         """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,
@@ -264,47 +255,22 @@ class Recorder:
         task = outcome.attempt.task
         inputs = self.inputs_of(task) if status in _DONE_WORK else None
         record = attempt_record(self.workspace, outcome, status, reason, inputs)
-        self.write(task, record, self._body(record, outcome.result.text, stderr))
+        self.write(task, record, self.files.body(record, outcome.result.text, stderr))
         return record
-
-    def _body(self, record: ResultRecord, output: str, stderr: str = "") -> str:
-        status = record.status
-        return self.templates.render(
-            "result.md.j2",
-            task=self.plan.tasks[record.task],
-            status=str(status),
-            icon=status.icon,
-            reason=record.reason or "",
-            output=output.rstrip(),
-            stderr_tail=stderr,
-            format=output_form(self.plan.settings.result_format, record.backend),
-            logs=list(record.logs),
-            simulated=record.simulated,
-        )
 
     def write(self, task: Task, record: ResultRecord, body: str) -> None:
         """``task`` moved to ``record`` (its state, its cause): the move checked against the state
         machine first (``IllegalTransition``, nothing written), then its result written, then its view."""
         view = self.views[task.id]
         view.status.to(record.status)
-        self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
-        path = self.workspace.result(task)
-        # looked for each time, not in a listing made at the start: a person may write there meanwhile
-        told = _put(self.workspace, path, record, body, os.path.lexists(path), self.emit, self.journal)
-        self.written[task.id] = Told(result=self.workspace.result_name(task), result_digest=told)
-        self.unsynced.append(path)
+        self.files.put(task, record, body)
         self.records[task.id] = record
         if view.status == TaskStatus.RETRYING:  # its retry will not come: status no longer shows it retrying
             self.journal.settled(task.id)
         view.move(record.status, record.cause, note=record.reason if record.cause is None else None)
         view.take_details(record, self.workspace.result_name(task))
-        for told_of in self.on_written:
+        for told_of in self.files.on_written:
             told_of(task.id)
-
-    def take_unsynced(self) -> list[Path]:
-        """The result files written since the last call: for the flush that makes them durable."""
-        paths, self.unsynced = self.unsynced, []
-        return paths
 
 
 def attempt_record(
@@ -358,34 +324,6 @@ def attempt_record(
         hedged=outcome.raced.frontmatter(attempt.number) if outcome.raced else None,
         best_of=outcome.judged.frontmatter() if outcome.judged else None,
     )
-
-
-class Told(TypedDict):
-    """A result file written, as the event of its task's end tells it (``verify`` checks it)."""
-
-    result: str  # the file, as ``task_completed``'s ``result`` names it
-    result_digest: str  # of its bytes
-
-
-def _put(
-    workspace: Workspace,
-    path: Path,
-    record: ResultRecord,
-    body: str,
-    exists: bool,
-    emit: Callable[[Notice], None],
-    journal: Journal,
-) -> str:
-    """``record`` written as ``path``; a file there that was no result of its task as the tool wrote
-    it (another task's, one a hand edit left unreadable or edited) is kept beside it, and a notice says where, as
-    ``cancel`` with no run going on says it: nothing of a person's is moved without a word. The
-    digest of the bytes written, journaled before they are (a kill between the file and its event:
-    the next run tells of it, ``state/events/untold``)."""
-    line = functools.partial(untold.line, record.task, record.attempts, path.name)
-    written = write_result(path, record, body, durable=False, exists=exists, before=lambda d: journal.append(line(d)))
-    if written.kept is not None:
-        emit(Notice(message=written.kept.notice(workspace.relative(path))))
-    return written.digest
 
 
 class _Costs(TypedDict):
