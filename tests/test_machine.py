@@ -77,6 +77,7 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.run.telling import Desk
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
+from orchestrator.state.taskstate import TaskState
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
@@ -215,7 +216,7 @@ def test_fail_over_sends_the_next_attempt_to_a_fallback_spending_no_retry_and_ju
         ForgetSession(stimulus=7, task="T-01"),
         FailOver(stimulus=7, task="T-01", reason=why),
     ]
-    assert machine.retries.used == {}
+    assert machine.retries.used("T-01") == 0
 
 
 def test_fail_over_of_a_backend_down_for_a_while_blocks_nothing() -> None:
@@ -246,7 +247,7 @@ def test_retry_waits_a_jittered_backoff_and_spends_a_retry() -> None:
         ForgetSession(stimulus=7, task="T-01"),
         RetryLater(stimulus=7, task="T-01", after=after, at=NOW + after, reason="boom", backend="claude"),
     ]
-    assert machine.retries.used == {"T-01": 1}
+    assert machine.retries.used("T-01") == 1
 
 
 def test_session_goes_on_after_a_rate_limit_that_came_after_an_answer() -> None:
@@ -417,19 +418,25 @@ def test_adopt_has_a_conflicts_resolution_join_the_run_before_what_needs_its_tas
 CANCEL = Cause.of(CauseKind.CANCELLED, "not needed")
 
 
+def holding(status: TaskStatus, task: str = "T-01") -> Machine:
+    """A machine that holds ``task`` in ``status`` (a request's rules read it there, not from the request)."""
+    return Machine(tasks={task: TaskState(status)}, rng=random.Random(3))
+
+
 def test_cancel_asked_stops_a_running_attempt_refuses_a_finished_task_and_cancels_any_other() -> None:
-    running = CancelAsked(id=50, task="T-01", cause=CANCEL, running=True, status=TaskStatus.RUNNING)
-    assert handle(running) == [StopAttempt(stimulus=50, task="T-01", cause=CANCEL)]
-    done = CancelAsked(id=51, task="T-01", cause=CANCEL, running=False, status=TaskStatus.COMPLETED)
-    assert handle(done) == [Refuse(stimulus=51, task="T-01", why="T-01 is completed: there is nothing to cancel")]
-    waits = CancelAsked(id=52, task="T-01", cause=CANCEL, running=False, status=TaskStatus.FAILED, busy=True)
-    assert handle(waits) == [CancelWaiting(stimulus=52, task="T-01", cause=CANCEL)]  # (its retry's backoff)
+    running = CancelAsked(id=50, task="T-01", cause=CANCEL, running=True)
+    assert handle(running, holding(TaskStatus.RUNNING)) == [StopAttempt(stimulus=50, task="T-01", cause=CANCEL)]
+    done = CancelAsked(id=51, task="T-01", cause=CANCEL, running=False)
+    nothing = Refuse(stimulus=51, task="T-01", why="T-01 is completed: there is nothing to cancel")
+    assert handle(done, holding(TaskStatus.COMPLETED)) == [nothing]
+    waits = CancelAsked(id=52, task="T-01", cause=CANCEL, running=False, busy=True)
+    assert handle(waits, holding(TaskStatus.FAILED)) == [CancelWaiting(stimulus=52, task="T-01", cause=CANCEL)]
 
 
 def test_retry_asked_revives_a_task_that_ended_short_and_refuses_what_it_cannot_do_saying_why() -> None:
-    assert handle(RetryAsked(id=53, task="T-01", status=TaskStatus.FAILED)) == [Revive(stimulus=53, task="T-01")]
+    assert handle(RetryAsked(id=53, task="T-01"), holding(TaskStatus.FAILED)) == [Revive(stimulus=53, task="T-01")]
     said = {
-        status: handle(RetryAsked(id=54, task="T-01", status=status, busy=busy, stopping=stopping))[0]
+        status: handle(RetryAsked(id=54, task="T-01", busy=busy, stopping=stopping), holding(status))[0]
         for status, busy, stopping in [
             (TaskStatus.RUNNING, True, None),
             (TaskStatus.COMPLETED, False, None),
@@ -454,7 +461,7 @@ def test_cancel_between_runs_cancels_what_the_next_run_would_start_and_is_so_alr
     as an answer, not a refusal (issue 74: these were an if/elif ladder of their own)."""
 
     def asked(status: TaskStatus, live: bool) -> list[Instruction]:
-        return handle(CancelAsked(id=60, task="T-01", cause=CANCEL, running=False, status=status, live=live))
+        return handle(CancelAsked(id=60, task="T-01", cause=CANCEL, running=False, live=live), holding(status))
 
     assert asked(TaskStatus.FAILED, live=False) == [CancelWaiting(stimulus=60, task="T-01", cause=CANCEL)]
     assert asked(TaskStatus.FAILED, live=True) == [Refuse(stimulus=60, task="T-01", why="T-01 is failed already")]
@@ -467,7 +474,7 @@ def test_cancel_between_runs_cancels_what_the_next_run_would_start_and_is_so_alr
 
 def test_retry_between_runs_revives_what_stays_and_says_what_runs_anyway_and_refuses_saying_why() -> None:
     def asked(status: TaskStatus, **facts: object) -> Instruction:
-        (said,) = handle(RetryAsked(id=61, task="T-02", status=status, live=False, **facts))  # type: ignore[arg-type]
+        (said,) = handle(RetryAsked(id=61, task="T-02", live=False, **facts), holding(status, "T-02"))  # type: ignore[arg-type]
         return said
 
     revive = Revive(stimulus=61, task="T-02")
@@ -486,7 +493,8 @@ def test_retry_between_runs_revives_what_stays_and_says_what_runs_anyway_and_ref
 
 def test_a_word_on_a_task_with_nothing_left_to_decide_is_refused_before_it_is_written() -> None:
     def asked(status: TaskStatus, gate: str = "before", out_of_date: bool = False) -> list[Instruction]:
-        return handle(WordAsked(id=62, task="T-04", approve=True, gate=gate, status=status, out_of_date=out_of_date))
+        asked = WordAsked(id=62, task="T-04", approve=True, gate=gate, out_of_date=out_of_date)
+        return handle(asked, holding(status, "T-04"))
 
     assert asked(TaskStatus.AWAITING_APPROVAL) == asked(TaskStatus.PENDING) == asked(TaskStatus.RUNNING, "after") == []
     assert asked(TaskStatus.COMPLETED, out_of_date=True) == []
@@ -588,7 +596,7 @@ def test_a_race_a_merge_and_a_request_are_told_back_what_to_do() -> None:
     from orchestrator.run.interpreter import Interpreter
     from orchestrator.run.parts import Parts
 
-    desk = Desk(Machine())
+    desk = Desk(Machine(tasks={"T-01": TaskState(TaskStatus.COMPLETED)}))
     desk.carrier = Interpreter(cast(Parts, None), print, desk.tell, desk.stamp)
     assert desk.tell(MergeConflicted(id=desk.stamp(), task="T-01", on_conflict="fail")).apart
     resolved = desk.tell(MergeConflicted(id=desk.stamp(), task="T-01", on_conflict="resolve"))
@@ -597,9 +605,10 @@ def test_a_race_a_merge_and_a_request_are_told_back_what_to_do() -> None:
     assert (won.stop, won.settle, won.racing) == ((1,), 2, False)
     waits = desk.tell(LaneEnded(id=desk.stamp(), task="T-01", attempt=2, completed=False, running=(1,)))
     assert waits.racing and waits.settle is None
-    refused = desk.tell(RetryAsked(id=desk.stamp(), task="T-01", status=TaskStatus.COMPLETED))
+    refused = desk.tell(RetryAsked(id=desk.stamp(), task="T-01"))
     assert refused.refused is not None and "completed" in refused.refused and not refused.revive
-    assert desk.tell(RetryAsked(id=desk.stamp(), task="T-01", status=TaskStatus.FAILED)).revive
+    desk.machine.tasks["T-01"].status = TaskStatus.FAILED
+    assert desk.tell(RetryAsked(id=desk.stamp(), task="T-01")).revive
 
 
 def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> None:
@@ -616,6 +625,7 @@ ALLOWED = {
     "orchestrator.machine.policy",
     "orchestrator.state.approvals",
     "orchestrator.state.causes",
+    "orchestrator.state.taskstate",
     "orchestrator.vocabulary",
 }
 NO_IO = {"anyio", "asyncio", "time", "os", "pathlib", "subprocess", "shutil", "io", "socket", "threading"}

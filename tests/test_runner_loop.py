@@ -30,6 +30,7 @@ from orchestrator.run.resume.blocks import Shown
 from orchestrator.run.runner import Runner
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.status import TaskView
+from orchestrator.state.taskstate import TaskState
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -435,13 +436,14 @@ def test_the_synthesis_of_a_fake_run_is_made_up_too(tmp_path: Path) -> None:
 def test_the_status_blocks_are_rewritten_only_when_what_they_show_changed() -> None:
     """A run of agents spends most seconds with nothing new to show: those seconds render and
     write nothing. A failed write is tried again at the next flush."""
-    views = [TaskView("T-01", "Agent-01", "One", TaskStatus.RUNNING, [], "normal")]
+    views = [TaskView("T-01", "Agent-01", "One", TaskState(TaskStatus.RUNNING), [], "normal")]
     shown = Shown()
     assert shown.changed(views)
     assert not shown.changed(views)
     views[0].move(TaskStatus.COMPLETED)
     assert shown.changed(views) and not shown.changed(views)
-    views.append(TaskView("T-02", "Agent-02", "Two", TaskStatus.PENDING, ["T-01"], "normal"))  # added mid-run
+    # added mid-run
+    views.append(TaskView("T-02", "Agent-02", "Two", TaskState(TaskStatus.PENDING), ["T-01"], "normal"))
     assert shown.changed(views)
     shown.forget()
     assert shown.changed(views)

@@ -1,14 +1,16 @@
 """The machine: ``handle(stimulus) -> instructions``, its rules asked in their order (``RULES``).
 
-It keeps what the rules need of the past (the retries each task has spent: ``RetryBook``) and
-numbers the stimuli (``stamp``); it reads no file, no clock and no process, so a test feeds it
-plain values and compares what it says (``tests/test_machine.py``).
+It holds the tasks (``tasks``: each one's ``TaskState``, its status, cause and the retries it has
+spent; a run's machine holds the very records its views read) and numbers the stimuli (``stamp``);
+it reads no file, no clock and no process, so a test feeds it plain values and compares what it
+says (``tests/test_machine.py``).
 """
 
 from __future__ import annotations
 
 import itertools
 import random
+from collections.abc import MutableMapping
 
 import msgspec
 
@@ -16,13 +18,19 @@ from orchestrator.machine.instructions import Instruction
 from orchestrator.machine.retries import RetryBook
 from orchestrator.machine.rules import RULES, Context, Rule, moves
 from orchestrator.machine.stimuli import Stimulus
+from orchestrator.state.taskstate import TaskState
 
 
 class Machine:
     def __init__(
-        self, *, retries: RetryBook | None = None, rng: random.Random | None = None, rules: tuple[Rule, ...] = RULES
+        self,
+        *,
+        tasks: MutableMapping[str, TaskState] | None = None,
+        rng: random.Random | None = None,
+        rules: tuple[Rule, ...] = RULES,
     ) -> None:
-        self.retries = retries if retries is not None else RetryBook()
+        self.tasks: MutableMapping[str, TaskState] = tasks if tasks is not None else {}
+        self.retries = RetryBook(self.tasks)  # (each task's retries, read from and booked in ``tasks``)
         self.rng = rng if rng is not None else random.Random()
         self.rules = rules
         self._ids = itertools.count(1)

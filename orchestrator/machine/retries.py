@@ -1,39 +1,55 @@
 """What ``policy.decide`` needs to know of each task's past: the retries it has spent, and its
-rate-limited attempts in a row. The machine's own memory: plain counts, no clock read."""
+rate-limited attempts in a row, read from and booked in the task's state the machine holds
+(``TaskState.retries``, ``limited``). Plain counts, no clock read."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING
 
 from orchestrator.machine import policy
 from orchestrator.plan.config.settings import Settings
+from orchestrator.state.taskstate import TaskState
+from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
     from orchestrator.backends.base import AgentResult
 
 
 class RetryBook:
-    """The retries each task has spent (``used``), and its rate-limited attempts in a row (how
-    many, and when the first of them ended)."""
+    """Each task's retries, in the machine's table of tasks (``tasks``)."""
 
-    def __init__(self) -> None:
-        self.used: dict[str, int] = {}
-        self._limited: dict[str, tuple[int, float]] = {}
+    def __init__(self, tasks: MutableMapping[str, TaskState] | None = None) -> None:
+        self.tasks: MutableMapping[str, TaskState] = tasks if tasks is not None else {}
+
+    def used(self, task: str) -> int:
+        """The retries ``task`` has spent in this run."""
+        state = self.tasks.get(task)
+        return state.retries if state is not None else 0
+
+    def afresh(self, task: str) -> None:
+        """``task``'s retries afresh (a person's retry revives it)."""
+        if (state := self.tasks.get(task)) is not None:
+            state.retries, state.limited = 0, None
 
     def decide(
         self, task: str, result: AgentResult, *, attempt: int, settings: Settings, rng: random.Random, now: float
     ) -> policy.Decision:
         """``policy.decide`` on the outcome of attempt ``attempt`` (in this run) of ``task``,
         ended at loop time ``now``; what it spends is booked."""
-        limited, since = self._limited.pop(task, (0, now))
-        used = self.used.get(task, 0)
+        state = self.tasks.get(task)
+        if state is None:  # (a task the machine meets first at its end: a unit test's)
+            state = self.tasks[task] = TaskState(TaskStatus.RUNNING)
+        limited, since = state.limited or (0, now)
+        state.limited = None
         decision = policy.decide(
-            result, attempt=attempt, retries_used=used, settings=settings, rng=rng, limited=limited, waited=now - since
-        )
+            result, attempt=attempt, retries_used=state.retries, settings=settings, rng=rng, limited=limited,
+            waited=now - since,
+        )  # fmt: skip
         if isinstance(decision, policy.Retry):
             if decision.spends_retry:
-                self.used[task] = used + 1
+                state.retries += 1
             if decision.rate_limited:
-                self._limited[task] = (limited + 1, since)
+                state.limited = (limited + 1, since)
         return decision

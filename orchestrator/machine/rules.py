@@ -29,13 +29,19 @@ from orchestrator.vocabulary import TRANSITIONS, ErrorClass, TaskStatus
 
 
 class Context:
-    """One stimulus being handled: what the rules before have said of it, and (an attempt's
-    outcome) what ``policy.decide`` makes of it, asked once."""
+    """One stimulus being handled: what the rules before have said of it, the tasks as the
+    machine holds them (``status``), and (an attempt's outcome) what ``policy.decide`` makes of
+    it, asked once."""
 
     def __init__(self, stimulus: on.Stimulus, retries: RetryBook, rng: random.Random) -> None:
         self.stimulus = stimulus
         self.said: list[do.Instruction] = []
         self._retries, self._rng = retries, rng
+        self.tasks = retries.tasks  # (the machine's: ``Machine.tasks``)
+
+    def status(self, task: str) -> TaskStatus:
+        """``task``'s status, as the machine holds it."""
+        return self.tasks[task].status
 
     @cached_property
     def decision(self) -> policy.Decision:
@@ -340,54 +346,54 @@ def _word(s: on.WordSaid, _: Context) -> list[do.Instruction]:
     return [took, do.Release(stimulus=s.id, task=s.task)] if s.gate == "after" else [took]
 
 
-def _cancel_asked(s: on.CancelAsked, _: Context) -> list[do.Instruction]:
+def _cancel_asked(s: on.CancelAsked, c: Context) -> list[do.Instruction]:
     """A cancel: a running attempt is stopped (recorded cancelled once its processes are gone:
     ``cancel``); a completed task is refused, and so is one finished already in the run going on;
     between runs, a cancelled one is so already, and any other is cancelled for the next run; in a
     run, any other (queued, held, waiting for its next attempt) is cancelled now, and what depends
     on it skipped."""
+    status = c.status(s.task)
     if s.running:
         return [do.StopAttempt(stimulus=s.id, task=s.task, cause=s.cause)]
-    if s.status == TaskStatus.COMPLETED and not s.busy:
+    if status == TaskStatus.COMPLETED and not s.busy:
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed: there is nothing to cancel")]
-    if s.status == TaskStatus.CANCELLED and not s.live:
+    if status == TaskStatus.CANCELLED and not s.live:
         return [do.Already(stimulus=s.id, task=s.task, why=f"{s.task} is cancelled already")]
-    if s.live and s.status.finished and not s.busy:
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {s.status} already")]
+    if s.live and status.finished and not s.busy:
+        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {status} already")]
     return [do.CancelWaiting(stimulus=s.id, task=s.task, cause=s.cause)]
 
 
-def _retry_asked(s: on.RetryAsked, _: Context) -> list[do.Instruction]:
+def _retry_asked(s: on.RetryAsked, c: Context) -> list[do.Instruction]:
     """A retry: a task that ended and did not complete goes back in the queue, its retries afresh
     (and what its end skipped with it); one completed, one whose upstream is cancelled, one a
     fallback took over, or one asked of a run that is stopping is refused, saying what to do
     instead. One in the queue already is refused by a run, and is so already between runs, as is
     one the next run runs again anyway (failed, interrupted)."""
+    status = c.status(s.task)
     if s.cancelled_upstream is not None:
         upstream = s.cancelled_upstream
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"upstream {upstream} was cancelled: retry {upstream} first")]
-    if s.busy or not s.status.finished:
-        why = f"{s.task} is {s.status}: it is in the queue already"
+    if s.busy or not status.finished:
+        why = f"{s.task} is {status}: it is in the queue already"
         return [
             do.Refuse(stimulus=s.id, task=s.task, why=why)
             if s.live
             else do.Already(stimulus=s.id, task=s.task, why=why)
         ]
-    if s.status == TaskStatus.COMPLETED:
+    if status == TaskStatus.COMPLETED:
         redo = f"`orchestrator run --rerun {s.task}` redoes it"
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed ({redo})")]
-    if s.status == TaskStatus.FAILED and s.settled:
+    if status == TaskStatus.FAILED and s.settled:
         why = f"{s.task} failed, and a fallback took it over (the run was done): "
         why += f"`orchestrator run --rerun {s.task}` runs it again"
         return [do.Refuse(stimulus=s.id, task=s.task, why=why)]
     if s.stopping is not None:
         return [do.Refuse(stimulus=s.id, task=s.task, why=f"the run is stopping ({s.stopping})")]
-    kept = s.status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) or (s.settled and s.status in _STAYS)
+    kept = status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) or (s.settled and status in _STAYS)
     if not s.live and not kept:
         return [
-            do.Already(
-                stimulus=s.id, task=s.task, why=f"{s.task} ({s.status}) runs again in the next `orchestrator run`"
-            )
+            do.Already(stimulus=s.id, task=s.task, why=f"{s.task} ({status}) runs again in the next `orchestrator run`")
         ]
     return [do.Revive(stimulus=s.id, task=s.task)]
 
@@ -395,16 +401,17 @@ def _retry_asked(s: on.RetryAsked, _: Context) -> list[do.Instruction]:
 _STAYS = (TaskStatus.BYPASSED, TaskStatus.SKIPPED)  # (what the next run leaves as it is, when settled)
 
 
-def _word_asked(s: on.WordAsked, _: Context) -> list[do.Instruction]:
+def _word_asked(s: on.WordAsked, c: Context) -> list[do.Instruction]:
     """`approve` or `reject` of a task with nothing left to decide is refused: one past its gate
     before it starts (running), one completed (unless out of date), one rejected or cancelled (a
     retry asks again). Otherwise nothing is said: the word is written."""
-    if s.status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and s.gate == "before":
-        why = f"{s.task} is {s.status}: its gate before it starts was passed"
-    elif s.status == TaskStatus.COMPLETED and not s.out_of_date:
+    status = c.status(s.task)
+    if status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and s.gate == "before":
+        why = f"{s.task} is {status}: its gate before it starts was passed"
+    elif status == TaskStatus.COMPLETED and not s.out_of_date:
         why = f"{s.task} is completed: there is nothing to decide"
-    elif s.status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
-        why = f"{s.task} is {s.status}: `orchestrator retry {s.task}` asks again"
+    elif status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
+        why = f"{s.task} is {status}: `orchestrator retry {s.task}` asks again"
     else:
         return []
     return [do.Refuse(stimulus=s.id, task=s.task, why=why)]

@@ -11,7 +11,7 @@
     MergeConflicted(task, on_conflict)          a completed task's branch conflicts with the integration branch
     WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
     CancelAsked / RetryAsked(task, ...)         `orchestrator cancel`, `retry`: of the run going on, or between runs
-    WordAsked(task, approve, gate, status)      `approve`, `reject` asked, before the word is written
+    WordAsked(task, approve, gate)              `approve`, `reject` asked, before the word is written
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
 
@@ -137,27 +137,26 @@ class WordSaid(Stimulus, frozen=True, kw_only=True):
 
 class CancelAsked(Stimulus, frozen=True, kw_only=True):
     """`orchestrator cancel` (the dashboard's button, the API) asks to cancel ``task``, for
-    ``cause``: whether an attempt of it ``running`` now, its ``status``, whether it is ``busy``
-    (waiting for its next attempt); ``live``: asked of the run going on (else between runs, of
-    what the next run does: ``run/inflight/requests``)."""
+    ``cause``: whether an attempt of it ``running`` now, whether it is ``busy`` (waiting for its
+    next attempt); ``live``: asked of the run going on (else between runs, of what the next run
+    does: ``run/inflight/requests``). Its status is the machine's (``Machine.tasks``)."""
 
     task: str
     cause: Cause
     running: bool
-    status: TaskStatus
     busy: bool = False
     live: bool = True
 
 
 class RetryAsked(Stimulus, frozen=True, kw_only=True):
-    """`orchestrator retry` asks to run ``task`` again: its ``status``, whether it is ``busy`` (in
-    the queue, running, or waiting for its next attempt), whether the run is ``stopping`` (why);
+    """`orchestrator retry` asks to run ``task`` again (its status the machine's): whether it is
+    ``busy`` (in the queue, running, or waiting for its next attempt), whether the run is
+    ``stopping`` (why);
     ``live``: asked of the run going on, else between runs, where ``settled`` says the next run
     leaves it as it is (a fallback took its failure over; a skip or a bypass that stays) and
     ``cancelled_upstream`` names a dependency of it cancelled."""
 
     task: str
-    status: TaskStatus
     busy: bool = False
     stopping: str | None = None
     live: bool = True
@@ -167,13 +166,12 @@ class RetryAsked(Stimulus, frozen=True, kw_only=True):
 
 class WordAsked(Stimulus, frozen=True, kw_only=True):
     """`orchestrator approve` or `reject` (``approve``) of ``task``, whose Approval cell is
-    ``gate`` (before, after), as its view reads now: its ``status``, and whether a completed
-    result is ``out_of_date``. Asked before the word is written, with a run going on or none."""
+    ``gate`` (before, after): whether its completed result is ``out_of_date`` (its status the
+    machine's). Asked before the word is written, with a run going on or none."""
 
     task: str
     approve: bool
     gate: str
-    status: TaskStatus
     out_of_date: bool = False
 
 

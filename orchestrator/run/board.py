@@ -160,7 +160,7 @@ class Board:
         back). Nothing changes when ``task`` itself cannot."""
         back, doomed = self.queue.revive(task.id, task.priority, self.plan.order[task.id])
         if task.id not in doomed:
-            self.retries.used.pop(task.id, None)
+            self.retries.afresh(task.id)
             self.first_attempt.pop(task.id, None)
         return back, doomed
 

@@ -47,6 +47,7 @@ from orchestrator.state.events.runs import Notice
 from orchestrator.state.journal import Journal
 from orchestrator.state.pause import Pause
 from orchestrator.state.results import ResultRecord
+from orchestrator.state.status import States
 from orchestrator.state.workspace import Workspace
 
 
@@ -111,7 +112,7 @@ def assemble(
         expected = (spend.p50s(), spend.token_p50s())
     costs, tokens = expected
     forecast = Forecast(plan, recorder.views, selected, estimates, admission.limit, recorder.emit, costs)
-    desk = desk if desk is not None else Desk(Machine())
+    desk = desk if desk is not None else Desk(Machine(tasks=States(recorder.views)))
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
                   desk.machine.retries)  # fmt: skip
     breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()
@@ -151,7 +152,7 @@ def of_run(workspace: Workspace, executor: Executor, prepared: Prepared, recorde
         token_pace=plan.settings.backend_tokens_per_minute,
     )
     simulated = executor.can.simulated
-    desk = Desk(Machine())  # (the run's one machine: its loop's, its races' and its merges')
+    desk = Desk(Machine(tasks=States(prepared.views)))  # (the run's one: its loop's, its races' and its merges')
     executor, merges = isolate(workspace, prepared, executor, lambda said: recorder.emit(Notice(message=said)), desk)
     if merges is not None:
         recorder.files.on_written.append(merges.recorded)  # (a merge's mark kept until its result is written)

@@ -1,22 +1,47 @@
-"""A task's state as the views show it (``TaskView``), and the result records it is read from;
-``views/replay.collect`` makes every task's, by the machine's rules."""
+"""A task as the views show it (``TaskView``, which reads its state from the ``TaskState`` the
+machine holds of it; ``States``, those records as a machine holds them), and the result records it
+is read from; ``views/replay.collect`` makes every task's, by the machine's rules."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.results import ResultRecord, read_record
+from orchestrator.state.taskstate import TaskState
 from orchestrator.state.transitions import moved
 from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:
     from orchestrator.plan.model import Plan, Task
     from orchestrator.state.workspace import Workspace
+
+
+class States(MutableMapping[str, TaskState]):
+    """The states of ``views``' tasks, as a machine holds them: each the very record its view
+    reads (a run's views, a view's replay's), so what the machine moves is what they show."""
+
+    def __init__(self, views: Mapping[str, TaskView]) -> None:
+        self._views = views
+
+    def __getitem__(self, task: str) -> TaskState:
+        return self._views[task].state
+
+    def __setitem__(self, task: str, state: TaskState) -> None:
+        self._views[task].state = state
+
+    def __delitem__(self, task: str) -> None:
+        raise TypeError(f"{task}: a task's state is never forgotten while its view stands")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
 
 
 @dataclass(slots=True)
@@ -31,7 +56,7 @@ class TaskView:
     id: str
     agent: str
     name: str
-    _status: TaskStatus
+    state: TaskState  # (the machine's record of it: its status, cause and retries)
     dependencies: list[str]
     priority: str
     started: str | None = None
@@ -42,8 +67,6 @@ class TaskView:
     span: float | None = None
     attempts: int = 0  # the number of its last attempt (numbers go on across runs)
     run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
-    note: str | None = None  # an attempt's own words on it, where it has no cause: a failure's message, a warning
-    cause: Cause | None = None  # why it is in its state (``state/causes.py``)
     backend: str | None = None
     cost_usd: float | None = None
     tokens: int | None = None
@@ -59,11 +82,22 @@ class TaskView:
 
     @classmethod
     def of(cls, task: Task, status: TaskStatus = TaskStatus.PENDING) -> TaskView:
-        return cls(task.id, task.agent, task.title, status, list(task.dependencies), task.priority_name, type=task.type)
+        state = TaskState(status)
+        return cls(task.id, task.agent, task.title, state, list(task.dependencies), task.priority_name, type=task.type)
 
     @property
     def status(self) -> TaskStatus:
-        return self._status
+        return self.state.status
+
+    @property
+    def cause(self) -> Cause | None:
+        """Why it is in its state (``state/causes.py``)."""
+        return self.state.cause
+
+    @property
+    def note(self) -> str | None:
+        """An attempt's own words on it, where it has no cause: a failure's message, a warning."""
+        return self.state.note
 
     @property
     def reason(self) -> str | None:
@@ -74,12 +108,13 @@ class TaskView:
         """The task's state made ``new`` by the run, for ``cause``: only along an arrow of the
         state machine (``transitions.moved``: ``IllegalTransition`` off them, before anything
         is changed)."""
-        self._status = moved(self.id, self._status, new, cause)
-        self.cause, self.note = cause, note
+        state = self.state
+        state.status, state.cause, state.note = moved(self.id, state.status, new, cause), cause, note
 
     def read_as(self, status: TaskStatus, cause: Cause | None = None, *, note: str | None = None) -> None:
         """The state the workspace's files say it is in (``collect``, between runs): no move of a run."""
-        self._status, self.cause, self.note = status, cause, note
+        state = self.state
+        state.status, state.cause, state.note = status, cause, note
 
     def take(self, record: ResultRecord, result_file: str) -> None:
         """What ``record`` (this task's result) says, as read (a run's move to it is ``move``'s)."""

@@ -37,7 +37,7 @@ from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import TaskView, blocked_cause, listed, read_records
+from orchestrator.state.status import States, TaskView, blocked_cause, listed, read_records
 from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:
@@ -113,14 +113,15 @@ class Replay:
         inputs: Callable[[Task], str | None] | None = None,
     ) -> None:
         self.plan, self.records, self.inputs = plan, records, inputs
-        self.machine = Machine()
+        self.machine = Machine()  # (holding the tasks it answers for: ``answer``)
         gated = any(task.approval for task in plan.tasks.values())
         self.decisions = approvals.latest(workspace) if gated else {}
         self.paused = paused(workspace)
         self.now = time.time()
 
     def answer(self, views: dict[str, TaskView]) -> None:
-        """Each task's view made what the machine answers for it."""
+        """Each task's view made what the machine answers for it (the machine holds their states)."""
+        self.machine = Machine(tasks=States(views))
         for task_id, view in views.items():
             decision, record = self.decisions.get(task_id), self.records.get(task_id)
             if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:

@@ -60,7 +60,7 @@ class Answers:
         running = board.attempt_of(task_id)
         desk = self.scheduler.desk
         asked = CancelAsked(id=desk.stamp(), task=task_id, cause=reason, running=running is not None,
-                            status=self.prepared.views[task_id].status, busy=board.busy(task_id))  # fmt: skip
+                            busy=board.busy(task_id))  # fmt: skip
         said = desk.tell(asked)
         if said.stop_attempt and running is not None:
             self.cancelling[task_id] = (reason, request)
@@ -115,12 +115,12 @@ class Answers:
 
     def retry(self, task_id: str, request: str, _reason: Cause) -> None:
         """What the machine's ``retry-asked`` rule says of a retry, carried out."""
-        board, views = self.scheduler.board, self.prepared.views
+        board = self.scheduler.board
         task = self._known("retry", task_id, request)
         if task is None:
             return
-        asked = RetryAsked(id=self.scheduler.desk.stamp(), task=task_id, status=views[task_id].status,
-                           busy=board.busy(task_id), stopping=self.scheduler.stop.stopping)  # fmt: skip
+        asked = RetryAsked(id=self.scheduler.desk.stamp(), task=task_id, busy=board.busy(task_id),
+                           stopping=self.scheduler.stop.stopping)  # fmt: skip
         said = self.scheduler.desk.tell(asked)
         if said.refused is not None:
             self.refuse("retry", task_id, request, said.refused)

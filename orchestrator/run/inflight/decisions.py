@@ -59,8 +59,9 @@ def decide(
     again = standing(workspace, task, view, said, now, records.get(task.id))
     if again is not None:
         return again
-    desk = Desk(Machine(), Between())  # (the machine's ``word-asked`` rule: is there anything left to decide)
-    told = WordAsked(id=desk.stamp(), task=task.id, approve=approve, gate=task.approval, status=view.status,
+    # The machine's ``word-asked`` rule, on the task as its view reads now: is there anything left to decide?
+    desk = Desk(Machine(tasks={task.id: view.state}), Between())
+    told = WordAsked(id=desk.stamp(), task=task.id, approve=approve, gate=task.approval,
                      out_of_date=view.out_of_date is not None)  # fmt: skip
     refused = desk.tell(told).refused
     if refused is not None:

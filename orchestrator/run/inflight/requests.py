@@ -223,21 +223,21 @@ def _offline(
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
     from orchestrator.state.plans.identity import book_outdated, write_book
     from orchestrator.state.results import ResultRecord, not_run_body, write_result
+    from orchestrator.state.status import States
 
     notes: list[str] = []
     try:
         view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
         view = view_of[task.id]
         status = view.status
-        desk = Desk(Machine(), Between())
+        desk = Desk(Machine(tasks=States(view_of)), Between())  # (the machine replayed: the views' states)
         cause = Cause.of(CauseKind.CANCELLED, reason)
         if kind == "cancel":
-            asked = desk.tell(CancelAsked(id=desk.stamp(), task=task.id, cause=cause, running=False, status=status,
-                                          live=False))  # fmt: skip
+            asked = desk.tell(CancelAsked(id=desk.stamp(), task=task.id, cause=cause, running=False, live=False))
         else:
             upstream = next((d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED), None)
-            asked = desk.tell(RetryAsked(id=desk.stamp(), task=task.id, status=status, live=False,
-                                         settled=bool(view.settled), cancelled_upstream=upstream))  # fmt: skip
+            asked = desk.tell(RetryAsked(id=desk.stamp(), task=task.id, live=False, settled=bool(view.settled),
+                                         cancelled_upstream=upstream))  # fmt: skip
         refused, said = asked.refused, asked.already or ""
         if kind == "cancel":
             if asked.cancel_waiting:
