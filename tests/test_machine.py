@@ -109,9 +109,14 @@ def word(decision: str, reason: str = "") -> Decision:
 # --- pending→running: the queue weighs a task --------------------------------------------------------
 
 
+def held_by_a_person(task: str = "T-01") -> Machine:
+    """A machine that holds ``task`` back for a person (its Blocked cell): the ``hold`` rule reads it there."""
+    return Machine(tasks={task: TaskState(TaskStatus.PENDING, hold=HELD)})
+
+
 def test_hold_keeps_a_task_a_person_holds_in_the_queue_whatever_else_is_true() -> None:
-    offered = Offered(id=1, task="T-01", held=HELD, not_before=2e9, admitted=False)
-    assert handle(offered) == [Wait(stimulus=1, task="T-01", why="held", cause=HELD)]
+    offered = Offered(id=1, task="T-01", not_before=2e9, admitted=False)
+    assert handle(offered, held_by_a_person()) == [Wait(stimulus=1, task="T-01", why="held", cause=HELD)]
 
 
 def test_not_before_keeps_a_task_whose_time_has_not_come() -> None:
@@ -124,8 +129,8 @@ def test_dependencies_keeps_a_task_whose_upstream_is_not_done_with() -> None:
     """A run's queue offers no such task; a view replaying the rules over a plan between runs does."""
     offered = Offered(id=5, task="T-02", waiting_on=("T-01",), admitted=False)
     assert handle(offered) == [Wait(stimulus=5, task="T-02", why="dependencies")]
-    held = Offered(id=6, task="T-02", held=HELD, waiting_on=("T-01",))  # (a Blocked cell says more)
-    assert handle(held) == [Wait(stimulus=6, task="T-02", why="held", cause=HELD)]
+    held = Offered(id=6, task="T-02", waiting_on=("T-01",))  # (a Blocked cell says more)
+    assert handle(held, held_by_a_person("T-02")) == [Wait(stimulus=6, task="T-02", why="held", cause=HELD)]
 
 
 def test_admit_keeps_a_task_admission_has_no_room_for() -> None:
@@ -351,14 +356,13 @@ def test_cancel_records_a_stopped_attempt_cancelled_after_judging_the_budget() -
 )
 def test_word_taken_at_a_gate(gate: str, decision: str, then: list[Instruction]) -> None:
     said = word(decision, "no" if decision == "rejected" else "")
-    stimulus = WordSaid(id=14, task="T-01", gate=gate, decision=said)
-    assert handle(stimulus) == [TakeWord(stimulus=14, task="T-01", gate=gate, decision=said), *then]
+    stimulus = WordSaid(id=14, task="T-01", decision=said)
+    at_gate = Machine(tasks={"T-01": TaskState(TaskStatus.AWAITING_APPROVAL, hold=HELD, gate=gate)})
+    assert handle(stimulus, at_gate) == [TakeWord(stimulus=14, task="T-01", gate=gate, decision=said), *then]
 
 
 def test_word_for_a_task_at_no_gate_is_noted_for_when_it_gets_there() -> None:
-    assert handle(WordSaid(id=15, task="T-01", gate=None, decision=word("approved"))) == [
-        Noted(stimulus=15, task="T-01")
-    ]
+    assert handle(WordSaid(id=15, task="T-01", decision=word("approved"))) == [Noted(stimulus=15, task="T-01")]
 
 
 def test_retry_due_puts_each_task_due_back_in_the_queue() -> None:
@@ -528,7 +532,7 @@ def test_each_instruction_carries_the_rule_that_said_it_and_a_move_outside_its_r
     from orchestrator.state.transitions import governed, moved
     from orchestrator.vocabulary import IllegalTransition
 
-    said = Machine().handle(Offered(id=1, task="T-01", held=HELD))
+    said = held_by_a_person().handle(Offered(id=1, task="T-01"))
     assert [i.rule for i in said] == ["hold"]
     said = Machine(rng=random.Random(3)).handle(
         AttemptEnded(id=2, task="T-01", result=AgentResult(True), attempt=1, settings=SETTINGS, now=NOW)

@@ -43,6 +43,11 @@ class Context:
         """``task``'s status, as the machine holds it."""
         return self.tasks[task].status
 
+    def held(self, task: str) -> Cause | None:
+        """Why a person holds ``task`` back, as the machine holds it (``None``: nobody does)."""
+        state = self.tasks.get(task)
+        return state.hold if state is not None else None
+
     @cached_property
     def decision(self) -> policy.Decision:
         ended = self.stimulus
@@ -87,8 +92,10 @@ class Rule:
 # --- pending→running: a task the queue weighs, then one taken from it ---------------------------
 
 
-def _hold(s: on.Offered, _: Context) -> list[do.Instruction]:
-    return [do.Wait(stimulus=s.id, task=s.task, why="held", cause=s.held)] if s.held is not None else []
+def _hold(s: on.Offered, c: Context) -> list[do.Instruction]:
+    """A person holds it (its Blocked cell, its gate, the budget): it waits, for that."""
+    held = c.held(s.task)
+    return [do.Wait(stimulus=s.id, task=s.task, why="held", cause=held)] if held is not None else []
 
 
 def _not_before(s: on.Offered, _: Context) -> list[do.Instruction]:
@@ -335,15 +342,18 @@ def _merge(s: on.MergeConflicted, _: Context) -> list[do.Instruction]:
 # --- a person's word, the clock, a row added ------------------------------------------------------
 
 
-def _word(s: on.WordSaid, _: Context) -> list[do.Instruction]:
-    """A word on a task at its gate: taken (before: it starts; after: its result counts, or is
-    rejected); on one at no gate: kept in the approvals file for when it gets there."""
-    if s.gate is None:
+def _word(s: on.WordSaid, c: Context) -> list[do.Instruction]:
+    """A word on a task at its gate (as the machine holds it): taken (before: it starts; after:
+    its result counts, or is rejected); on one at no gate: kept in the approvals file for when it
+    gets there."""
+    state = c.tasks.get(s.task)
+    gate = state.gate if state is not None else None
+    if gate is None:
         return [do.Noted(stimulus=s.id, task=s.task)]
-    took = do.TakeWord(stimulus=s.id, task=s.task, gate=s.gate, decision=s.decision)
+    took = do.TakeWord(stimulus=s.id, task=s.task, gate=gate, decision=s.decision)
     if s.decision.decision != APPROVED:
-        return [took, do.Reject(stimulus=s.id, task=s.task, cause=rejected_cause(s.decision, s.gate))]
-    return [took, do.Release(stimulus=s.id, task=s.task)] if s.gate == "after" else [took]
+        return [took, do.Reject(stimulus=s.id, task=s.task, cause=rejected_cause(s.decision, gate))]
+    return [took, do.Release(stimulus=s.id, task=s.task)] if gate == "after" else [took]
 
 
 def _cancel_asked(s: on.CancelAsked, c: Context) -> list[do.Instruction]:

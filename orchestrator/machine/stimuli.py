@@ -1,7 +1,7 @@
 """What the machine is told (its stimuli): each a frozen record of the facts its rules need, and an
 ``id`` the loop numbers them by, which every instruction answering it carries (Dask's ``stimulus_id``).
 
-    Offered(task, held, not_before, ...)        the ready queue weighs a task: may it be taken now?
+    Offered(task, not_before, ...)              the ready queue weighs a task: may it be taken now?
     Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
     Starting(task, row, conflict, cached)       one past its gates: what its start finds
     AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
@@ -9,7 +9,7 @@
     Straggling(task, elapsed, bound)            an attempt that may be hedged, against its kind's bound
     LaneEnded(task, attempt, completed, ...)    one of a race's attempts ended (a hedge's, best of N's)
     MergeConflicted(task, on_conflict)          a completed task's branch conflicts with the integration branch
-    WordSaid(task, gate, decision)              a person's word: `approve`, `reject`
+    WordSaid(task, decision)                    a person's word: `approve`, `reject`
     CancelAsked / RetryAsked(task, ...)         `orchestrator cancel`, `retry`: of the run going on, or between runs
     WordAsked(task, approve, gate)              `approve`, `reject` asked, before the word is written
     Tick(now, due)                              the loop's clock: the retries due now
@@ -38,10 +38,10 @@ class Stimulus(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Offered(Stimulus, frozen=True, kw_only=True):
-    """The ready queue weighs ``task`` (``ReadyQueue.pop``'s question)."""
+    """The ready queue weighs ``task`` (``ReadyQueue.pop``'s question); whether a person holds
+    it is the machine's to know (``TaskState.hold``)."""
 
     task: str
-    held: Cause | None = None  # a person holds it (its Blocked cell, its gate): why
     not_before: float | None = None  # its Not before, when it has not come (epoch seconds)
     # Its dependencies not done with yet: the run's queue offers none such, a view's replay may
     # (``views/replay``: a task of a plan read between runs)
@@ -127,11 +127,10 @@ class MergeConflicted(Stimulus, frozen=True, kw_only=True):
 
 
 class WordSaid(Stimulus, frozen=True, kw_only=True):
-    """A person's word on ``task`` (`approve`, `reject`), at the ``gate`` it waits at (``None``: it
-    waits at none now)."""
+    """A person's word on ``task`` (`approve`, `reject`), at the gate it waits at now, as the
+    machine holds it (``TaskState.gate``; none: the word is kept for when it gets there)."""
 
     task: str
-    gate: str | None
     decision: Decision
 
 

@@ -115,7 +115,7 @@ def assemble(
     desk = desk if desk is not None else Desk(Machine(tasks=States(recorder.views)))
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
                   desk.machine.retries)  # fmt: skip
-    breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected), Inbox()
+    breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected, desk.machine.tasks), Inbox()
     starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
                     launcher=launcher, recorder=recorder, journal=journal, admission=admission, breakers=breakers,
                     board=board, expected=forecast.expected, merges=merges, reuse=reuse, rows=rows)  # fmt: skip

@@ -93,8 +93,8 @@ class Scheduler:
         """Whether the queue hands ``task_id`` out now (one held, or whose Not before has not come,
         or with no room in admission, waits)."""
         admitted = self.admission.admits(self.parts.starts.slot(task_id))
-        offered = Offered(id=self.desk.stamp(), task=task_id, held=self.holds.causes.get(task_id),
-                          not_before=self.parts.timed.held.get(task_id), admitted=admitted)  # fmt: skip
+        offered = Offered(id=self.desk.stamp(), task=task_id, not_before=self.parts.timed.held.get(task_id),
+                          admitted=admitted)  # fmt: skip
         return self._tell(offered).take
 
     def _fill(self) -> None:
@@ -120,7 +120,7 @@ class Scheduler:
     def decide(self, task_id: str, decision: Decision) -> bool:
         """A person's word on ``task_id`` (`approve`, `reject`): acted on if it waits at its gate
         (``True``), else kept for when it gets there."""
-        word = WordSaid(id=self.desk.stamp(), task=task_id, gate=self.holds.gates.get(task_id), decision=decision)
+        word = WordSaid(id=self.desk.stamp(), task=task_id, decision=decision)
         return not self._tell(word).noted
 
     def cancelled_attempt(self, attempt: Attempt, reason: Cause, result: AgentResult | None) -> None:

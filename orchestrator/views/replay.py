@@ -127,7 +127,8 @@ class Replay:
             if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:
                 continue
             if decision.after(record.finished):  # (said on the result that awaits it)
-                said = on.WordSaid(id=self.machine.stamp(), task=task_id, gate="after", decision=decision)
+                view.state.gate = "after"  # (the gate its result waits at)
+                said = on.WordSaid(id=self.machine.stamp(), task=task_id, decision=decision)
                 _read(view, self.machine.handle(said), record)
         # What each task waits on is read off its dependencies as the runs left them, a Blocked cell
         # holding them back: before any gate is asked (as a run offers a task once they are done).
@@ -142,13 +143,13 @@ class Replay:
                 self._offer(task, view, waits)
 
     def _offer(self, task: Task, view: TaskView, waits: Waits) -> None:
-        held = blocked_cause(task) if task.blocked is not None else None
+        held = view.state.hold = blocked_cause(task) if task.blocked is not None else None
         if view.status not in _NOT_STARTED:  # (given up: it shows how it ended, unless its Blocked cell holds it)
             if held is not None:
-                _read(view, self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id, held=held)))
+                _read(view, self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id)))
             return
         not_before = task.not_before if task.not_before is not None and task.not_before > self.now else None
-        offered = on.Offered(id=self.machine.stamp(), task=task.id, held=held, not_before=not_before,
+        offered = on.Offered(id=self.machine.stamp(), task=task.id, not_before=not_before,
                              waiting_on=waits.on(task), admitted=not self.paused)  # fmt: skip
         said = self.machine.handle(offered)
         if any(isinstance(instruction, do.Take) for instruction in said):

@@ -14,7 +14,7 @@ ends once nothing is left to do or wait for, or at ``--wait-timeout``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
 from orchestrator.plan.graph import ReadyQueue, descendants
 from orchestrator.plan.model import Plan, Task
@@ -26,25 +26,48 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice, RunWaiting
 from orchestrator.state.events.tasks import TaskReleased
 from orchestrator.state.status import TaskView, blocked_cause
+from orchestrator.state.taskstate import TaskState
 from orchestrator.vocabulary import ExitCode, TaskStatus, listed
 
 
 class Holds:
-    def __init__(self, plan: Plan, selected: Iterable[str]) -> None:
-        self.plan = plan
-        # task -> why it is held
-        self.causes = {t: blocked_cause(plan.tasks[t]) for t in selected if plan.tasks[t].blocked is not None}
-        self.gates: dict[str, str] = {}  # task -> the gate it waits at for a person's word: before, after
+    """The tasks a person holds: each one's ``hold`` (why) and ``gate`` kept in the task's state
+    the run's machine holds (``tasks``, ``TaskState``), which its ``hold`` rule reads; here, which
+    tasks those are, so that what waits for a person is found without a look at every task."""
+
+    def __init__(self, plan: Plan, selected: Iterable[str], tasks: MutableMapping[str, TaskState]) -> None:
+        self.plan, self.tasks = plan, tasks
+        self._held: dict[str, None] = {}  # the tasks held, in the order they were (a set that keeps it)
         self.patience: Patience | None = None  # ``run --wait``: the run waits for a person (None: it ends)
+        for task_id in selected:
+            if (task := plan.tasks[task_id]).blocked is not None:
+                self.hold(task_id, blocked_cause(task))
+
+    @property
+    def causes(self) -> Mapping[str, Cause]:
+        """Each task held, and why."""
+        return {task_id: cause for task_id in self._held if (cause := self.tasks[task_id].hold) is not None}
+
+    @property
+    def gates(self) -> Mapping[str, str]:
+        """Each task held at its Approval gate, and which: before, after."""
+        return {task_id: gate for task_id in self._held if (gate := self.tasks[task_id].gate) is not None}
+
+    def hold(self, task_id: str, cause: Cause) -> None:
+        """``task_id`` held back, for ``cause``."""
+        self.tasks[task_id].hold = cause
+        self._held[task_id] = None
 
     def gate(self, task_id: str, gate: str, cause: Cause) -> None:
         """``task_id`` waits at its Approval ``gate`` (``run/held/gates``)."""
-        self.causes[task_id], self.gates[task_id] = cause, gate
+        self.hold(task_id, cause)
+        self.tasks[task_id].gate = gate
 
     def release(self, task_id: str) -> None:
         """``task_id`` held no more (a person's word on its gate)."""
-        self.causes.pop(task_id, None)
-        self.gates.pop(task_id, None)
+        if self._held.pop(task_id, 0) is None:
+            state = self.tasks[task_id]
+            state.hold = state.gate = None
 
     def follow(self, plan: Plan, waiting: Iterable[str]) -> tuple[list[str], list[str]]:
         """The plan as a person left it now: which of the tasks ``waiting`` (not started, not
@@ -54,30 +77,30 @@ class Holds:
             task = plan.tasks.get(task_id)
             if task is None:
                 continue
-            if task.blocked is not None and task_id not in self.causes:  # (one at a gate waits there)
-                self.causes[task_id] = blocked_cause(task)
+            if task.blocked is not None and task_id not in self._held:  # (one at a gate waits there)
+                self.hold(task_id, blocked_cause(task))
                 held.append(task_id)
-            elif task.blocked is None and task_id in self.causes and task_id not in self.gates:
-                del self.causes[task_id]
+            elif task.blocked is None and task_id in self._held and self.tasks[task_id].gate is None:
+                self.release(task_id)
                 released.append(task_id)
         return held, released
 
     def __contains__(self, task_id: object) -> bool:
-        return task_id in self.causes
+        return task_id in self._held
 
     def startable(self, queue: ReadyQueue) -> bool:
         """Whether a task is ready that is not held."""
-        return any(task_id not in self.causes for task_id in queue.ready())
+        return any(task_id not in self._held for task_id in queue.ready())
 
     def goes_on(self, queue: ReadyQueue) -> bool:
         """Whether the run has something to start, or (``run --wait``) a person to wait for."""
         if self.startable(queue):
             return True
-        return self.patience is not None and bool(self.causes) and self.patience.waits(self)
+        return self.patience is not None and bool(self._held) and self.patience.waits(self)
 
     def wake_at(self) -> float | None:
         """When the run stops waiting for a person, if it waits with a limit (wall clock)."""
-        return self.patience.until if self.patience is not None and self.causes else None
+        return self.patience.until if self.patience is not None and self._held else None
 
     def tell(self, blocked: Callable[[Task, Cause], None]) -> None:
         """``blocked(task, why)`` for each task held now (as a run begins)."""
@@ -86,8 +109,8 @@ class Holds:
 
     def without(self, tasks: Iterable[str]) -> list[str]:
         """``tasks`` but those held and those that depend on one of them: they wait, with no result."""
-        kept = set(self.causes)
-        for task_id in self.causes:
+        kept = set(self._held)
+        for task_id in self._held:
             kept |= descendants(self.plan.graph, task_id)
         return [task_id for task_id in tasks if task_id not in kept]
 

@@ -68,7 +68,7 @@ class Budget:
     def _held(self, tasks: list[str], cause: Cause) -> None:
         """``tasks`` held for ``cause``: not started, and told blocked (what depends on them waits)."""
         for task_id in tasks:
-            self.holds.causes[task_id] = cause
+            self.holds.hold(task_id, cause)
             if self.recorder.views[task_id].status in (TaskStatus.PENDING, TaskStatus.WAITING):
                 self.recorder.blocked(self.recorder.plan.tasks[task_id], cause)
         self.held += tasks
