@@ -74,6 +74,30 @@ def _agree(project: Path, finished: dict[str, Any], when: str) -> None:
     for state in LISTED:
         derived = sorted(task["id"] for task in shown["tasks"] if task["status"] == state)
         assert derived == sorted(finished[state]), f"{when}: {state}: status {derived}, the run {finished[state]}"
+    _one_alone(project, when)
+
+
+def _one_alone(project: Path, when: str) -> None:
+    """Each task's view derived alone (from it and what it depends on: what `approve T-04` asks)
+    is the one derived with every task: its state, why, whether it is out of date, its times."""
+    from orchestrator.plan.model import Plan
+    from orchestrator.run.resume.basis import inputs_now
+    from orchestrator.run.resume.freshness import current_view, current_views, upstream_of
+    from orchestrator.state.plans import plan_of
+    from orchestrator.state.status import read_records
+    from orchestrator.state.workspace import Workspace
+
+    workspace = Workspace(project / ".orchestrator")
+    plan: Plan = plan_of(workspace)
+    every = inputs_now(plan, workspace, read_records(plan, workspace))
+    for whole in current_views(plan, workspace):
+        alone = current_view(plan, workspace, whole.id)
+        seen = (alone.status, alone.reason, alone.out_of_date, alone.finished, alone.attempts)
+        assert seen == (whole.status, whole.reason, whole.out_of_date, whole.finished, whole.attempts), (when, whole.id)
+        assert alone.settled in (whole.settled, None), (when, whole.id)
+        part = upstream_of(plan, whole.id)  # (the inputs a word at its gate is given on: the same)
+        inputs = inputs_now(plan, workspace, read_records(part, workspace))(plan.tasks[whole.id])
+        assert inputs == every(plan.tasks[whole.id]), (when, whole.id)
 
 
 def _to_the_end(project: Path, rows: list[Row], kills: tuple[Kill, ...] = ()) -> int:

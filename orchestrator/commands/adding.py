@@ -358,8 +358,8 @@ def check_words(args: Given, description: str) -> None:
 def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
     """A task as ``list --json`` (and ``status --json``) show it."""
     from orchestrator.commands.shown import task_json
-    from orchestrator.run.resume.freshness import current_views
+    from orchestrator.run.resume.freshness import current_view
 
     plan = plan_of(workspace)
-    view = next(v for v in current_views(plan, workspace) if v.id == task_id)
+    view = current_view(plan, workspace, task_id)
     return task_json(plan.tasks[task_id], view)

@@ -44,7 +44,7 @@ def decide(
     while the first still stands (``standing``) is no new decision: nothing is written, and the
     answer says so (``Answer.already``), as a second ``cancel`` of a cancelled task does."""
     from orchestrator.run.resume.basis import inputs_now
-    from orchestrator.run.resume.freshness import current_views
+    from orchestrator.run.resume.freshness import current_view, upstream_of
     from orchestrator.state.status import read_records
 
     word = "approve" if approve else "reject"
@@ -52,8 +52,8 @@ def decide(
         raise UsageError(
             f"{word} {task.id}: it has no Approval gate — give its row an Approval cell (before or after) first"
         )
-    view = next(v for v in current_views(plan, workspace) if v.id == task.id)
-    records = read_records(plan, workspace)
+    view = current_view(plan, workspace, task.id)  # (asked of the task alone: what it depends on)
+    records = read_records(upstream_of(plan, task.id), workspace)  # (its inputs: the plan's, and its upstream's)
     now = inputs_now(plan, workspace, records)(task) if task.approval == "before" else None
     said = approvals.APPROVED if approve else approvals.REJECTED
     again = standing(workspace, task, view, said, now, records.get(task.id))

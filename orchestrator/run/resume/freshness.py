@@ -31,10 +31,13 @@ it is simulated.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import os
 from collections.abc import Iterable, Mapping
+
+import networkx
 
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import brief_body, edited_body
@@ -58,13 +61,34 @@ BRIEF_EDITED = "its brief was edited by hand since it ran"
 NO_FINGERPRINT = "its result does not record what it was run from"
 
 
-def current_views(plan: Plan, workspace: Workspace) -> list[TaskView]:
-    """``views/replay.collect``, with each completed task that ``run`` would do again marked so."""
+def current_views(plan: Plan, workspace: Workspace, whole: Plan | None = None) -> list[TaskView]:
+    """``views/replay.collect``, with each completed task that ``run`` would do again marked so;
+    ``whole``: the plan that ``plan`` is a part of (``upstream_of``), whose every task a gate's
+    word is given on (the ``inputs`` digest covers the plan)."""
     records = read_records(plan, workspace)  # (read once: most of what status costs)
-    views = collect(plan, workspace, records, inputs=inputs_now(plan, workspace, records))
+    views = collect(plan, workspace, records, inputs=inputs_now(whole or plan, workspace, records))
     stale, stays = judged(plan, workspace, records)
     mark(views, stale, stays)
     return views
+
+
+def current_view(plan: Plan, workspace: Workspace, task_id: str) -> TaskView:
+    """``current_views``' view of ``task_id`` alone, derived from it and the tasks it depends on,
+    however far up (what its state, its gate's word and whether it is out of date are read from),
+    not from every task of the plan: what `approve T-04` and `add`'s answer ask. Whether a finished
+    task that did not complete stays so in the next run (``settled``: a fallback downstream may take
+    a failure over) is a judgement of the whole plan, not made here (``None``)."""
+    view = next(v for v in current_views(upstream_of(plan, task_id), workspace, plan) if v.id == task_id)
+    if view.status != TaskStatus.COMPLETED:
+        view.settled = None
+    return view
+
+
+def upstream_of(plan: Plan, task_id: str) -> Plan:
+    """``plan`` cut down to ``task_id`` and the tasks it depends on, however far up: all that its
+    view, its inputs and its gate's word are read from."""
+    upstream = networkx.ancestors(plan.graph, task_id) | {task_id}
+    return dataclasses.replace(plan, tasks={t: task for t, task in plan.tasks.items() if t in upstream})
 
 
 def views_in(workspace: Workspace) -> list[TaskView] | None:
