@@ -145,12 +145,14 @@ def _refused(
 class Added:
     """A row ``add`` (or ``spawn``) wrote: its id, the run going on when it was written (``None``:
     none), that run's ``task_added`` for it (``None``: not taken, or no run), and whether it waits
-    for a command (``NO_COMMAND``)."""
+    for a command (``NO_COMMAND``); the ``plan`` as it was checked with the row, the bytes
+    written (what its answer shows the task from, not the file read once more)."""
 
     id: str
     live: RunStarted | None
     taken: TaskAdded | None
     held: bool = False
+    plan: Plan | None = None
 
 
 def read_details(details_file: str | None) -> str | None:
@@ -223,7 +225,7 @@ def add_row(
     taken = taken_by(workspace, live, row.id) if wait else None
     if taken is None and live is not None and wait:
         _told_of(workspace, live, since, row)
-    return Added(row.id, live, taken, row.new.blocked == NO_COMMAND)
+    return Added(row.id, live, taken, row.new.blocked == NO_COMMAND, row.plan)
 
 
 class _Row:
@@ -238,6 +240,7 @@ class _Row:
         self.details, self.file = details, file  # (the details file: a refusal names its lines)
         self.archived = archived_tasks(workspace)
         self.id = ""
+        self.plan: Plan | None = None  # (the plan with the row, as written)
 
     def change(self, text: str) -> str:
         """``text`` with the row, held to what ``validate`` holds the plan to."""
@@ -251,7 +254,7 @@ class _Row:
             _check_options(plan, self.workspace, task_id)
         except PlanError as exc:
             raise _refused(exc, self.workspace, result, task_id, self.details, self.file) from None
-        self.id = task_id
+        self.id, self.plan = task_id, plan
         return result
 
     def _with_row(self, text: str) -> tuple[str, str, Plan]:
@@ -355,11 +358,12 @@ def check_words(args: Given, description: str) -> None:
         raise UsageError(f"--id: {problem}")
 
 
-def task_json_of(workspace: Workspace, task_id: str) -> dict[str, Any]:
-    """A task as ``list --json`` (and ``status --json``) show it."""
+def task_json_of(workspace: Workspace, task_id: str, plan: Plan | None = None) -> dict[str, Any]:
+    """A task as ``list --json`` (and ``status --json``) show it; ``plan``: the plan as just
+    written (else read)."""
     from orchestrator.commands.shown import task_json
     from orchestrator.run.resume.freshness import current_view
 
-    plan = plan_of(workspace)
+    plan = plan if plan is not None else plan_of(workspace)
     view = current_view(plan, workspace, task_id)
     return task_json(plan.tasks[task_id], view)

@@ -47,7 +47,7 @@ def add(call: Call) -> Result:
             "id": task_id,
             "run": run,
             "taken": taken is not None,
-            "task": task_json_of(workspace, task_id),
+            "task": task_json_of(workspace, task_id, added.plan),
         }
 
     said = (
