@@ -286,7 +286,7 @@ def _fail_fast(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
 def _budget(s: on.AttemptEnded | on.AttemptCancelled, c: Context) -> list[do.Instruction]:
     """Once the run has spent its ``max_cost`` (``at_budget: stop``), what runs is stopped, each
     attempt cancelled for the budget; the run goes on, and waits for a higher budget
-    (``run/limits/budget``), which brings them back (unless it stops already)."""
+    (``run/held/budget``), which brings them back (unless it stops already)."""
     if s.over_budget is None or s.stopped or any(isinstance(said, do.Halt | do.StopRunning) for said in c.said):
         return []
     why, said = s.over_budget

@@ -37,7 +37,6 @@ from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields, shape_problem
-from orchestrator.run.limits.failover import fallback_settings
 from orchestrator.run.prompt import build_prompt, cli_command, discoveries_since
 from orchestrator.state import inputs as inputs_files
 from orchestrator.state.journal import attempt_environment
@@ -269,7 +268,7 @@ class Launcher:
         ``on``: the fallback backend it runs on instead of its own (``run/limits/failover``)."""
         ws = self.workspace
         own = self.settings[task.id]
-        settings = fallback_settings(own, on or own.backend, task.access)  # ``on``: a fallback (run/limits/failover)
+        settings = own.on(on or own.backend, task.access)  # ``on``: a fallback (run/limits/failover)
         brief = read_body(ws.brief(task))
         if brief is None:
             raise CannotInvoke(f"its brief {ws.brief_name(task)} is gone: run again to render it")

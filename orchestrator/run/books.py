@@ -13,6 +13,7 @@ import anyio
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.run.attempts import Outcome
+from orchestrator.run.forecasts.spend import money
 from orchestrator.run.limits.admission import Admission
 from orchestrator.state.causes import Cause
 from orchestrator.state.kept.history import Carried, carried
@@ -173,12 +174,6 @@ class Purse:
         for it say; else ``None``."""
         limit, admission = self.admission.max_cost, self.admission
         if limit is None or not admission.over_budget() or not self.stop_at_budget:
-            return None  # (``at_budget: finish``: the run waits for a higher budget, ``run/limits/budget``)
-        said = f"stopped: the run reached its cost limit of ${dollars(limit)}"
+            return None  # (``at_budget: finish``: the run waits for a higher budget, ``run/held/budget``)
+        said = f"stopped: the run reached its cost limit of {money(limit)}"
         return f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}", said
-
-
-def dollars(amount: float) -> str:
-    """``amount`` as a price reads: ``0.50``, ``0.015`` (cents at least, never rounded past 4 places)."""
-    digits = f"{amount:.4f}".rstrip("0")
-    return digits + "0" * max(0, 2 - len(digits.partition(".")[2]))

@@ -25,11 +25,11 @@ from orchestrator.run.books import Inbox, Purse, Stop
 from orchestrator.run.forecasts.estimates import Estimate, for_run
 from orchestrator.run.forecasts.forecast import Forecast
 from orchestrator.run.forecasts.spend import for_tasks
+from orchestrator.run.held.budget import Budget
 from orchestrator.run.held.gates import Gates
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.held.not_before import Timed
 from orchestrator.run.limits.admission import Admission
-from orchestrator.run.limits.budget import Budget
 from orchestrator.run.limits.failover import Breakers
 from orchestrator.run.limits.pacing import Pacer
 from orchestrator.run.prepare import attempt_base_environment
@@ -78,7 +78,7 @@ class Parts:
     reuse: Reuse | None  # the cache (``run/resume/reuse``): a result reused instead of a run
     fail_fast: bool
     desk: Desk  # the machine, told what happens (``run/telling``): by the loop, its races, its merges
-    budget: Budget  # ``max_cost`` as a pause: the tasks it holds, and a raise (``run/limits/budget``)
+    budget: Budget  # ``max_cost`` as a pause: the tasks it holds, and a raise (``run/held/budget``)
 
 
 def assemble(

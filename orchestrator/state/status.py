@@ -243,7 +243,7 @@ def outcome_counts(views: Iterable[TaskView], counted: Container[str]) -> Outcom
         "cancelled": _ids(shown, TaskStatus.CANCELLED),
         "blocked": tuple(t for t in _ids(shown, TaskStatus.BLOCKED) if t not in budget),
         "awaiting_approval": _ids(shown, TaskStatus.AWAITING_APPROVAL),
-        "budget": budget or None,  # (held for a higher budget: ``run/limits/budget``)
+        "budget": budget or None,  # (held for a higher budget: ``run/held/budget``)
     }
 
 

@@ -203,6 +203,15 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
 
+    def on(self, backend: str, access: str | None = None) -> Settings:
+        """These settings for an attempt on ``backend`` instead of their own (a fallback's, a
+        hedge's): the model (each vendor names its own) left to the backend's default, and a
+        task's Access cell (``access``) read for that backend."""
+        if backend == self.backend:
+            return self
+        changed: Mapping[str, object] = access_settings(backend, access) if access else {}
+        return self.replace(backend=backend, model=None, **changed)
+
 
 SETTING_NAMES: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Settings))
 _FIELDS = {f.name: f for f in dataclasses.fields(Settings)}

@@ -29,7 +29,6 @@ from orchestrator.plan.markdown import FrontmatterError, split_frontmatter, spli
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.parser import read_plan_text
 from orchestrator.plan.table.conditions import plan_problems
-from orchestrator.run.limits.failover import fallback_settings
 from orchestrator.run.worktrees import isolation
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import listed
@@ -346,7 +345,7 @@ def _fallback_problems(plan: Plan, profiles: Profiles, known: list[str], file: s
             why = None
             if name not in known:
                 why = (f"fallback: unknown backend '{name}'{suggest(name, known)}", f"use one of: {', '.join(known)}")
-            elif (unfit := backends.get(name).check(fallback_settings(settings, name, task.access))) is not None:
+            elif (unfit := backends.get(name).check(settings.on(name, task.access))) is not None:
                 why = (f"fallback: backend '{name}' cannot take {task.id} as it stands: {unfit}", "fix that setting")
             key = (name, None if ours else task.id)
             if why is not None and key not in said:  # (the line found only then: it reads the whole text)

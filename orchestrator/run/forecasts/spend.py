@@ -297,10 +297,10 @@ def _models(plan: Plan, workspace: Workspace) -> dict[str, str | None]:
 
 
 def money(amount: float) -> str:
-    """Dollars as the run's lines say them: ``$0.42``, ``$0.0125``, ``$12.00``."""
-    from orchestrator.run.books import dollars
-
-    return "$" + dollars(amount)
+    """Dollars as the run's lines say them: ``$0.42``, ``$0.0125``, ``$12.00`` (cents at least,
+    never rounded past 4 places)."""
+    digits = f"{amount:.4f}".rstrip("0")
+    return "$" + digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
 
 
 def _s(count: int) -> str:

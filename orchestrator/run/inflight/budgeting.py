@@ -2,7 +2,7 @@
 
 A raise is asked of the run going on as a cancel is (``run/inflight/requests``): a
 ``budget_requested`` appended to the event log, taken by the run within a second
-(``run/inflight/live``), which raises its limit (``run/limits/budget``) and answers
+(``run/inflight/live``), which raises its limit (``run/held/budget``) and answers
 ``budget_raised``, or refuses (a ``request_refused``: a limit under what it has spent already).
 With no run going on there is nothing to raise: the next run's budget is the plan's ``max_cost``
 (or ``run --max-cost``), and the refusal says so.

@@ -268,7 +268,7 @@ class LiveQueue:
         return asked
 
     def _budget(self, asked: BudgetRequested) -> None:
-        """``orchestrator budget``, on the loop: the run's limit changed (``run/limits/budget``), or
+        """``orchestrator budget``, on the loop: the run's limit changed (``run/held/budget``), or
         refused with why (under what the run has spent already; the run ending)."""
         budget = self.scheduler.parts.budget
         limit = Change(asked.limit, asked.add).applied(budget.admission.max_cost)

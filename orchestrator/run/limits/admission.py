@@ -13,7 +13,7 @@ pause             a usage limit: nothing of its limit group (``limit_group``, by
                   backend) starts until its reset time (wall clock); ``"*"``: every group
 cost limit        ``max_cost``: an attempt starts only when its expected cost (``Slot.expected_cost``)
                   fits what is left once the attempts running are counted at theirs
-                  (``fits``); at the limit nothing new starts (``run/limits/budget``: the run
+                  (``fits``); at the limit nothing new starts (``run/held/budget``: the run
                   waits for a higher budget; ``at_budget: stop``: what runs is stopped too)
 pace              ``max_cost_per_hour``: spend spread over time (``run/limits/pacing``); a backend's
                   ``backend_tokens_per_minute``: its tokens spread so (``Slot.expected_tokens``)

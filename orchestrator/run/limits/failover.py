@@ -20,12 +20,11 @@ plain values, reading no clock.
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.plan.config.settings import Settings
-from orchestrator.plan.table.access import access_settings
 from orchestrator.vocabulary import ErrorClass
 
 SERVER_ERRORS = 3  # transient errors in a row that open a backend's breaker
@@ -92,15 +91,6 @@ class Breakers:
     def why(self, backend: str) -> str:
         breaker = self.of.get(backend)
         return breaker.why if breaker is not None else ""
-
-
-def fallback_settings(settings: Settings, backend: str, access: str | None = None) -> Settings:
-    """``settings`` for an attempt on ``backend`` instead of its own: the model (each vendor names
-    its own) left to the backend's default, and a task's Access cell read for that backend."""
-    if backend == settings.backend:
-        return settings
-    changed: Mapping[str, object] = access_settings(backend, access) if access else {}
-    return settings.replace(backend=backend, model=None, **changed)
 
 
 def fails_over(
