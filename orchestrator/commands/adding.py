@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator import timing
+from orchestrator import documents, timing
 from orchestrator.commands import words
 from orchestrator.commands.options import Arguments
 from orchestrator.errors import OrchestratorError, PlanError, Problem, UsageError, shown
@@ -26,7 +26,7 @@ from orchestrator.state.plans import plan_of
 
 if TYPE_CHECKING:  # (run/inflight/requests is imported where a command asks a run: `--help` needs it not)
     from orchestrator.plan.edit import NewTask
-    from orchestrator.plan.model import Plan
+    from orchestrator.plan.model import ArchivedTask, Plan
     from orchestrator.state.events.runs import RunStarted
     from orchestrator.state.events.tasks import TaskAdded
     from orchestrator.state.workspace import Workspace
@@ -198,15 +198,16 @@ def add_row(
     check_words(args, description)
     row = _Row(args, workspace, _new_task(args, workspace, description, details), details, details_file, hold)
     workspace.check_inside()
-    plan = plan_of(workspace)
-    _check_ids(plan, args.id, row.new.after)
+    text = documents.read_text(workspace.plan_file)  # (the plan is parsed once, with the row: ``_Row.change``)
+    row.ids_in(text)  # (refused before the lock is taken: nothing written)
+    grace = _kill_grace(text)
     while True:
         # A run that is starting has read the plan, or will, before it follows it: whether it has the
         # row from its start or takes it once it follows the plan cannot be told from here. So the
         # row is written once a run goes on (it follows the plan from its run_started: it takes the
         # row, and says so; as it ends, under the same lock, it tells of the rows it did not take),
         # or with none, holding the lock that a run starting must take first.
-        found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
+        found = run_or_lock(workspace, timing.current().answer_wait + grace)
         live = None if isinstance(found, WorkspaceLock) else found
         try:
             with plan_edit_lock(workspace), signals_held():  # (a Ctrl-C as it waits for the lock: nothing written)
@@ -242,8 +243,17 @@ class _Row:
         self.id = ""
         self.plan: Plan | None = None  # (the plan with the row, as written)
 
+    def ids_in(self, text: str | None) -> None:
+        """``--id`` and ``--after`` checked against the ids of the task table in ``text`` (read off
+        the table, no plan parsed; no table, or no text: the plan's parse says what is wrong)."""
+        from orchestrator.plan.edit import task_ids
+
+        with contextlib.suppress(PlanError):
+            _check_ids(task_ids(text or ""), self.archived, self.args.id, self.new.after)
+
     def change(self, text: str) -> str:
         """``text`` with the row, held to what ``validate`` holds the plan to."""
+        self.ids_in(text)  # (again: the plan as it is now, under the lock)
         result, task_id, plan = self._with_row(text)
         if self.hold and _lacks_command(plan, self.workspace, task_id):
             self.new.blocked = NO_COMMAND  # (the same row, held: what it waits for in its Blocked cell)
@@ -325,18 +335,36 @@ def _new_task(args: Given, workspace: Workspace, description: str, details: str 
     )
 
 
-def _check_ids(plan: Plan, given: str | None, after: list[str]) -> None:
-    """``--id`` names no task the plan has or had (an archived id is never used twice), and
-    ``--after`` only tasks it has: said of the option, before a row is written."""
-    gone = {t.lower(): entry for t, entry in plan.archived.items()}
+def _check_ids(ids: list[str], archived: Mapping[str, ArchivedTask], given: str | None, after: list[str]) -> None:
+    """``--id`` names no task the plan has (its table's ``ids``) or had (``archived``: an id is
+    never used twice), and ``--after`` only tasks it has: said of the option, before a row is
+    written."""
+    gone = {t.lower(): entry for t, entry in archived.items()}
     if given is not None and (entry := gone.get(given.lower())) is not None:
         raise UsageError(f"--id {given}: {entry.task.id} is archived in {entry.file}, and an id is never used twice")
-    known = {t.lower() for t in [*plan.tasks, *plan.archived]}
+    known = {t.lower() for t in [*ids, *archived]}
     if given is not None and given.lower() in known:
         raise UsageError(f"--id {given}: the plan has that task already")
     unknown = [task for task in after if task.lower() not in known]
     if unknown:  # said of --after, not of a row and a line the plan does not have yet
         raise UsageError(f"--after: no task {', '.join(unknown)} in the plan")
+
+
+def _kill_grace(text: str | None) -> float:
+    """How long the run going on may take to stop a task's processes (``kill_grace``), as the
+    plan's frontmatter in ``text`` says it (read alone: the plan itself is parsed once, with the
+    row), or the default when it says nothing readable (the plan's own parse says what)."""
+    from orchestrator.plan.config.settings import Settings, parse_setting
+
+    try:
+        found = documents.parse(text or "")[0]
+    except ValueError:
+        found = {}
+    raw = found.get("kill_grace", found.get("kill-grace"))
+    try:
+        return float(parse_setting("kill_grace", raw)) if raw is not None else Settings().kill_grace
+    except (ValueError, TypeError):
+        return Settings().kill_grace
 
 
 def taken_by(workspace: Workspace, live: RunStarted | None, task_id: str) -> TaskAdded | None:

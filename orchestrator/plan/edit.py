@@ -126,6 +126,13 @@ def update_task(text: str, task_id: str, changes: Mapping[str, str]) -> str:
     return "".join(lines)
 
 
+def task_ids(text: str) -> list[str]:
+    """The ids of the task table's rows in ``text``, read off the table alone (no plan parsed)."""
+    found = _task_table(text, "add a row to")
+    at = found.columns.index("id")
+    return [clean(cells[at]) for _, cells in found.table.rows if len(cells) > at]
+
+
 def add_task(text: str, new: NewTask, taken: Collection[str] = ()) -> tuple[str, str]:
     """``text`` with ``new`` appended to its task table (and Task Details); returns it and the id.
     ``taken``: ids no longer in the table that a new task never gets (archived tasks')."""
