@@ -20,6 +20,7 @@ from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
+from orchestrator.state.effects import effect_said
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
@@ -30,6 +31,9 @@ from orchestrator.state.events.runs import (
     DeadlineAtRisk,
     DeadlineMissed,
     Discovered,
+    EffectDone,
+    EffectFailed,
+    EffectIntended,
     Notice,
     PlanFile,
     PlanHeld,
@@ -337,6 +341,18 @@ class Lines(EventReporter[str | None]):
 
     def synced(self, event: Synced) -> str:
         return f"🏁 sync{f' ({event.task})' if event.task else ''}: {event.text}"
+
+    # --- outward effects --------------------------------------------------------------------------
+
+    def effect_intended(self, event: EffectIntended) -> str:
+        return f"📤 {effect_said(event)}…"
+
+    def effect_done(self, event: EffectDone) -> str:
+        how = " (found done there: not done again)" if event.found else ""
+        return f"📬 {effect_said(event)}{how}" + (f": {event.url}" if event.url else "")
+
+    def effect_failed(self, event: EffectFailed) -> str:
+        return f"⚠️ {effect_said(event)} failed: {event.error}"
 
 
 def _word(mark: str, said: str, event: ApprovalGiven | ApprovalRefused) -> str:

@@ -41,6 +41,7 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
+from orchestrator.run.deliver.ending import Delivered, deliver
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
 from orchestrator.run.limits.admission import Admission
@@ -307,16 +308,21 @@ class Runner:
         wall = round(time.time() - started, 3)
         shown = rows_only(plan)  # (a row run per item stands for its instances: its result holds their answers)
         final = [view for view in views if view.id in shown.tasks]
-        if (kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall)) is not None:
+        stopped = scheduler.stop.why or self._synthesis_failed
+        found = counts(views)
+        code = int(exit_code(prepared, stopped, only=bool(self.options.only)))
+        delivered = Delivered(int(ExitCode.INTERRUPTED))
+        if not self.interrupted:  # (after the work and its gates: the orchestrator's act, never an agent's)
+            delivered = deliver(ws, plan, self.options.untrusted, self.options.launch, self.reporter, final, code,
+                                scheduler.merges)  # fmt: skip
+        code = delivered.code
+        said = [entry.said() for entry in delivered.made]
+        kept = _write_final_output(shown, ws, final, synth, admission, self._templates, wall, said)
+        if kept is not None:
             self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
-        stopped = scheduler.stop.why or self._synthesis_failed
-        found = counts(views)
-        code = exit_code(prepared, stopped, only=bool(self.options.only))
-        if self.interrupted:
-            code = ExitCode.INTERRUPTED
         summary = RunSummary(
             int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
         )
@@ -408,10 +414,11 @@ def _write_final_output(
     admission: Admission,
     templates: Lenient,
     run_seconds: float,
+    delivered: list[str],
 ) -> Path | None:
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds)
+    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds, delivered=delivered)
 
 
 def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:

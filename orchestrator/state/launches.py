@@ -106,6 +106,24 @@ def finished(workspace: Workspace, launch_id: str, exit_code: int) -> None:
                 return
 
 
+def origin_of(workspace: Workspace, launch_id: str | None) -> tuple[str | None, dict[str, Any] | None]:
+    """Where a run came from (``origin``: the repository and pull request or issue of the delivery
+    that started it), and the launch it is the run of: ``launch_id``'s; for a run started by a
+    person (no launch), the last launch whose runner died without a word (a kill -9), whose work
+    and delivery this run finishes (``finished`` is then noted for it by this run)."""
+    found = read(workspace)
+    if launch_id is not None:
+        entry = next((e for e in found if e.get("id") == launch_id), None)
+    else:
+        last = found[-1] if found else None
+        dead = last is not None and last.get("finished") is None and not shown(last)["running"]
+        entry = last if dead else None
+    if entry is None:
+        return launch_id, None
+    origin = entry.get("origin")
+    return str(entry.get("id")), origin if isinstance(origin, dict) else None
+
+
 def seen(workspace: Workspace, delivery: str) -> Launch | None:
     """The launch a webhook delivery started, if it was taken before (its id kept); ``{}`` for a
     delivery kept whose launch is no longer in the record. The caller holds ``held``."""

@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         DeadlineAtRisk,
         DeadlineMissed,
         Discovered,
+        EffectDone,
+        EffectFailed,
+        EffectIntended,
         Notice,
         PermissionRequested,
         PlanFile,
@@ -272,4 +275,15 @@ class EventReporter(Generic[R]):
         return self.any_event(event)
 
     def checkpoint_restored(self, event: CheckpointRestored) -> R:
+        return self.any_event(event)
+
+    # --- outward effects (``state/effects``) --------------------------------------------------
+
+    def effect_intended(self, event: EffectIntended) -> R:
+        return self.any_event(event)
+
+    def effect_done(self, event: EffectDone) -> R:
+        return self.any_event(event)
+
+    def effect_failed(self, event: EffectFailed) -> R:
         return self.any_event(event)
