@@ -41,11 +41,13 @@ class Seen:
 
 @dataclass
 class Hold:
-    """A request held: ``method`` and a part of its path; ``after``: once it acted, before it answers."""
+    """A request held: ``method`` and a part of its path; ``after``: once it acted, before it answers;
+    ``dropped``: released, it neither acts nor answers but 502 (the request was lost on the way)."""
 
     method: str
     part: str
     after: bool
+    dropped: bool = False
     arrived: threading.Event = field(default_factory=threading.Event)
     go: threading.Event = field(default_factory=threading.Event)
 
@@ -86,7 +88,8 @@ class FakeGitHub:
                 if hold is not None and not hold.after:
                     hold.arrived.set()
                     hold.go.wait(60)
-                status, answer = fake._answer(method, self.path, body)
+                dropped = hold is not None and hold.dropped
+                status, answer = (502, {"message": "lost"}) if dropped else fake._answer(method, self.path, body)
                 if hold is not None and hold.after:
                     hold.arrived.set()
                     hold.go.wait(60)
@@ -130,9 +133,9 @@ class FakeGitHub:
 
     # --- holding a request ------------------------------------------------------------------------
 
-    def hold(self, method: str, part: str, *, after: bool = False) -> Hold:
+    def hold(self, method: str, part: str, *, after: bool = False, dropped: bool = False) -> Hold:
         """The next ``method`` request whose path holds ``part`` waits (before it acts, or ``after``)."""
-        hold = Hold(method, part, after)
+        hold = Hold(method, part, after, dropped)
         with self._lock:
             self.holds.append(hold)
         return hold

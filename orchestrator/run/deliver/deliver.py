@@ -145,9 +145,9 @@ class Delivery:
             return _of(found[0]) if found else None
 
         target = f"{repository} {branch}"
-        before = self.effects.done("pr", target)
-        entry = before or self._step("pr", target, None, opened, open_now, ask_first=True)
-        if (before is not None or entry.found) and entry.number is not None:
+        entry = self.effects.done("pr", target) or self._step("pr", target, account.commit, opened, open_now,
+                                                              ask_first=True)  # fmt: skip
+        if (entry.found or entry.commit != account.commit) and entry.number is not None:  # (one made before)
             number = entry.number
 
             def updated() -> Outcome:

@@ -1,0 +1,238 @@
+"""A run's delivery (``deliver: [pr, comment]``): real runs of ``orchestrator run`` on a plan of
+shell tasks in worktrees, a bare repository on disk as the remote, and the fake of GitHub's API on
+127.0.0.1 keeping every pull request and comment, so that a duplicate is there to be counted.
+
+The runner is killed -9 at each moment of a delivery (a task still running, a push sent or landed
+unanswered, a pull request sent or made unanswered, a comment sent or made unanswered), then a run
+by hand finishes: one pull request, one comment, the remote and the pull request at the final
+commit, and ``verify`` holding the chain.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fake_github import FakeGitHub, Hold
+from runner_helpers import Spec, cli, start, wait_until, write_plan
+from worktree_helpers import INTEGRATION, git, no_git_identity, repository
+
+__all__ = ["no_git_identity"]
+
+REPOSITORY = "acme/app"
+ISSUE = 7
+LAUNCH = "20261127T100000.000-1"
+
+
+@pytest.fixture
+def github(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeGitHub]:
+    with FakeGitHub() as fake:
+        monkeypatch.setenv("ORCHESTRATOR_GITHUB_TOKEN", "ghp_test_token_not_real")
+        monkeypatch.setenv("ORCHESTRATOR_GITHUB_API", fake.url)
+        yield fake
+
+
+def bare(tmp_path: Path) -> Path:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, timeout=60)
+    return remote
+
+
+def project_with(tmp_path: Path, remote: Path, *, hold: Path | None = None, to: tuple[str, ...] = ("pr", "comment"),
+                 **settings: Any) -> Path:  # fmt: skip
+    """A repository whose plan's two shell tasks write a file each (T-02, when ``hold`` exists,
+    waits there first), delivered to ``remote`` and GitHub's ``acme/app``."""
+    project = repository(tmp_path, {"README.md": "hello\n"})
+    wait = f'if [ -f {hold} ]; then touch {hold}.here; sleep 60; fi\n' if hold else ""
+    deliver = {"to": list(to), "remote": str(remote), "repository": REPOSITORY, "base": "main"}
+    write_plan(project, [Spec("T-01", "echo one > a.txt"), Spec("T-02", f"{wait}echo two > b.txt", deps=("T-01",))],
+               {"isolation": "worktree", "deliver": deliver, **settings})  # fmt: skip
+    return project
+
+
+def launched_from_an_issue(project: Path) -> None:
+    """``state/launches.json`` as ``serve`` leaves it for a run a delivery of issue 7 started."""
+    state = project / ".orchestrator" / "state"
+    state.mkdir(parents=True, exist_ok=True)
+    entry = {"id": LAUNCH, "source": "github", "what": "issues opened", "started": time.time(), "pid": 0,
+             "origin": {"repository": REPOSITORY, "issue": ISSUE}}  # fmt: skip
+    (state / "launches.json").write_text(json.dumps({"launches": [entry]}), encoding="utf-8")
+
+
+def remote_tip(remote: Path) -> str | None:
+    done = subprocess.run(["git", "rev-parse", "--verify", "-q", f"refs/heads/{INTEGRATION}"], cwd=remote,
+                          capture_output=True, text=True, check=False, timeout=60)  # fmt: skip
+    return done.stdout.strip() or None
+
+
+def effects(project: Path) -> list[dict[str, Any]]:
+    lines = (project / ".orchestrator" / "state" / "events.jsonl").read_text(encoding="utf-8").splitlines()
+    return [e for e in map(json.loads, lines) if str(e.get("event", "")).startswith("effect_")]
+
+
+def delivered_once(project: Path, remote: Path, github: FakeGitHub, *, comments: int = 1) -> None:
+    """One pull request ever opened, at the integration branch's tip, which the remote holds; one
+    comment on issue 7; the chain whole."""
+    tip = git(project, "rev-parse", INTEGRATION).strip()
+    assert remote_tip(remote) == tip
+    pulls = github.pulls.get(REPOSITORY, [])
+    assert len(pulls) == 1, pulls
+    assert pulls[0]["head"]["ref"] == INTEGRATION and pulls[0]["base"]["ref"] == "main"
+    assert tip[:12] in pulls[0]["body"], (tip, pulls[0]["body"])
+    said = github.comments.get(f"{REPOSITORY}#{ISSUE}", [])
+    assert len(said) == comments, said
+    if comments:
+        assert pulls[0]["html_url"] in said[0]["body"]
+    verified = cli(project, "verify")
+    assert verified.code == 0, verified.stdout + verified.stderr
+
+
+def test_a_run_opens_one_pull_request_and_the_next_updates_it(tmp_path: Path, github: FakeGitHub) -> None:
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote)
+    launched_from_an_issue(project)
+    first = cli(project, "run", "--launch", LAUNCH)
+    assert first.code == 0, first.stdout + first.stderr
+    delivered_once(project, remote, github)
+    said = [line for line in first.stdout.splitlines() if line.startswith("📬 pull request for acme/app")]
+    assert len(said) == 1 and said[0].endswith(": https://github.test/acme/app/pull/1"), first.stdout
+    final = (project / ".orchestrator" / "final_output.md").read_text(encoding="utf-8")
+    assert "## Delivered" in final and "https://github.test/acme/app/pull/1" in final
+
+    before = len(github.requests)
+    again = cli(project, "run")  # nothing to do, nothing new to deliver: GitHub is not even asked
+    assert again.code == 0, again.stdout + again.stderr
+    assert github.requests[before:] == []
+
+    (project / ".orchestrator" / "master_plan.md").write_text(
+        (project / ".orchestrator" / "master_plan.md").read_text(encoding="utf-8").replace("echo two", "echo TWO"),
+        encoding="utf-8",
+    )
+    changed = cli(project, "run")
+    assert changed.code == 0, changed.stdout + changed.stderr
+    new = [(seen.method, seen.path.split("?")[0]) for seen in github.requests[before:]]
+    assert ("POST", "/repos/acme/app/pulls") not in new and ("PATCH", "/repos/acme/app/pulls/1") in new
+    delivered_once(project, remote, github)  # (a run by a person, from no issue: no comment of its own)
+    assert "no comment: the run came from no pull request or issue" in changed.stdout
+    assert git(project, "show", f"{INTEGRATION}:b.txt").strip() == "TWO"
+
+
+def test_a_run_that_fails_pushes_nothing_and_says_so_where_it_came_from(tmp_path: Path, github: FakeGitHub) -> None:
+    remote = bare(tmp_path)
+    project = repository(tmp_path, {"README.md": "hello\n"})
+    deliver = {"to": ["pr", "comment"], "remote": str(remote), "repository": REPOSITORY}
+    write_plan(project, [Spec("T-01", "exit 3")], {"isolation": "worktree", "deliver": deliver})
+    launched_from_an_issue(project)
+    ran = cli(project, "run", "--launch", LAUNCH)
+    assert ran.code == 1, ran.stdout + ran.stderr
+    assert "not pushed: the run did not complete its work (exit 1)" in ran.stdout
+    assert remote_tip(remote) is None and github.pulls == {}
+    said = github.comments[f"{REPOSITORY}#{ISSUE}"]
+    assert len(said) == 1 and "ended with exit code 1" in said[0]["body"]
+
+
+def test_a_delivery_refused_is_one_line_exit_5_and_the_work_stays_local(tmp_path: Path, github: FakeGitHub) -> None:
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote, to=("pr",))
+    subprocess.run(["git", "-C", str(remote), "config", "receive.denyCreate", "true"], check=False, timeout=60)
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n", encoding="utf-8")
+    hook.chmod(0o755)
+    ran = cli(project, "run")
+    assert ran.code == 5, ran.stdout + ran.stderr
+    said = [line for line in ran.stdout.splitlines() if "not delivered" in line]
+    assert len(said) == 1 and "the work stays on orchestrator/integration" in said[0], ran.stdout
+    assert git(project, "show", f"{INTEGRATION}:b.txt").strip() == "two" and github.pulls == {}
+    hook.unlink()
+    again = cli(project, "run")  # the next run delivers what is still undelivered
+    assert again.code == 0, again.stdout + again.stderr
+    assert remote_tip(remote) == git(project, "rev-parse", INTEGRATION).strip()
+    assert len(github.pulls[REPOSITORY]) == 1
+
+
+# --- killed -9 at each moment of a delivery ---------------------------------------------------------
+
+
+def _push_hold(remote: Path, held: Path) -> None:
+    """The remote holds a push in its pre-receive hook until ``held``.go exists (refused with ``held``.no)."""
+    hook = remote / "hooks" / "pre-receive"
+    hook.write_text(f"#!/bin/sh\ntouch {held}.here\nwhile [ ! -f {held}.go ]; do sleep 0.05; done\n"
+                    f"[ -f {held}.no ] && exit 1\nexit 0\n", encoding="utf-8")  # fmt: skip
+    hook.chmod(0o755)
+
+
+MOMENTS = (
+    "task running",  # before any intent
+    "push sent, refused",  # intent written, the push lost
+    "push landed, unanswered",  # intent written, the remote moved, no outcome written
+    "pr sent, lost",  # intent written, GitHub never made it
+    "pr made, unanswered",  # intent written, GitHub made it, no outcome written
+    "comment sent, lost",  # the pull request's outcome written; the comment's intent, lost
+    "comment made, unanswered",
+)
+
+
+@pytest.mark.parametrize("moment", MOMENTS)
+def test_a_runner_killed_at_any_moment_of_its_delivery_delivers_once(
+    tmp_path: Path, github: FakeGitHub, moment: str
+) -> None:
+    remote, held = bare(tmp_path), tmp_path / "held"
+    project = project_with(tmp_path, remote, hold=held if moment == "task running" else None)
+    launched_from_an_issue(project)
+    hold: Hold | None = None
+    if moment == "task running":
+        held.touch()
+        arrived = held.with_suffix(".here")
+    elif moment.startswith("push"):
+        _push_hold(remote, held)
+        arrived = held.with_suffix(".here")
+    else:
+        kind = "/pulls" if moment.startswith("pr") else "/comments"
+        hold = github.hold("POST", kind, after=moment.endswith("unanswered"), dropped=moment.endswith("lost"))
+    runner = start(project, "--launch", LAUNCH, name="killed")
+    try:
+        if hold is not None:
+            wait_until(hold.arrived.is_set, f"the runner's request held at {moment}", timeout=60)
+        else:
+            wait_until(arrived.exists, f"the runner held at {moment}", timeout=60)
+        runner.kill()
+    finally:
+        runner.cleanup()
+    if moment == "task running":
+        held.unlink()  # (the next run stops the attempt the dead runner left, and runs T-02 again)
+    elif moment.startswith("push"):
+        if moment == "push sent, refused":
+            held.with_suffix(".no").touch()
+        held.with_suffix(".go").touch()  # (the push the dead runner started ends now, landed or refused)
+        wait_until(lambda: _no_push_left(remote), "the dead runner's push to end", timeout=60)
+        (remote / "hooks" / "pre-receive").unlink()
+    else:
+        assert hold is not None
+        hold.go.set()
+    intended = [e for e in effects(project) if e["event"] == "effect_intended"]
+    assert bool(intended) == (moment != "task running"), intended
+    resumed = cli(project, "run")
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    delivered_once(project, remote, github)
+    if moment.endswith("unanswered") or moment == "push landed, unanswered":
+        assert any(e["event"] == "effect_done" and e.get("found") for e in effects(project)), effects(project)
+
+
+def _no_push_left(remote: Path) -> bool:
+    """Whether no process holds a push into ``remote`` any more."""
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"receive-pack" in cmdline and str(remote).encode() in cmdline:
+            return False
+    return True
