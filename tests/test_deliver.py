@@ -49,7 +49,7 @@ def project_with(tmp_path: Path, remote: Path, *, hold: Path | None = None, to: 
     """A repository whose plan's two shell tasks write a file each (T-02, when ``hold`` exists,
     waits there first), delivered to ``remote`` and GitHub's ``acme/app``."""
     project = repository(tmp_path, {"README.md": "hello\n"})
-    wait = f'if [ -f {hold} ]; then touch {hold}.here; sleep 60; fi\n' if hold else ""
+    wait = f"if [ -f {hold} ]; then touch {hold}.here; sleep 60; fi\n" if hold else ""
     deliver = {"to": list(to), "remote": str(remote), "repository": REPOSITORY, "base": "main"}
     write_plan(project, [Spec("T-01", "echo one > a.txt"), Spec("T-02", f"{wait}echo two > b.txt", deps=("T-01",))],
                {"isolation": "worktree", "deliver": deliver, **settings})  # fmt: skip

@@ -101,7 +101,21 @@ def _agent(agent: str | None) -> str:
     return f" [{agent}]" if agent else ""
 
 
-class Lines(EventReporter[str | None]):
+class _EffectLines(EventReporter[str | None]):
+    """The lines of an outward effect (``state/effects``): intended, done (with its link), failed."""
+
+    def effect_intended(self, event: EffectIntended) -> str:
+        return f"📤 {effect_said(event)}…"
+
+    def effect_done(self, event: EffectDone) -> str:
+        how = " (found done there: not done again)" if event.found else ""
+        return f"📬 {effect_said(event)}{how}" + (f": {event.url}" if event.url else "")
+
+    def effect_failed(self, event: EffectFailed) -> str:
+        return f"⚠️ {effect_said(event)} failed: {event.error}"
+
+
+class Lines(_EffectLines):
     """The plain-text line of each event (``None``: it has none)."""
 
     def __init__(self, workspace: Path | None = None, *, estimates: bool = False) -> None:
@@ -341,18 +355,6 @@ class Lines(EventReporter[str | None]):
 
     def synced(self, event: Synced) -> str:
         return f"🏁 sync{f' ({event.task})' if event.task else ''}: {event.text}"
-
-    # --- outward effects --------------------------------------------------------------------------
-
-    def effect_intended(self, event: EffectIntended) -> str:
-        return f"📤 {effect_said(event)}…"
-
-    def effect_done(self, event: EffectDone) -> str:
-        how = " (found done there: not done again)" if event.found else ""
-        return f"📬 {effect_said(event)}{how}" + (f": {event.url}" if event.url else "")
-
-    def effect_failed(self, event: EffectFailed) -> str:
-        return f"⚠️ {effect_said(event)} failed: {event.error}"
 
 
 def _word(mark: str, said: str, event: ApprovalGiven | ApprovalRefused) -> str:

@@ -298,7 +298,7 @@ class Runner:
             return None
 
     def _finish(self, prepared: Prepared, scheduler: Scheduler, started: float, synth: Synthesis | None) -> RunSummary:
-        ws, plan = self.workspace, prepared.plan
+        ws, plan, selection = self.workspace, prepared.plan, prepared.selection
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
         as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
@@ -310,27 +310,22 @@ class Runner:
         final = [view for view in views if view.id in shown.tasks]
         stopped = scheduler.stop.why or self._synthesis_failed
         found = counts(views)
-        code = int(exit_code(prepared, stopped, only=bool(self.options.only)))
-        delivered = Delivered(int(ExitCode.INTERRUPTED))
-        if not self.interrupted:  # (after the work and its gates: the orchestrator's act, never an agent's)
-            delivered = deliver(ws, plan, self.options.untrusted, self.options.launch, self.reporter, final, code,
-                                scheduler.merges)  # fmt: skip
-        code = delivered.code
-        said = [entry.said() for entry in delivered.made]
-        kept = _write_final_output(shown, ws, final, synth, admission, self._templates, wall, said)
-        if kept is not None:
+        code = ExitCode.INTERRUPTED if self.interrupted else exit_code(prepared, stopped, only=bool(self.options.only))
+        # (after the work and its gates: the orchestrator's act, never an agent's; none once interrupted)
+        delivered = deliver(ws, plan, self.options, self.reporter, final, int(code), scheduler.merges)
+        if kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall, delivered):
             self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)
             blocks = self._blocks.final(prepared, _held(prepared, self.recorder))
             self._unreadable(_rewrite_status(ws.plan_file, blocks, durable=True))
         summary = RunSummary(
-            int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
+            delivered.code, found, wall, admission.cost if admission.cost_seen else None, stopped, selection.run
         )
         self.reporter.event(
             RunFinished(
                 **outcome_counts(views),
                 wall_seconds=round(wall, 3),
-                exit_code=int(code),
+                exit_code=delivered.code,
                 cost_usd=summary.cost_usd,
                 stopped=stopped or ("interrupted" if self.interrupted else None),
                 final_output=ws.relative(ws.final_output),
@@ -414,11 +409,12 @@ def _write_final_output(
     admission: Admission,
     templates: Lenient,
     run_seconds: float,
-    delivered: list[str],
+    delivered: Delivered,
 ) -> Path | None:
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds, delivered=delivered)
+    said = [entry.said() for entry in delivered.made]  # (what its delivery did, in a section of its own)
+    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds, delivered=said)
 
 
 def _rewrite_status(plan_file: Path, blocks: list[planfile.Block], *, durable: bool) -> str | None:

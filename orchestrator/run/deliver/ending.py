@@ -19,6 +19,7 @@ from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.plan.model import Plan
 from orchestrator.run.deliver.bodies import Account
 from orchestrator.run.deliver.deliver import Delivery, Undelivered, Where
+from orchestrator.run.prepare import RunOptions
 from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state import launches
 from orchestrator.state.effects import Effects, Entry, ledger
@@ -53,16 +54,17 @@ def durable(reporter: Reporter) -> Callable[[EventRecord], None]:
 def deliver(
     workspace: Workspace,
     plan: Plan,
-    source: str | None,
-    launch: str | None,
+    options: RunOptions,
     reporter: Reporter,
     views: Sequence[TaskView],
     code: int,
     merges: MergeQueue | None,
 ) -> Delivered:
-    """The run's delivery, as its setting says (none: nothing); ``code``, the run's exit code so far."""
+    """The run's delivery, as its setting says (none: nothing; nothing either for a run interrupted);
+    ``code``, the run's exit code so far."""
+    source, launch = options.untrusted, options.launch
     setting = (plan.settings.triggers.deliver(source) if source else None) or plan.settings.deliver
-    if setting is None:
+    if setting is None or code == ExitCode.INTERRUPTED:
         return Delivered(code)
     launch_id, origin = launches.origin_of(workspace, launch)
     repo = merges.trees.repo if merges is not None else None
