@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from fake_github import FakeGitHub, Hold
+from race_helpers import write_race_plan
 from runner_helpers import Spec, cli, start, wait_until, write_plan
 from worktree_helpers import INTEGRATION, git, no_git_identity, repository
 
@@ -236,3 +237,38 @@ def _no_push_left(remote: Path) -> bool:
         if b"receive-pack" in cmdline and str(remote).encode() in cmdline:
             return False
     return True
+
+
+# --- races: one pull request, holding the winners only ---------------------------------------------
+
+
+@pytest.mark.parametrize("race", ["best of 3", "hedged"])
+def test_a_raced_task_delivers_one_pull_request_holding_its_winner_only(
+    tmp_path: Path, github: FakeGitHub, race: str
+) -> None:
+    """Best of 3 (the judge passes candidate 2 alone) and a hedge (the straggling first attempt
+    loses to the second): every candidate writes answer.txt; one pull request, whose branch the
+    remote holds with the winner's answer, and no branch of a loser pushed."""
+    remote = bare(tmp_path)
+    project = repository(tmp_path, {"README.md": "hello\n"})
+    deliver = {"to": ["pr"], "remote": str(remote), "repository": REPOSITORY, "base": "main"}
+    if race == "best of 3":
+        script, winner = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt', "2"
+        write_race_plan(project, "Best of", [("T-01", "3", script)], isolation="worktree",
+                        judge="grep -qx 2 answer.txt", deliver=deliver)  # fmt: skip
+    else:
+        script = 'echo "$ORCHESTRATOR_ATTEMPT" > answer.txt; [ "$ORCHESTRATOR_ATTEMPT" = 1 ] && sleep 30; true'
+        winner = "2"
+        write_race_plan(project, "Hedge", [("T-01", "1s", script)], isolation="worktree", deliver=deliver)
+    ran = cli(project, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    pulls = github.pulls[REPOSITORY]
+    assert len(pulls) == 1 and pulls[0]["head"]["ref"] == INTEGRATION
+    tip = git(project, "rev-parse", INTEGRATION).strip()
+    assert remote_tip(remote) == tip and tip[:12] in pulls[0]["body"]
+    shown = subprocess.run(["git", "show", f"{INTEGRATION}:answer.txt"], cwd=remote, capture_output=True,
+                           text=True, check=True, timeout=60)  # fmt: skip
+    assert shown.stdout == f"{winner}\n"
+    heads = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=remote, capture_output=True,
+                           text=True, check=True, timeout=60).stdout.split()  # fmt: skip
+    assert heads == [f"refs/heads/{INTEGRATION}"]
