@@ -218,9 +218,16 @@ def test_a_runner_killed_at_any_moment_of_its_delivery_delivers_once(
         hold.go.set()
     intended = [e for e in effects(project) if e["event"] == "effect_intended"]
     assert bool(intended) == (moment != "task running"), intended
+    if intended:  # (the effect the kill left without its outcome, told as such until a run asks the remote)
+        assert "outcome unknown (its run was killed)" in cli(project, "status").stdout
+        assert "1 unknown" in cli(project, "verify").stdout
     resumed = cli(project, "run")
     assert resumed.code == 0, resumed.stdout + resumed.stderr
     delivered_once(project, remote, github)
+    url = github.pulls[REPOSITORY][0]["html_url"]
+    for command in ("status", "history", "verify"):
+        shown = cli(project, command).stdout
+        assert url in shown and "outcome unknown" not in shown.split("run ")[-1], (command, shown)
     if moment.endswith("unanswered") or moment == "push landed, unanswered":
         assert any(e["event"] == "effect_done" and e.get("found") for e in effects(project)), effects(project)
 

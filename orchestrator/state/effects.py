@@ -105,6 +105,17 @@ def ledger(events_file: Path) -> dict[str, Entry]:
     return read(read_new(events_file, Cursor(0), only=(b'"effect_',)))
 
 
+def current(entries: dict[str, Entry], limit: int = 10) -> list[Entry]:
+    """What ``status`` and the dashboard show: the last word on each thing delivered to (a remote's
+    branch, a pull request, an issue's comments), the ``limit`` latest, oldest first."""
+    last: dict[tuple[str, str], Entry] = {}
+    for entry in sorted(entries.values(), key=lambda e: e.time):
+        kind = "pr" if entry.kind == "pr_update" else entry.kind
+        target = entry.target if entry.kind != "pr_update" else f"{entry.target} (update)"
+        last[(kind, target)] = entry
+    return list(last.values())[-limit:]
+
+
 def of_run(entries: dict[str, Entry], run: str | None) -> list[Entry]:
     """The effects a run wrote a word of (its last), in the order they were first intended."""
     return [entry for entry in entries.values() if run is not None and entry.run == run]
