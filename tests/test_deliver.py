@@ -279,3 +279,11 @@ def test_a_raced_task_delivers_one_pull_request_holding_its_winner_only(
     heads = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=remote, capture_output=True,
                            text=True, check=True, timeout=60).stdout.split()  # fmt: skip
     assert heads == [f"refs/heads/{INTEGRATION}"]
+
+
+def test_no_agent_holds_the_token_a_run_delivers_with(tmp_path: Path, github: FakeGitHub) -> None:
+    """The token stays the runner's: an attempt that held it could open a pull request itself."""
+    write_plan(tmp_path, [Spec("T-01", 'echo "token: ${ORCHESTRATOR_GITHUB_TOKEN:-none}"')])
+    ran = cli(tmp_path, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert cli(tmp_path, "output", "T-01").stdout.strip() == "token: none"

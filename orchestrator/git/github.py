@@ -21,7 +21,9 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-TOKEN_ENV = "ORCHESTRATOR_GITHUB_TOKEN"
+from orchestrator.redaction import GITHUB_TOKEN_VARIABLE
+
+TOKEN_ENV = GITHUB_TOKEN_VARIABLE  # (withheld from every attempt's environment: ``redaction.WITHHELD``)
 API_ENV = "ORCHESTRATOR_GITHUB_API"
 API = "https://api.github.com"
 TIMEOUT = 10.0  # seconds one request to GitHub may take

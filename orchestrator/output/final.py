@@ -176,7 +176,7 @@ def _tokens(tasks: list[int], synthesis: int | None) -> str:
 
 
 # What final_output.md.j2 is given (``output.trial`` checks an override uses no other name).
-GIVEN = ("request", "summary", "completed", "problems", "held", "bypassed", "synthesis", "timeline")
+GIVEN = ("request", "summary", "completed", "problems", "held", "bypassed", "synthesis", "timeline", "delivered")
 
 
 def build(

@@ -81,6 +81,9 @@ def effect_said(event: Any) -> str:
 
 def read(records: Iterable[EventRecord]) -> dict[str, Entry]:
     """Each effect's last word, by key, from the log's records (oldest first)."""
+    records = list(records)
+    if not records:  # (the records' module is loaded only for a line that holds one: status's import stays light)
+        return {}
     from orchestrator.state.events.runs import EffectDone, EffectFailed, EffectIntended
 
     found: dict[str, Entry] = {}
