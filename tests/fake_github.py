@@ -2,8 +2,8 @@
 does, so that a duplicate is there to be counted:
 
 - ``POST /repos/{o}/{r}/issues/comments/{id}/reactions`` (``{"content": "+1"}``), 201;
-- ``GET`` and ``POST /repos/{o}/{r}/issues/{n}/comments``: the comments kept, each its ``id``,
-  ``html_url`` and ``body``;
+- ``GET`` (``since``: those made from then on) and ``POST /repos/{o}/{r}/issues/{n}/comments``:
+  the comments kept, each its ``id``, ``html_url``, ``body`` and ``created_at``;
 - ``GET /repos/{o}/{r}/pulls?head=OWNER:BRANCH&state=open``, ``POST /repos/{o}/{r}/pulls`` (422 for
   a second open pull request of one head, as GitHub answers) and ``PATCH /repos/{o}/{r}/pulls/{n}``.
 
@@ -160,20 +160,21 @@ class FakeGitHub:
             if method == "POST" and (found := _REACTIONS.match(parts.path)):
                 return 201, {"id": self._next_id(), "content": (body or {}).get("content")}
             if found := _COMMENTS.match(parts.path):
-                return self._comment(method, f"{found.group(1)}#{found.group(2)}", body)
+                return self._comment(method, f"{found.group(1)}#{found.group(2)}", body, query.get("since"))
             if found := _PULLS.match(parts.path):
                 return self._pulls(method, found.group(1), query, body)
             if method == "PATCH" and (found := _PULL.match(parts.path)):
                 return self._patch(found.group(1), int(found.group(2)), body)
         return 404, {"message": "Not Found"}
 
-    def _comment(self, method: str, where: str, body: Any) -> tuple[int, Any]:
+    def _comment(self, method: str, where: str, body: Any, since: str | None) -> tuple[int, Any]:
         kept = self.comments.setdefault(where, [])
-        if method == "GET":
-            return 200, list(kept)
+        if method == "GET":  # (``since``: those made from then on, as GitHub's ISO 8601 moments compare)
+            return 200, [c for c in kept if since is None or c["created_at"] >= since]
         number = self._next_id()
         repository, issue = where.split("#")
         made = {"id": number, "body": (body or {}).get("body"),
+                "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "html_url": f"https://github.test/{repository}/issues/{issue}#issuecomment-{number}"}  # fmt: skip
         kept.append(made)
         return 201, made

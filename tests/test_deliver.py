@@ -287,3 +287,23 @@ def test_no_agent_holds_the_token_a_run_delivers_with(tmp_path: Path, github: Fa
     ran = cli(tmp_path, "run")
     assert ran.code == 0, ran.stdout + ran.stderr
     assert cli(tmp_path, "output", "T-01").stdout.strip() == "token: none"
+
+
+def test_a_plan_that_pushes_with_no_worktree_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")], {"deliver": "pr"})
+    for command in ("validate", "run"):
+        refused = cli(tmp_path, command)
+        assert refused.code == 2, refused.stdout + refused.stderr
+        assert "deliver: push and pr push the integration branch, which only isolation: worktree makes" in (
+            refused.stderr
+        )
+    assert not (tmp_path / ".orchestrator" / "state" / "events.jsonl").exists()
+
+
+def test_a_simulated_run_delivers_nothing(tmp_path: Path, github: FakeGitHub) -> None:
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote)
+    ran = cli(project, "run", "--executor", "fake")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    assert "nothing delivered: a simulated run's work is made up" in ran.stdout
+    assert github.requests == [] and remote_tip(remote) is None

@@ -115,9 +115,11 @@ class GitHub:
 
     # --- comments ---------------------------------------------------------------------------------
 
-    def comments(self, repository: str, issue: int) -> list[dict[str, Any]]:
-        """The comments on ``repository``'s issue or pull request ``issue`` (the last 100)."""
-        found = self.call("GET", f"/repos/{repository}/issues/{issue}/comments?per_page=100")
+    def comments(self, repository: str, issue: int, since: str | None = None) -> list[dict[str, Any]]:
+        """The comments on ``repository``'s issue or pull request ``issue``: the first 100, or the
+        first 100 made or changed from ``since`` (an ISO 8601 moment) on."""
+        query = urllib.parse.urlencode({"per_page": 100, **({"since": since} if since else {})})
+        found = self.call("GET", f"/repos/{repository}/issues/{issue}/comments?{query}")
         return [each for each in found if isinstance(each, dict)] if isinstance(found, list) else []
 
     def comment(self, repository: str, issue: int, body: str) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class Entry:
     url: str | None = None
     found: bool = False
     error: str | None = None
+    intended: str | None = None  # when its intent was first written (``None``: never: a failure to ask)
 
     def as_json(self) -> dict[str, Any]:
         """As ``status --json``, ``history --json``, ``verify --json`` and the dashboard show it."""
@@ -87,17 +88,22 @@ def read(records: Iterable[EventRecord]) -> dict[str, Entry]:
     from orchestrator.state.events.runs import EffectDone, EffectFailed, EffectIntended
 
     found: dict[str, Entry] = {}
+    first: dict[str, str] = {}  # (when each key was first intended: what a look at the remote starts from)
     for event in records:
+        if not isinstance(event, EffectIntended | EffectDone | EffectFailed):
+            continue
+        before = found.get(event.key)
+        if before is not None and before.state == DONE and not isinstance(event, EffectDone):
+            continue  # (a done effect stays done)
         if isinstance(event, EffectIntended):
-            if found.get(event.key) is None or found[event.key].state != DONE:
-                found[event.key] = Entry(event.key, event.kind, event.target, event.commit, UNKNOWN, event.time,
-                                         event.run)  # fmt: skip
-        elif isinstance(event, EffectDone):
-            found[event.key] = Entry(event.key, event.kind, event.target, event.commit, DONE, event.time, event.run,
-                                     event.number, event.url, bool(event.found))  # fmt: skip
-        elif isinstance(event, EffectFailed) and (found.get(event.key) is None or found[event.key].state != DONE):
-            found[event.key] = Entry(event.key, event.kind, event.target, event.commit, FAILED, event.time, event.run,
-                                     error=event.error)  # fmt: skip
+            first.setdefault(event.key, event.time)
+        state = DONE if isinstance(event, EffectDone) else FAILED if isinstance(event, EffectFailed) else UNKNOWN
+        done = event if isinstance(event, EffectDone) else None
+        found[event.key] = Entry(
+            event.key, event.kind, event.target, event.commit, state, event.time, event.run,
+            done.number if done else None, done.url if done else None, bool(done and done.found),
+            event.error if isinstance(event, EffectFailed) else None, first.get(event.key),
+        )  # fmt: skip
     return found
 
 

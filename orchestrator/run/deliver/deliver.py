@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -175,10 +176,23 @@ class Delivery:
             return Outcome(made.get("id"), made.get("html_url"))
 
         def posted_before() -> Outcome | None:
-            found = [c for c in github.comments(repository, issue) if marked(c.get("body")) == name]
+            left = self.effects.entries.get(name)
+            since = _before(left.intended) if left is not None else None  # (a long thread: from the intent on)
+            found = [c for c in github.comments(repository, issue, since) if marked(c.get("body")) == name]
             return Outcome(found[0].get("id"), found[0].get("html_url")) if found else None
 
         self._step("comment", target, commit, posted, posted_before)
+
+
+def _before(moment: str | None) -> str | None:
+    """``moment`` a minute earlier, in UTC as GitHub's ``since`` takes it (clocks differ a little)."""
+    if moment is None:
+        return None
+    try:
+        when = datetime.fromisoformat(moment) - timedelta(minutes=1)
+    except ValueError:
+        return None
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _of(pull: Pull) -> Outcome:

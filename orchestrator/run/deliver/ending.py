@@ -66,6 +66,9 @@ def deliver(
     setting = (plan.settings.triggers.deliver(source) if source else None) or plan.settings.deliver
     if setting is None or code == ExitCode.INTERRUPTED:
         return Delivered(code)
+    if any(view.simulated for view in views):
+        reporter.event(Notice(message="nothing delivered: a simulated run's work is made up (the fake executor)"))
+        return Delivered(code)
     launch_id, origin = launches.origin_of(workspace, launch)
     repo = merges.trees.repo if merges is not None else None
     branch = merges.trees.integration if merges is not None else None
