@@ -307,3 +307,33 @@ def test_a_simulated_run_delivers_nothing(tmp_path: Path, github: FakeGitHub) ->
     assert ran.code == 0, ran.stdout + ran.stderr
     assert "nothing delivered: a simulated run's work is made up" in ran.stdout
     assert github.requests == [] and remote_tip(remote) is None
+
+
+# --- agents commit; the orchestrator delivers -------------------------------------------------------
+
+PUSHES = (
+    "echo mine > mine.txt; if git push -q {remote} HEAD:refs/heads/agent 2>err.txt; "
+    'then echo pushed; else echo "refused: $(head -1 err.txt)"; fi'
+)
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+def test_an_agent_in_a_worktree_commits_but_pushes_only_where_its_plan_lets_it(tmp_path: Path, allowed: bool) -> None:
+    remote = bare(tmp_path)
+    project = repository(tmp_path, {"README.md": "hello\n"})
+    write_plan(project, [Spec("T-01", PUSHES.format(remote=remote))],
+               {"isolation": "worktree", **({"agent_pushes": True} if allowed else {})})  # fmt: skip
+    validated = cli(project, "validate")
+    assert validated.code == 0, validated.stdout + validated.stderr
+    assert ("T-01 may push and open pull requests itself (agent_pushes: true)" in validated.stderr) is allowed
+    ran = cli(project, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    said = cli(project, "output", "T-01").stdout.strip()
+    pushed = subprocess.run(["git", "rev-parse", "-q", "--verify", "refs/heads/agent"], cwd=remote,
+                            capture_output=True, text=True, check=False, timeout=60).stdout.strip()  # fmt: skip
+    if allowed:
+        assert said == "pushed" and pushed
+    else:
+        assert said.startswith("refused: fatal: '/dev/null/no-push-from-an-agent-the-orchestrator-delivers/"), said
+        assert pushed == ""
+    assert git(project, "show", f"{INTEGRATION}:mine.txt").strip() == "mine"  # (its commit merged all the same)

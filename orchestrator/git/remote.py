@@ -6,15 +6,33 @@ A push never forces blindly: a branch the remote does not have is made, one it h
 where the push holds what the remote holds (a fast-forward), or, given ``lease``, where the remote
 still holds ``lease`` (what the tool pushed there itself: ``--force-with-lease``), so that nobody's
 commit there is ever overwritten. What git refuses is a ``GitError`` with git's last line.
+
+An agent in a worktree commits, and never pushes: its attempt's environment makes every push of
+its processes go nowhere (``no_push``), unless its settings say ``agent_pushes: true``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from orchestrator.git.repo import git
 
 PUSH_TIMEOUT = 300.0  # seconds a push or a look at the remote may take
+# Where an agent's push goes instead of its remote: nowhere, its error saying why (git's own
+# ``pushInsteadOf``, every URL and path rewritten; fetching is untouched).
+NOWHERE = "/dev/null/no-push-from-an-agent-the-orchestrator-delivers/"
+
+
+def no_push(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables that make every ``git push`` of a process with ``env`` (and its children) fail
+    while fetches work: one more entry of git's ``GIT_CONFIG_COUNT`` configuration."""
+    try:
+        count = max(0, int(env.get("GIT_CONFIG_COUNT", "0")))
+    except ValueError:
+        count = 0
+    return {"GIT_CONFIG_COUNT": str(count + 1), f"GIT_CONFIG_KEY_{count}": f"url.{NOWHERE}.pushInsteadOf",
+            f"GIT_CONFIG_VALUE_{count}": ""}  # fmt: skip
 
 
 def url_of(tree: Path, remote: str) -> str:

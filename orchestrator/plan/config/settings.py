@@ -164,6 +164,9 @@ class Settings:
     on_conflict: str = field(default="resolve", metadata=_parser(_choice("resolve", "fail")))
     # A command run (by sh) on the integration branch after each merge; failing, it undoes the merge.
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
+    # In worktree isolation an agent commits and never pushes nor opens a pull request (its git's
+    # pushes go nowhere, claude's deny rules): the run delivers, once. True: it may, outside the ledger.
+    agent_pushes: bool = field(default=False, metadata=_parser(_bool))
     # What the run does with its work once it and its gates are done (``plan/config/deliver.py``):
     # push the integration branch, open or update one pull request, comment where the run came from.
     deliver: Deliver | None = field(default=None, metadata=_parser(parse_deliver))

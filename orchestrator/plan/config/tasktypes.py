@@ -90,11 +90,12 @@ FIELDS: dict[str, Callable[[object], Any]] = {
     "hedge": parse_hedge,
     "best_of": parse_best_of,
     "judge": parse_judge,
+    "agent_pushes": setting._bool,
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (
     "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache",
-    "hedge", "best_of", "judge",
+    "hedge", "best_of", "judge", "agent_pushes",
 )  # fmt: skip
 # What a change to does not change what the task does, so its result stays up to date (as for a row's cells).
 _NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge", "best_of", "judge")
