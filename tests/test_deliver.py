@@ -337,3 +337,29 @@ def test_an_agent_in_a_worktree_commits_but_pushes_only_where_its_plan_lets_it(t
         assert said.startswith("refused: fatal: '/dev/null/no-push-from-an-agent-the-orchestrator-delivers/"), said
         assert pushed == ""
     assert git(project, "show", f"{INTEGRATION}:mine.txt").strip() == "mine"  # (its commit merged all the same)
+
+
+@pytest.mark.slow
+def test_the_dashboard_shows_each_effect_with_its_link(tmp_path: Path, github: FakeGitHub) -> None:
+    from dashboard_helpers import browser_missing, chromium, http_get, served
+
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote, to=("pr",))
+    ran = cli(project, "run")
+    assert ran.code == 0, ran.stdout + ran.stderr
+    status = json.loads(cli(project, "status", "--json").stdout)
+    url = github.pulls[REPOSITORY][0]["html_url"]
+    assert [e["url"] for e in status["effects"] if e["kind"] == "pr"] == [url]
+    with served(project) as server:
+        state = http_get(server.port, "/api/state").json()
+        assert state["effects"] == status["effects"]  # (the page's state is status's)
+        reason = browser_missing()
+        if reason:
+            pytest.skip(reason)
+        with chromium(tmp_path / "chromium-profile") as driver:
+            driver.get(server.url)
+            wait_until(lambda: driver.find_elements("css selector", "#effects a"), "the effects' links", 60)
+            links = {a.get_attribute("href"): a.text for a in driver.find_elements("css selector", "#effects a")}
+            pr = next(e for e in status["effects"] if e["kind"] == "pr")
+            assert links == {url: pr["said"]}, links
+        assert server.errors() == ""

@@ -56,7 +56,7 @@ class Entry:
         """As ``status --json``, ``history --json``, ``verify --json`` and the dashboard show it."""
         return {"key": self.key, "kind": self.kind, "target": self.target, "commit": self.commit,
                 "state": self.state, "time": self.time, "run": self.run, "number": self.number, "url": self.url,
-                "found": self.found, "error": self.error}  # fmt: skip
+                "found": self.found, "error": self.error, "said": self.said()}  # fmt: skip
 
     def said(self) -> str:
         """Its line: ``📬 pull request for acme/app orchestrator/integration: https://...``."""
