@@ -140,21 +140,21 @@ def test_a_run_that_fails_pushes_nothing_and_says_so_where_it_came_from(tmp_path
 
 def test_a_delivery_refused_is_one_line_exit_5_and_the_work_stays_local(tmp_path: Path, github: FakeGitHub) -> None:
     remote = bare(tmp_path)
-    project = project_with(tmp_path, remote, to=("pr",))
-    subprocess.run(["git", "-C", str(remote), "config", "receive.denyCreate", "true"], check=False, timeout=60)
+    project = project_with(tmp_path, remote)
+    launched_from_an_issue(project)
     hook = remote / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'no pushes today' >&2\nexit 1\n", encoding="utf-8")
     hook.chmod(0o755)
-    ran = cli(project, "run")
+    ran = cli(project, "run", "--launch", LAUNCH)
     assert ran.code == 5, ran.stdout + ran.stderr
     said = [line for line in ran.stdout.splitlines() if "not delivered" in line]
     assert len(said) == 1 and "the work stays on orchestrator/integration" in said[0], ran.stdout
     assert git(project, "show", f"{INTEGRATION}:b.txt").strip() == "two" and github.pulls == {}
+    assert github.comments == {}  # (nothing said where it came from before the work is out)
     hook.unlink()
-    again = cli(project, "run")  # the next run delivers what is still undelivered
+    again = cli(project, "run")  # a person's next run delivers what is still undelivered, the comment too
     assert again.code == 0, again.stdout + again.stderr
-    assert remote_tip(remote) == git(project, "rev-parse", INTEGRATION).strip()
-    assert len(github.pulls[REPOSITORY]) == 1
+    delivered_once(project, remote, github)
 
 
 # --- killed -9 at each moment of a delivery ---------------------------------------------------------

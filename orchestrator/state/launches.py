@@ -33,6 +33,7 @@ from orchestrator.plan.table.times import iso
 from orchestrator.state import store
 from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import ExitCode
 
 LAUNCHES_NAME = "launches.json"
 DELIVERIES_NAME = "deliveries.json"
@@ -109,15 +110,16 @@ def finished(workspace: Workspace, launch_id: str, exit_code: int) -> None:
 def origin_of(workspace: Workspace, launch_id: str | None) -> tuple[str | None, dict[str, Any] | None]:
     """Where a run came from (``origin``: the repository and pull request or issue of the delivery
     that started it), and the launch it is the run of: ``launch_id``'s; for a run started by a
-    person (no launch), the last launch whose runner died without a word (a kill -9), whose work
-    and delivery this run finishes (``finished`` is then noted for it by this run)."""
+    person (no launch), the last launch whose runner died without a word (a kill -9) or whose
+    delivery failed (exit 5), whose work and delivery this run finishes (``finished`` is then noted
+    for it by this run)."""
     found = read(workspace)
     if launch_id is not None:
         entry = next((e for e in found if e.get("id") == launch_id), None)
     else:
         last = found[-1] if found else None
         dead = last is not None and last.get("finished") is None and not shown(last)["running"]
-        entry = last if dead else None
+        entry = last if dead or (last is not None and last.get("exit_code") == ExitCode.UNDELIVERED) else None
     if entry is None:
         return launch_id, None
     origin = entry.get("origin")
