@@ -112,7 +112,8 @@ def origin_of(workspace: Workspace, launch_id: str | None) -> tuple[str | None, 
     that started it), and the launch it is the run of: ``launch_id``'s; for a run started by a
     person (no launch), the last launch whose runner died without a word (a kill -9) or whose
     delivery failed (exit 5), whose work and delivery this run finishes (``finished`` is then noted
-    for it by this run)."""
+    for it by this run). A run a GitHub comment's word started goes on with the run of that pull
+    request: the origin of the last launch that had one."""
     found = read(workspace)
     if launch_id is not None:
         entry = next((e for e in found if e.get("id") == launch_id), None)
@@ -123,6 +124,9 @@ def origin_of(workspace: Workspace, launch_id: str | None) -> tuple[str | None, 
     if entry is None:
         return launch_id, None
     origin = entry.get("origin")
+    if not isinstance(origin, dict) and entry.get("source") == "github":  # (a comment's word went on with the run
+        before = [e for e in found[: found.index(entry)] if isinstance(e.get("origin"), dict)]  # of its PR)
+        origin = before[-1]["origin"] if before else None
     return str(entry.get("id")), origin if isinstance(origin, dict) else None
 
 

@@ -35,6 +35,7 @@ from orchestrator.git.repo import current_branch
 from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account, comment_body, marked, pull_body
 from orchestrator.state.effects import DONE, EffectFailedError, Effects, Entry, Outcome
+from orchestrator.vocabulary import ExitCode
 
 
 class Undelivered(Exception):
@@ -71,7 +72,9 @@ class Delivery:
             self._push(account)
             if "pr" in self.deliver.to:
                 pull = self._pull(account)
-        if "comment" in self.deliver.to:
+        if "comment" in self.deliver.to and account.exit_code == ExitCode.HELD:
+            self.skipped.append("no comment yet: tasks wait for a person's word (the run that takes it answers)")
+        elif "comment" in self.deliver.to:
             links = [("Pull request", pull.url)] if pull is not None and pull.url else []
             self._comment(account, links)
         return self.made
