@@ -5,7 +5,8 @@ does, so that a duplicate is there to be counted:
 - ``GET`` (``since``: those made from then on) and ``POST /repos/{o}/{r}/issues/{n}/comments``:
   the comments kept, each its ``id``, ``html_url``, ``body`` and ``created_at``;
 - ``GET /repos/{o}/{r}/pulls?head=OWNER:BRANCH&state=open``, ``POST /repos/{o}/{r}/pulls`` (422 for
-  a second open pull request of one head, as GitHub answers) and ``PATCH /repos/{o}/{r}/pulls/{n}``.
+  a second open pull request of one head, as GitHub answers), ``GET`` and ``PATCH
+  /repos/{o}/{r}/pulls/{n}`` (a test closes one by setting its ``state``).
 
 Every request is kept (``requests``: method, path, headers, JSON body), for a test to wait on.
 ``hold(method, path_part, after=...)`` stops the next matching request before it acts (or after it
@@ -165,6 +166,8 @@ class FakeGitHub:
                 return self._pulls(method, found.group(1), query, body)
             if method == "PATCH" and (found := _PULL.match(parts.path)):
                 return self._patch(found.group(1), int(found.group(2)), body)
+            if method == "GET" and (found := _PULL.match(parts.path)):
+                return self._patch(found.group(1), int(found.group(2)), {})
         return 404, {"message": "Not Found"}
 
     def _comment(self, method: str, where: str, body: Any, since: str | None) -> tuple[int, Any]:

@@ -363,3 +363,30 @@ def test_the_dashboard_shows_each_effect_with_its_link(tmp_path: Path, github: F
             pr = next(e for e in status["effects"] if e["kind"] == "pr")
             assert links == {url: pr["said"]}, links
         assert server.errors() == ""
+
+
+def _changed(project: Path, old: str, new: str) -> None:
+    plan = project / ".orchestrator" / "master_plan.md"
+    plan.write_text(plan.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+
+
+def test_new_work_after_its_pull_request_was_merged_opens_one_new_pull_request(
+    tmp_path: Path, github: FakeGitHub
+) -> None:
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote, to=("pr",))
+    assert cli(project, "run").code == 0
+    github.pulls[REPOSITORY][0]["state"] = "closed"  # (merged by a person)
+    _changed(project, "echo two", "echo TWO")
+    second = cli(project, "run")
+    assert second.code == 0, second.stdout + second.stderr
+    first, new = github.pulls[REPOSITORY]
+    assert first["state"] == "closed" and new["state"] == "open" and new["number"] == 2
+    assert "TWO" not in first["body"] and git(project, "rev-parse", INTEGRATION).strip()[:12] in new["body"]
+    before = len(github.requests)
+    assert cli(project, "run").code == 0 and github.requests[before:] == []  # (nothing new: nothing asked)
+    _changed(project, "echo TWO", "echo three")
+    assert cli(project, "run").code == 0
+    asked = [(seen.method, seen.path) for seen in github.requests[before:]]
+    assert asked == [("GET", "/repos/acme/app/pulls/2"), ("PATCH", "/repos/acme/app/pulls/2")], asked
+    assert len(github.pulls[REPOSITORY]) == 2 and remote_tip(remote) == git(project, "rev-parse", INTEGRATION).strip()

@@ -47,6 +47,7 @@ class Pull:
     url: str
     head: str
     base: str
+    state: str = "open"  # open, closed (a merged one is closed)
 
     @classmethod
     def of(cls, data: Any) -> Pull:
@@ -54,7 +55,7 @@ class Pull:
             raise GitHubError(f"GitHub answered no pull request: {str(data)[:200]}")
         head, base = data.get("head") or {}, data.get("base") or {}
         return cls(data["number"], str(data.get("html_url") or ""), str(head.get("ref") or ""),
-                   str(base.get("ref") or ""))  # fmt: skip
+                   str(base.get("ref") or ""), str(data.get("state") or "open"))  # fmt: skip
 
 
 class GitHub:
@@ -104,6 +105,9 @@ class GitHub:
         query = urllib.parse.urlencode({"head": f"{owner}:{branch}", "state": "open", "per_page": 100})
         found = self.call("GET", f"/repos/{repository}/pulls?{query}")
         return [Pull.of(each) for each in found] if isinstance(found, list) else []
+
+    def pull(self, repository: str, number: int) -> Pull:
+        return Pull.of(self.call("GET", f"/repos/{repository}/pulls/{number}"))
 
     def open_pull(self, repository: str, branch: str, base: str, title: str, body: str) -> Pull:
         made = self.call("POST", f"/repos/{repository}/pulls", {"title": title, "head": branch, "base": base,

@@ -148,9 +148,10 @@ class Delivery:
             found = github.open_pulls(repository, branch)
             return _of(found[0]) if found else None
 
-        target = f"{repository} {branch}"
-        entry = self.effects.done("pr", target) or self._step("pr", target, account.commit, opened, open_now,
-                                                              ask_first=True)  # fmt: skip
+        target, entry = self._last_pull(f"{repository} {branch}")
+        if entry is not None and self._closed(repository, entry, account.commit):
+            target, entry = f"{repository} {branch} after #{entry.number}", None  # (merged or closed: a new one)
+        entry = entry or self._step("pr", target, account.commit, opened, open_now, ask_first=True)
         if (entry.found or entry.commit != account.commit) and entry.number is not None:  # (one made before)
             number = entry.number
 
@@ -159,6 +160,29 @@ class Delivery:
 
             self._step("pr_update", f"{repository}#{number}", account.commit, updated, lambda: None)
         return entry
+
+    def _last_pull(self, target: str) -> tuple[str, Entry | None]:
+        """The last pull request the ledger opened for a branch: the first, else the one opened after
+        it was merged or closed (``after #N``), and so on."""
+        entry = self.effects.done("pr", target)
+        base = target
+        while entry is not None and (after := self.effects.done("pr", f"{base} after #{entry.number}")) is not None:
+            target, entry = f"{base} after #{entry.number}", after
+        return target, entry
+
+    def _closed(self, repository: str, entry: Entry, commit: str | None) -> bool:
+        """Whether the pull request ``entry`` opened was merged or closed since: asked of GitHub only
+        when there is work for it that it does not hold yet."""
+        if (
+            entry.number is None
+            or entry.commit == commit
+            or self.effects.done("pr_update", f"{repository}#{entry.number}", commit)
+        ):
+            return False
+        try:
+            return self._client().pull(repository, entry.number).state != "open"
+        except GitHubError as exc:
+            raise Undelivered(f"pr {repository}#{entry.number}: {exc}") from None
 
     # --- the comment ------------------------------------------------------------------------------
 
