@@ -390,3 +390,33 @@ def test_new_work_after_its_pull_request_was_merged_opens_one_new_pull_request(
     asked = [(seen.method, seen.path) for seen in github.requests[before:]]
     assert asked == [("GET", "/repos/acme/app/pulls/2"), ("PATCH", "/repos/acme/app/pulls/2")], asked
     assert len(github.pulls[REPOSITORY]) == 2 and remote_tip(remote) == git(project, "rev-parse", INTEGRATION).strip()
+
+
+def test_a_task_whose_type_delivers_opens_a_pull_request_of_its_own_branch(tmp_path: Path, github: FakeGitHub) -> None:
+    """The plan delivers its integration branch as one pull request; T-02's type, ``publish``, its
+    own branch as another: two pull requests, each once, each head at its branch's commit."""
+    remote = bare(tmp_path)
+    project = project_with(tmp_path, remote, to=("pr",))
+    deliver = {"to": ["push", "pr"], "remote": str(remote), "repository": REPOSITORY, "base": "main"}  # (its own)
+    _changed(
+        project,
+        "isolation: worktree\n",
+        f"isolation: worktree\ntypes: {{publish: {{deliver: {json.dumps(deliver)}}}}}\n",
+    )
+    plan = project / ".orchestrator" / "master_plan.md"
+    text = plan.read_text(encoding="utf-8").replace("| Priority |\n", "| Priority | Type |\n", 1)
+    text = text.replace("|----------|\n", "|----------|---|\n", 1)
+    text = text.replace("| T-01 | P2 |", "| T-01 | P2 | publish |").replace("| None | P2 |", "| None | P2 | - |")
+    plan.write_text(text, encoding="utf-8")
+    for _ in range(2):  # (a second run: nothing new, nothing asked)
+        ran = cli(project, "run")
+        assert ran.code == 0, ran.stdout + ran.stderr
+    pulls = {p["head"]["ref"]: p for p in github.pulls[REPOSITORY]}
+    assert sorted(pulls) == [INTEGRATION, f"{INTEGRATION}-T-02"], pulls
+    for branch, pull in pulls.items():
+        tip = git(project, "rev-parse", branch).strip()
+        assert tip[:12] in pull["body"]
+        held = subprocess.run(["git", "rev-parse", f"refs/heads/{branch}"], cwd=remote, capture_output=True,
+                              text=True, check=True, timeout=60).stdout.strip()  # fmt: skip
+        assert held == tip
+    assert "T-02 Task T-02" in pulls[f"{INTEGRATION}-T-02"]["title"]

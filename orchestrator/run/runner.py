@@ -312,7 +312,7 @@ class Runner:
         found = counts(views)
         code = ExitCode.INTERRUPTED if self.interrupted else exit_code(prepared, stopped, only=bool(self.options.only))
         # (after the work and its gates: the orchestrator's act, never an agent's; none once interrupted)
-        delivered = deliver(ws, plan, self.options, self.reporter, final, int(code), scheduler.merges)
+        delivered = deliver(ws, prepared, self.options, self.reporter, final, int(code), scheduler.merges)
         if kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall, delivered):
             self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         if plan.settings.status_blocks:  # (marked as status marks them: what it did not run, a row edited since)

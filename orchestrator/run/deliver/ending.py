@@ -12,14 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from orchestrator.git.github import GitHub
 from orchestrator.git.repo import rev
 from orchestrator.output.reporter import Recording, Reporter
-from orchestrator.plan.model import Plan
+from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account
 from orchestrator.run.deliver.deliver import Delivery, Undelivered, Where
 from orchestrator.run.prepare import RunOptions
+from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state import launches
 from orchestrator.state.effects import Effects, Entry, ledger
@@ -27,7 +29,7 @@ from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import Notice
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import ExitCode
+from orchestrator.vocabulary import ExitCode, TaskStatus
 
 
 @dataclass(slots=True)
@@ -53,39 +55,71 @@ def durable(reporter: Reporter) -> Callable[[EventRecord], None]:
 
 def deliver(
     workspace: Workspace,
-    plan: Plan,
+    prepared: Prepared,
     options: RunOptions,
     reporter: Reporter,
     views: Sequence[TaskView],
     code: int,
     merges: MergeQueue | None,
 ) -> Delivered:
-    """The run's delivery, as its setting says (none: nothing; nothing either for a run interrupted);
-    ``code``, the run's exit code so far."""
-    source, launch = options.untrusted, options.launch
+    """The run's delivery, as its setting says (none: nothing; nothing either for a run interrupted),
+    then each completed task's whose own settings (its type's) say another: its branch; ``code``,
+    the run's exit code so far."""
+    plan, source = prepared.plan, options.untrusted
     setting = (plan.settings.triggers.deliver(source) if source else None) or plan.settings.deliver
-    if setting is None or code == ExitCode.INTERRUPTED:
+    own = {v.id: prepared.settings[v.id].deliver for v in views if v.id in prepared.settings}
+    own = {task: d for task, d in own.items() if d is not None and d != plan.settings.deliver}
+    if (setting is None and not own) or code == ExitCode.INTERRUPTED:
         return Delivered(code)
     if any(view.simulated for view in views):
         reporter.event(Notice(message="nothing delivered: a simulated run's work is made up (the fake executor)"))
         return Delivered(code)
-    launch_id, origin = launches.origin_of(workspace, launch)
-    repo = merges.trees.repo if merges is not None else None
-    branch = merges.trees.integration if merges is not None else None
-    commit = rev(merges.trees.integration_path, "HEAD") if merges is not None else None
-    account = Account(plan.goal or plan.request, list(views), code, commit, branch,
-                      workspace.relative(workspace.final_output))  # fmt: skip
-    effects = Effects(ledger(workspace.events_file), durable(reporter))
-    delivery = Delivery(setting, Where(repo, branch, origin), effects, GitHub.from_environment())
-    try:
-        delivery.run(account)
-    except (Undelivered, OSError) as exc:
-        kept = f" — the work stays on {branch}; the next run delivers it" if branch and commit else ""
-        reporter.event(Notice(message=f"not delivered: {exc}{kept}"))
-        return Delivered(int(ExitCode.UNDELIVERED) if code == ExitCode.OK else code, delivery.made)
-    finally:
-        for why in delivery.skipped:
-            reporter.event(Notice(message=why))
-    if launch is None and launch_id is not None:  # (the work of a launch whose runner was killed: delivered now)
+    launch_id, origin = launches.origin_of(workspace, options.launch)
+    ending = _Ending(workspace, reporter, Effects(ledger(workspace.events_file), durable(reporter)), origin, merges)
+    ok = ending.one(setting, Account(plan.goal or plan.request, list(views), code, *ending.branch(None)))
+    for view in views:
+        if view.id in own and view.status is TaskStatus.COMPLETED:
+            ok = ending.one(own[view.id], Account(f"{view.id} {view.name}", [view], 0, *ending.branch(view.id))) and ok
+    if not ok:
+        return Delivered(int(ExitCode.UNDELIVERED) if code == ExitCode.OK else code, ending.made)
+    if options.launch is None and launch_id is not None:  # (a killed launch's work: delivered now)
         launches.finished(workspace, launch_id, code)
-    return Delivered(code, delivery.made)
+    return Delivered(code, ending.made)
+
+
+class _Ending:
+    """A run's deliveries at its end: the run's, and each task's of its own, into one ledger."""
+
+    def __init__(self, workspace: Workspace, reporter: Reporter, effects: Effects, origin: dict[str, Any] | None,
+                 merges: MergeQueue | None) -> None:  # fmt: skip
+        self.workspace, self.reporter, self.effects, self.origin, self.merges = (
+            workspace, reporter, effects, origin, merges)  # fmt: skip
+        self.made: list[Entry] = []
+
+    def branch(self, task: str | None) -> tuple[str | None, str | None, str]:
+        """The commit and branch delivered (the integration branch's, or task ``task``'s), and final_output.md."""
+        final = self.workspace.relative(self.workspace.final_output)
+        if self.merges is None:
+            return None, None, final
+        trees = self.merges.trees
+        branch = trees.integration if task is None else trees.branch(task)
+        return rev(trees.repo, branch), branch, final
+
+    def one(self, setting: Deliver | None, account: Account) -> bool:
+        """One delivery made, what stops it said in a notice; ``False`` when it failed."""
+        if setting is None:
+            return True
+        repo = self.merges.trees.repo if self.merges is not None else None
+        delivery = Delivery(setting, Where(repo, account.branch, self.origin), self.effects, GitHub.from_environment())
+        try:
+            delivery.run(account)
+        except (Undelivered, OSError) as exc:
+            branch = account.branch
+            kept = f" — the work stays on {branch}; the next run delivers it" if branch and account.commit else ""
+            self.reporter.event(Notice(message=f"not delivered: {exc}{kept}"))
+            return False
+        finally:
+            self.made += delivery.made
+            for why in delivery.skipped:
+                self.reporter.event(Notice(message=why))
+        return True
