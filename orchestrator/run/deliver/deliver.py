@@ -7,15 +7,17 @@ a comment on the pull request or issue the run came from. Each is an effect of t
     push ──▶ ledger done? ─ yes ─▶ nothing
                 │ no: an intent left unknown? ─▶ the remote's ref at the commit? ─ yes ─▶ done (found)
                 └─▶ intent ─▶ git push (over what we pushed before only) ─▶ done | failed
-    pr   ──▶ ledger done? ─ yes ─▶ pr_update (PATCH its body, once per commit)
+    pr   ──▶ ledger done? ─ yes ─▶ new work, and merged or closed since? ─ yes ─▶ a new one (``after #N``)
+                │                       └─ no ─▶ pr_update (PATCH its body, once per commit)
                 │ no ─▶ an open pull request for the head branch? ─ yes ─▶ done (found) ─▶ pr_update
                 └─▶ intent ─▶ POST ─▶ done (number, URL) | failed
     comment ─▶ ledger done? ─ yes ─▶ nothing
                 │ no: an intent left unknown? ─▶ a comment there carrying the key? ─ yes ─▶ done (found)
                 └─▶ intent ─▶ POST ─▶ done | failed
 
-Work is pushed only when the run completed every task (exit 0): a run that failed or holds tasks
-for a person delivers nothing but its comment, which says so. What stops a delivery is an
+Work is pushed only when the run completed every task (exit 0): a run that failed delivers nothing
+but its comment, which says so; one whose tasks wait for a person, nothing yet (the run that takes
+the word delivers). What stops a delivery is an
 ``Undelivered``: one line, the run's exit code 5, its work left on the local branch.
 """
 
@@ -34,7 +36,7 @@ from orchestrator.git.remote import push, remote_sha, url_of
 from orchestrator.git.repo import current_branch
 from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account, comment_body, marked, pull_body
-from orchestrator.state.effects import DONE, EffectFailedError, Effects, Entry, Outcome
+from orchestrator.state.effects import DONE, EffectFailedError, Effects, Entry, Outcome, key
 from orchestrator.vocabulary import ExitCode
 
 
@@ -194,8 +196,6 @@ class Delivery:
         github, repository, issue = self._client(), str(origin["repository"]), int(origin["issue"])
         target = f"{repository}#{issue}"
         commit = account.commit or _digest(account)
-        from orchestrator.state.effects import key
-
         name = key("comment", target, commit)
 
         def posted() -> Outcome:
