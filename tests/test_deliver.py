@@ -420,3 +420,21 @@ def test_a_task_whose_type_delivers_opens_a_pull_request_of_its_own_branch(tmp_p
                               text=True, check=True, timeout=60).stdout.strip()  # fmt: skip
         assert held == tip
     assert "T-02 Task T-02" in pulls[f"{INTEGRATION}-T-02"]["title"]
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("prr", "bad value for 'deliver': 'prr' is not a delivery: give pr, push or comment (or none)"),
+        ({"to": "pr", "remote": "-x"}, "bad value for 'deliver': remote: '-x' starts with -"),
+        ({"to": "pr", "repository": "acme"}, "bad value for 'deliver': repository: 'acme' is not OWNER/NAME"),
+        ({"pr": True}, "bad value for 'deliver': unknown key 'pr' — it takes to, remote, repository, branch, base"),
+    ],
+)
+def test_a_bad_deliver_setting_is_one_line_naming_its_line(tmp_path: Path, value: object, said: str) -> None:
+    write_plan(tmp_path, [Spec("T-01", "echo one")], {"isolation": "worktree", "deliver": value})
+    refused = cli(tmp_path, "validate")
+    assert refused.code == 2, refused.stdout + refused.stderr
+    [line, summary] = refused.stderr.strip().splitlines()
+    assert line.startswith(".orchestrator/master_plan.md:") and said in line, line
+    assert summary == "1 problem; nothing was written."
