@@ -438,3 +438,16 @@ def test_a_bad_deliver_setting_is_one_line_naming_its_line(tmp_path: Path, value
     [line, summary] = refused.stderr.strip().splitlines()
     assert line.startswith(".orchestrator/master_plan.md:") and said in line, line
     assert summary == "1 problem; nothing was written."
+
+
+def test_a_comment_alone_needs_no_worktree_and_is_said_once_per_outcome(tmp_path: Path, github: FakeGitHub) -> None:
+    """``deliver: comment`` in a plan without worktrees: keyed by what the run ended with (its tasks'
+    states and results), so a rerun that changes nothing says nothing again, and one that does, says it."""
+    write_plan(tmp_path, [Spec("T-01", "echo one")], {"deliver": "comment"})
+    launched_from_an_issue(tmp_path)
+    assert cli(tmp_path, "run", "--launch", LAUNCH).code == 0
+    assert cli(tmp_path, "run", "--launch", LAUNCH).code == 0  # (nothing ran again: the same outcome)
+    said = github.comments[f"{REPOSITORY}#{ISSUE}"]
+    assert len(said) == 1 and "**1 of 1 task completed**" in said[0]["body"], said
+    assert cli(tmp_path, "run", "--launch", LAUNCH, "--rerun", "T-01").code == 0  # (a new result: told)
+    assert len(github.comments[f"{REPOSITORY}#{ISSUE}"]) == 2
