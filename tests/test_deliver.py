@@ -451,3 +451,20 @@ def test_a_comment_alone_needs_no_worktree_and_is_said_once_per_outcome(tmp_path
     assert len(said) == 1 and "**1 of 1 task completed**" in said[0]["body"], said
     assert cli(tmp_path, "run", "--launch", LAUNCH, "--rerun", "T-01").code == 0  # (a new result: told)
     assert len(github.comments[f"{REPOSITORY}#{ISSUE}"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("params", "follow_up", "said"),
+    [
+        ({"check": {"default": ""}, "check_log": {"default": ""}}, "T-9", "deliver.on_failed_check: no task T-9"),
+        ({}, "T-01", "deliver.on_failed_check gives T-01 the parameters check and check_log — declare them: params:"),
+    ],
+)
+def test_a_follow_up_the_plan_cannot_run_is_refused_by_validate(
+    tmp_path: Path, params: dict[str, Any], follow_up: str, said: str
+) -> None:
+    project = repository(tmp_path, {"README.md": "hello\n"})
+    deliver = {"to": ["push"], "remote": str(bare(tmp_path)), "on_failed_check": follow_up}
+    write_plan(project, [Spec("T-01", "echo one")], {"isolation": "worktree", "params": params, "deliver": deliver})
+    refused = cli(project, "validate")
+    assert refused.code == 2 and said in refused.stderr, refused.stdout + refused.stderr

@@ -83,3 +83,48 @@ def test_a_pull_requests_run_gated_by_a_comment_delivers_one_pull_request_and_on
                                        check=True).stdout)  # fmt: skip
     kinds = sorted(e["kind"] for e in status["effects"])
     assert kinds == ["comment", "pr", "push"], status["effects"]
+
+
+def check_run(conclusion: str, branch: str, text: str = "") -> dict[str, Any]:
+    return {
+        "action": "completed",
+        "repository": {"full_name": REPOSITORY},
+        "check_run": {
+            "name": "ci", "conclusion": conclusion, "check_suite": {"head_branch": branch},
+            "output": {"title": "2 tests failed", "summary": "test_a, test_b", "text": text},
+        },
+    }  # fmt: skip
+
+
+def test_a_failed_check_on_the_delivered_branch_starts_the_follow_up_task_with_its_log(tmp_path: Path) -> None:
+    """``on_failed_check: T-09``: a passing check, or a failed one on another branch, starts nothing;
+    a failed one on the branch delivered runs T-09 again, its log a parameter it reads as data."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, timeout=60)
+    root = repository(tmp_path, {"README.md": "hello\n"})
+    settings: dict[str, Any] = {
+        "isolation": "worktree",
+        "params": {"check": {"default": ""}, "check_log": {"default": ""}},
+        "deliver": {"to": ["push"], "remote": str(remote), "on_failed_check": "T-09"},
+    }
+    fix = 'echo "fixing {{ params.check }}: {{ params.check_log }}"'
+    write_plan(root, [Spec("T-01", "echo one > one.txt"), Spec("T-09", fix)], settings)
+    first = subprocess.run([*CLI, "run"], cwd=root, capture_output=True, text=True, timeout=120)
+    assert first.returncode == 0, first.stdout + first.stderr
+    (tmp_path / "secret").write_bytes(SECRET + b"\n")
+    hostile = "$(touch pwned) `touch pwned2`"
+    with served(root, "--webhook-secret-file", str(tmp_path / "secret")) as server:
+        passed = deliver(server, check_run("success", INTEGRATION), event="check_run", delivery="k-1")
+        assert passed.status == 202 and passed.json()["ignored"] == "no check failed", passed.body
+        other = deliver(server, check_run("failure", "main"), event="check_run", delivery="k-2")
+        assert other.status == 202 and "another branch" in other.json()["ignored"], other.body
+        failed = deliver(server, check_run("failure", INTEGRATION, hostile), event="check_run", delivery="k-3")
+        assert failed.status == 202, failed.body
+        shown = finished(root)
+        assert shown["launched"]["what"] == "check_run ci failed" and shown["launched"]["exit_code"] == 0, shown
+        again = deliver(server, check_run("failure", INTEGRATION, hostile), event="check_run", delivery="k-3")
+        assert again.status == 409, again.body
+        assert server.errors() == "", server.errors()
+    said = subprocess.run([*CLI, "output", "T-09"], cwd=root, capture_output=True, text=True, check=True).stdout
+    assert said.strip() == f"fixing ci: 2 tests failed\ntest_a, test_b\n{hostile}", said
+    assert not list(root.rglob("pwned*"))

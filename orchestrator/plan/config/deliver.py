@@ -8,13 +8,16 @@ the orchestrator's act and never an agent's (``run/deliver``)::
       repository: acme/app             # GitHub's OWNER/NAME (default: the run's origin's, else the remote's URL's)
       branch: orchestrator/integration # the remote branch pushed (default: the integration branch's name)
       base: main                       # the pull request's base (default: the branch your checkout is on)
+      on_failed_check: T-09            # a failed check on the branch delivered starts this task again
 
 ``push`` pushes the run's integration branch to ``remote``; ``pr`` pushes it and opens one pull
 request for it, or updates the one it opened before (never a second); ``comment`` answers on the
 pull request or issue the run came from (a webhook's delivery: its launch's origin) with the run's
-summary and links. A trigger may say its own (``triggers``' ``deliver``), which its runs take over
-the plan's. A bad value is a ``ValueError`` whose message the frontmatter's reader puts on the
-key's line.
+summary and links. ``on_failed_check``: a ``check_run`` or ``status`` delivery to ``serve`` that
+says a check failed on the branch delivered starts a run of that task (``--rerun``), the check's
+name and log its ``check`` and ``check_log`` parameters (untrusted: ``run/deliver/followup``). A
+trigger may say its own (``triggers``' ``deliver``), which its runs take over the plan's. A bad
+value is a ``ValueError`` whose message the frontmatter's reader puts on the key's line.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from dataclasses import dataclass
 KINDS = ("push", "pr", "comment")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
 _BRANCH = re.compile(r"^(?!-)(?!.*\.\.)(?!.*//)[A-Za-z0-9._/-]{1,200}(?<![./])$")
-_KEYS = ("to", "remote", "repository", "branch", "base")
+_TASK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_KEYS = ("to", "remote", "repository", "branch", "base", "on_failed_check")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class Deliver:
     repository: str | None = None
     branch: str | None = None
     base: str | None = None
+    on_failed_check: str | None = None  # the task a failed check on the branch delivered starts again
 
     @property
     def pushes(self) -> bool:
@@ -91,4 +96,4 @@ def parse_deliver(value: object) -> Deliver | None:
         raise ValueError(f"remote: {remote!r} starts with -: give a remote's name, a URL or a path")
     repository = _text(value, "repository", _REPOSITORY, "OWNER/NAME")
     branch, base = (_text(value, key, _BRANCH, "a branch name") for key in ("branch", "base"))
-    return Deliver(to, remote, repository, branch, base)
+    return Deliver(to, remote, repository, branch, base, _text(value, "on_failed_check", _TASK, "a task's id"))
