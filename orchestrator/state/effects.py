@@ -3,8 +3,9 @@ updated, a comment posted), kept in the chained event log so that none is ever d
 
 An effect has a key made of what it is for, never of who does it or when: its kind, where it goes
 and the work it carries (``push:origin orchestrator/integration@<sha>``, ``comment:acme/app#7@<sha>``;
-a pull request, ``pr:acme/app orchestrator/integration``: one per branch, ever). A retry, a rerun,
-a resume after a kill -9, a hedge or a losing candidate asks for the same key, and finds it done.
+a pull request, ``pr:acme/app orchestrator/integration``: one per branch, and once it was merged or
+closed one more, ``... after #1``; a task's own delivery, its branch's). A retry, a rerun, a resume
+after a kill -9, a hedge or a losing candidate asks for the same key, and finds it done.
 
 Its intent (``effect_intended``) is on disk before the effect is attempted; its outcome
 (``effect_done``: the remote's answer, a pull request's number and URL, the commit) after, or
