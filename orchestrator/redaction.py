@@ -48,7 +48,10 @@ SECRET_FILE_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET_FILE"  # the webhook secret'
 # Names that look secret and hold none: a cluster's key of an attempt (``executors/watchdog``), a path.
 NOT_SECRET = frozenset({"ORCHESTRATOR_ATTEMPT_KEY", SECRET_FILE_VARIABLE})
 SECRET_VARIABLE = "ORCHESTRATOR_WEBHOOK_SECRET"  # the webhook secret itself, given so to serve
-WITHHELD = frozenset({SECRET_VARIABLE, SECRET_FILE_VARIABLE})  # never in an attempt's environment
+GITHUB_TOKEN_VARIABLE = "ORCHESTRATOR_GITHUB_TOKEN"  # the runner's delivery's and serve's (``git/github``), no agent's
+# Never in an attempt's environment: the webhook secret, and the token a run delivers with (an agent
+# that held it could push or open a pull request itself, past the effect ledger).
+WITHHELD = frozenset({SECRET_VARIABLE, SECRET_FILE_VARIABLE, GITHUB_TOKEN_VARIABLE})
 PATTERNS_VARIABLE = "ORCHESTRATOR_REDACT"  # the plan's patterns (JSON), for the processes an attempt starts
 SECRET_FILE_LIMIT = 4096  # bytes of a secret's file read: its first line is the secret
 

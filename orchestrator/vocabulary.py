@@ -223,6 +223,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # a bad plan or bad usage, or a workspace file the system refuses
     LOCKED = 3  # another run, render, reset, aggregate or plan holds the workspace
     HELD = 4  # run: nothing failed, but tasks wait for a person (blocked); a later run goes on with them
+    UNDELIVERED = 5  # run: the work is done, but its delivery (push, pull request, comment) failed: it stays local
     INTERNAL = 70  # a defect of ours (sysexits' EX_SOFTWARE): one line, its traceback in errors.log
     INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
 

@@ -377,6 +377,33 @@ class AgentSuite(ResumedCost):
         assert found and all(env.get("ORCHESTRATOR_PARAM_TITLE") == value for env in found.values()), found
         assert not (tmp_path / "PWNED").exists()
 
+    def test_in_a_worktree_its_cli_and_what_it_starts_push_nowhere(self, tmp_path: Path, binary: str) -> None:
+        """In worktree isolation the CLI's own process (its environment read from /proc while the
+        fake holds its answer), and so every command it starts, has git's ``pushInsteadOf`` sending
+        each push nowhere: its work is committed for it, and the run delivers it, once."""
+        from orchestrator.git.remote import NOWHERE
+
+        vendor = self.vendor
+        for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "start"]):
+            subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+        (tmp_path / ".git" / "info" / "exclude").write_text(".orchestrator/\n*config*/\n*home*/\n", encoding="utf-8")
+        workspace = write_plan(tmp_path, vendor, ["| T-01 | Say hello | None |"], {"isolation": "worktree"})
+        with vendor.fake([Reply.say("Hello.", delay_seconds=3.0)]) as api:
+            runner = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator", "run", str(workspace), "--json"],
+                env=self.environment(api, tmp_path, binary), cwd=tmp_path, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            wait_for(lambda: api.main_requests, TASK_GUARD, "the CLI to ask its model")
+            found = attempt_processes(workspace, "T-01")
+            out, err = runner.communicate(timeout=TASK_GUARD)
+        assert runner.returncode == 0, out + err
+        assert found, "no process of the attempt was found"
+        for env in found.values():
+            count = int(env.get("GIT_CONFIG_COUNT", "0"))
+            pairs = {env.get(f"GIT_CONFIG_KEY_{n}"): env.get(f"GIT_CONFIG_VALUE_{n}") for n in range(count)}
+            assert pairs.get(f"url.{NOWHERE}.pushInsteadOf") == "", env
+
 
 def attempt_processes(workspace: Path, task: str) -> dict[int, dict[str, str]]:
     """The environment of each process of ``task``'s attempt now (``journal.ATTEMPT_MARKS``), by pid."""

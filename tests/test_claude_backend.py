@@ -1178,3 +1178,28 @@ def test_a_row_run_per_item_gives_each_claude_agent_its_item_as_data(tmp_path: P
     meta, body = result(tmp_path, "agent-01")
     assert meta["status"] == "completed"
     assert json.loads(body.rsplit("```json\n", 1)[1].split("\n```")[0])["items"] == ["Bonjour", "Hallo"]
+
+
+@pytest.mark.parametrize(
+    "command", ["git push -q {remote} HEAD:refs/heads/agent", "git -C . push -q {remote} HEAD:refs/heads/agent"]
+)
+def test_claude_in_a_worktree_commits_but_never_pushes(tmp_path: Path, command: str) -> None:
+    """In worktree isolation the run delivers, once; its agent may not push (issue 76): claude's
+    deny rule refuses ``git push`` as written (the task fails as denied), and a push its rule does
+    not see (``git -C . push``) goes nowhere, git's ``pushInsteadOf`` set in its environment."""
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "--allow-empty", "-m", "start"]):
+        subprocess.run(["git", "-c", "user.name=T", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True)
+    (tmp_path / ".git" / "info" / "exclude").write_text(".orchestrator/\nclaude-config/\nremote.git/\n")
+    write_plan(tmp_path, [("T-01", "Push", "None")], settings="isolation: worktree\nallowed_tools: [Bash]\n")
+    script = [Reply.tool("Bash", {"command": command.format(remote=remote)}), Reply.say("I pushed it")]
+    with FakeAnthropic(script) as api:
+        code, _ = run(tmp_path, environment(api, tmp_path))
+    pushed = subprocess.run(["git", "for-each-ref", "--format=%(refname)"], cwd=remote, capture_output=True, text=True)
+    assert pushed.stdout == ""  # nothing reached the remote
+    meta, _ = result(tmp_path, "agent-01")
+    if command.startswith("git push"):
+        assert code == 1 and meta["error_class"] == "denied", meta
+    else:
+        assert "no-push-from-an-agent-the-orchestrator-delivers" in json.dumps(api.main_requests[-1]["messages"][-1])

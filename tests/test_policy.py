@@ -134,15 +134,16 @@ def test_the_retry_book_keeps_a_task_s_rate_limits_in_a_row_apart_from_its_retri
     free = [
         book.decide("T-01", limited, attempt=n, settings=settings, rng=rng, now=now) for n, now in ((1, 0), (2, 60))
     ]
-    assert all(isinstance(d, Retry) and not d.spends_retry for d in free) and book.used == {}
+    assert all(isinstance(d, Retry) and not d.spends_retry for d in free) and book.used("T-01") == 0
     late = book.decide("T-01", limited, attempt=3, settings=settings, rng=rng, now=120.0)  # 120 s after the first
-    assert isinstance(late, Retry) and late.spends_retry and book.used == {"T-01": 1}
+    assert isinstance(late, Retry) and late.spends_retry and book.used("T-01") == 1
     other = book.decide("T-01", transient, attempt=4, settings=settings, rng=rng, now=121.0)  # the streak ends
-    assert isinstance(other, Retry) and book.used == {"T-01": 2}
+    assert isinstance(other, Retry) and book.used("T-01") == 2
     again = book.decide("T-01", limited, attempt=5, settings=settings, rng=rng, now=500.0)
-    assert isinstance(again, Retry) and not again.spends_retry and book.used == {"T-01": 2}
+    assert isinstance(again, Retry) and not again.spends_retry and book.used("T-01") == 2
     assert isinstance(book.decide("T-02", transient, attempt=1, settings=settings, rng=rng, now=0.0), Retry)
-    assert book.used == {"T-01": 2, "T-02": 1}
+    assert (book.used("T-01"), book.used("T-02")) == (2, 1)
+    assert {task: state.retries for task, state in book.tasks.items()} == {"T-01": 2, "T-02": 1}  # (the tasks' states)
 
 
 def test_a_usage_limit_pauses_and_spends_no_retry() -> None:

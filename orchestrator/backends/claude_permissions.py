@@ -193,6 +193,10 @@ def claude_guard(settings: Settings) -> Guard:
     )
 
 
+# What an agent in a worktree may not do itself (``agent_pushes: false``): push, open or merge a pull request.
+NO_DELIVERY = ("Bash(git push:*)", "Bash(gh pr create:*)", "Bash(gh pr merge:*)")
+
+
 def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) -> dict[str, Any]:
     """The settings (``--settings``) that keep claude out of ``walls``: a deny rule for each walled
     place (``Edit(...)``: every tool that writes a file, and the commands claude reads the paths
@@ -203,6 +207,8 @@ def walled(settings: Settings, walls: Walls, env: Mapping[str, str], cwd: Path) 
     and where the sandbox should start here (``sandboxable``), one that cannot stops claude before
     it begins; where it cannot, claude's rules alone hold (``claude_guard`` says what that leaves)."""
     deny = [f"Edit(/{rule})" for rule in _walled_paths(walls)]
+    if walls.isolated and not settings.agent_pushes:  # (in a worktree it commits; the run delivers, once)
+        deny += list(NO_DELIVERY)
     found: dict[str, Any] = {"permissions": {"deny": deny}}
     if has_bash(settings):
         sandbox: dict[str, Any] = {"enabled": True, "allowUnsandboxedCommands": False}

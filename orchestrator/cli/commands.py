@@ -185,8 +185,8 @@ def build_parser(command: str | None = None, *, listing: bool = False) -> Parser
         description="Run a markdown plan of atomic tasks as real sub-agents, in parallel, in dependency order.",
         epilog="Exit codes: 0 ok, 1 the work is not done (run: a task failed, was skipped, cancelled or rejected) "
         "or an agent call failed, 2 bad plan or usage (nothing written), 3 workspace held by another run, render, "
-        "reset or aggregate, 4 run: tasks wait for a person, 70 a defect of ours (errors.log), 130 interrupted. "
-        "Each command's: cli-integration.md.",
+        "reset or aggregate, 4 run: tasks wait for a person, 5 run: the work is done but not delivered, 70 a defect "
+        "of ours (errors.log), 130 interrupted. Each command's: cli-integration.md.",
     )
     parser.add_argument("--version", action="version", version=f"orchestrator {__version__}")
     sub = parser.commands = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
-from orchestrator.state import approvals, events
+from orchestrator.state import approvals, effects, events
+from orchestrator.state.events.runs import EffectDone, EffectFailed, EffectIntended
 from orchestrator.state.events.tasks import TaskSpawned
 from orchestrator.state.kept.history import attempts_of
 from orchestrator.state.kept.history import seconds as _seconds
@@ -78,24 +79,19 @@ def history(call: Call) -> Result:
         attempt["duration"] = _seconds(attempt)
     said = [w for w in approvals.every(workspace) if wanted is None or w.task.lower() == wanted.lower()]
 
+    delivered = _delivered(every) if wanted is None and not args.label else {}
+
     def text() -> str:
-        if not attempts:
+        if not attempts and not delivered:
             labels = f" labelled {', '.join(args.label)}" if args.label else ""
             return "no attempt recorded yet" + (f" for {wanted}" if wanted else "") + labels + "\n"
         out: list[str] = []
-        run = object()
-        for attempt in attempts:
-            if attempt["run"] != run:
-                run = attempt["run"]
-                out.append(f"run {str(run).replace('T', ' ')[:19]}{_forecast_of(attempts, run)}")
-            cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
-            if attempt.get("expected_cost") is not None:
-                cost += f" (forecast ${attempt['expected_cost']:.4f})"
-            took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
-            why = f": {attempt['reason']}" if attempt.get("reason") else ""
-            outcome = attempt["outcome"] + simulated_mark(attempt["simulated"])
-            out.append(f"  {attempt['task']} attempt {attempt['attempt']}: {outcome}{took}{cost}{why}")
-            out += ["    " + _asked_line(asked) for asked in attempt.get("asked", ())]
+        for run in sorted({*(str(a["run"]) for a in attempts), *delivered}):
+            out.append(f"run {run.replace('T', ' ')[:19]}{_forecast_of(attempts, run)}")
+            for attempt in (a for a in attempts if str(a["run"]) == run):
+                out.append("  " + _attempt_line(attempt, simulated_mark(attempt["simulated"])))
+                out += ["    " + _asked_line(asked) for asked in attempt.get("asked", ())]
+            out += ["  " + entry.said() for entry in delivered.get(run, [])]
         if said:
             out.append("words at the gates")
         for word in said:
@@ -103,7 +99,27 @@ def history(call: Call) -> Result:
             out.append(f"  {mark} {word.task} {approvals.said(word)}" + (f" — {word.url}" if word.url else ""))
         return "".join(line + "\n" for line in out)
 
-    return Result({"ok": True, "attempts": attempts, "words": [_word_json(w) for w in said]}, shown=text)
+    shown = [entry.as_json() for entries in delivered.values() for entry in entries]
+    return Result({"ok": True, "attempts": attempts, "words": [_word_json(w) for w in said], "effects": shown},
+                  shown=text)  # fmt: skip
+
+
+def _attempt_line(attempt: dict[str, Any], simulated: str) -> str:
+    cost = f" ${attempt['cost_usd']:.4f}" if attempt.get("cost_usd") is not None else ""
+    if attempt.get("expected_cost") is not None:
+        cost += f" (forecast ${attempt['expected_cost']:.4f})"
+    took = f" in {format_duration(attempt['duration'])}" if attempt["duration"] is not None else ""
+    why = f": {attempt['reason']}" if attempt.get("reason") else ""
+    return f"{attempt['task']} attempt {attempt['attempt']}: {attempt['outcome']}{simulated}{took}{cost}{why}"
+
+
+def _delivered(every: list[events.EventRecord]) -> dict[str, list[effects.Entry]]:
+    """Each run's outward effects (``state/effects``), as that run left each: done, failed, unknown."""
+    runs: dict[str, list[events.EventRecord]] = {}
+    for event in every:
+        if event.run is not None and isinstance(event, EffectIntended | EffectDone | EffectFailed):
+            runs.setdefault(event.run, []).append(event)
+    return {run: list(effects.read(told).values()) for run, told in runs.items()}
 
 
 def _forecast_of(attempts: list[dict[str, Any]], run: object) -> str:

@@ -65,6 +65,25 @@ def unseen_work(plan: Plan, workspace: Workspace) -> list[str]:
     ]
 
 
+def pushing_agents(plan: Plan, workspace: Workspace) -> list[str]:
+    """A line for each task in a worktree whose agent may push and open pull requests itself
+    (``agent_pushes: true``): what the plan gives up by it."""
+    from orchestrator.plan.config.profiles import Profiles
+
+    profiles = Profiles(workspace)
+    try:
+        settings = {task.id: profiles.settings_for(plan, task) for task in plan.tasks.values()}
+    except OrchestratorError:  # (a profile check_plan has told of)
+        return []
+    return [
+        f"{shown(plan.path)}:{task.line}: {task.id} may push and open pull requests itself (agent_pushes: true): "
+        "what it sends out is outside the effect ledger — a retry, a resume, a hedge or a losing candidate may "
+        "push or open a pull request again, and its losers' work may reach the remote; `deliver` does it once"
+        for task in plan.tasks.values()
+        if settings[task.id].agent_pushes and settings[task.id].isolation == "worktree"
+    ]
+
+
 def typed(plan: Plan, workspace: Workspace) -> tuple[list[dict[str, object]], list[str]]:
     """Each task with a type: what it ends up with, and from where (``plan/provenance.py``), for
     ``--json`` and as lines (the first ``SHOWN_AT_MOST``)."""

@@ -259,6 +259,7 @@ def _told(plan: Plan, call: Call, notices: list[str]) -> tuple[dict[str, Any], l
     workspace = call.workspace
     notices += notes.own_columns(plan)
     notices += notes.unseen_work(plan, workspace)
+    notices += notes.pushing_agents(plan, workspace)
     notices += notes.labels_and_holds(plan, workspace)
     typed, typed_lines = notes.typed(plan, workspace)
     conditions, gates, branch_lines = notes.branches(plan)

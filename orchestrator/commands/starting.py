@@ -97,6 +97,7 @@ def run_options(args: argparse.Namespace | Arguments) -> RunOptions:
         wait=args.wait or args.wait_timeout is not None,
         wait_timeout=args.wait_timeout,
         over_forecast=bool(getattr(args, "over_forecast", False)),
+        launch=getattr(args, "launch", None),
     )
 
 

@@ -20,10 +20,12 @@ from orchestrator.vocabulary import ExitCode, counted
 
 def verify(call: Call) -> Result:
     """The chain of ``state/events.jsonl`` and the results it recorded, checked."""
+    from orchestrator.state import effects
     from orchestrator.state.events.audit import audit
 
     workspace = call.workspace
     found = audit(workspace)
+    ledger = effects.ledger(workspace.events_file)  # (each outward effect's last word: done, failed, unknown)
     data: dict[str, Any] = {
         "ok": found.ok,
         "log": workspace.relative(found.log),
@@ -40,6 +42,7 @@ def verify(call: Call) -> Result:
         },
         "findings": [{"file": workspace.relative(f.path), "line": f.line, "what": f.what} for f in found.findings],
         "more": found.more,
+        "effects": [entry.as_json() for entry in ledger.values()],
     }
 
     def text() -> str:
@@ -56,6 +59,7 @@ def verify(call: Call) -> Result:
         if found.unchecked:
             old = f"{len(found.unchecked):,} {'result' if len(found.unchecked) == 1 else 'results'}"
             lines.append(f"{old} only a version before digests recorded (or restored): not checked")
+        lines += _effect_lines(list(ledger.values()))
         return "".join(line + "\n" for line in lines)
 
     if found.ok:
@@ -63,6 +67,15 @@ def verify(call: Call) -> Result:
     first, count = found.findings[0], counted(len(found.findings) + found.more, "finding")
     said = f"verify: {count}; the first: {_where(first.path, first.line)}: {first.what}"
     return Result(data, ExitCode.FAILED, said=said, shown=text)
+
+
+def _effect_lines(entries: list[Any]) -> list[str]:
+    """The ledger's effects: how many of each state, and each that is not done, or that is (its link)."""
+    if not entries:
+        return []
+    states = {state: sum(1 for e in entries if e.state == state) for state in ("done", "unknown", "failed")}
+    told = ", ".join(f"{n} {state}" for state, n in states.items() if n)
+    return [f"{counted(len(entries), 'outward effect')} in the log ({told}):", *("  " + e.said() for e in entries)]
 
 
 def _where(path: Path, line: int | None) -> str:

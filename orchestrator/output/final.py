@@ -176,7 +176,7 @@ def _tokens(tasks: list[int], synthesis: int | None) -> str:
 
 
 # What final_output.md.j2 is given (``output.trial`` checks an override uses no other name).
-GIVEN = ("request", "summary", "completed", "problems", "held", "bypassed", "synthesis", "timeline")
+GIVEN = ("request", "summary", "completed", "problems", "held", "bypassed", "synthesis", "timeline", "delivered")
 
 
 def build(
@@ -203,6 +203,7 @@ def _rendered(
     join: Callable[[Iterator[str]], _T],
     *,
     run_seconds: float | None = None,
+    delivered: Sequence[str] = (),
 ) -> _T:
     """final_output.md's template rendered, its pieces handed to ``join`` as they are made (see ``build``)."""
     views = as_spent(collect(plan, workspace) if views is None else views, workspace)
@@ -238,6 +239,7 @@ def _rendered(
         bypassed=bypassed,
         synthesis=demote_headings(synthesis.text, SYNTHESIS_HEADING) if synthesis and synthesis.text else "",
         timeline=_timeline(plan, views),
+        delivered=list(delivered),
     )
 
 
@@ -366,12 +368,15 @@ def write_final_output(
     templates: Renders | None = None,
     *,
     run_seconds: float | None = None,
+    delivered: Sequence[str] = (),
 ) -> Path | None:
-    """Write final_output.md; returns where the one there was moved if it had been edited by
-    hand since it was written (else None: it is written over, being the tool's own). Its text is
-    made UTF-8 a piece at a time as it is rendered (``visible_utf8``): never held whole as a
-    ``str``, which takes 4 bytes a character once one emoji is in it."""
-    data = signed_utf8(_rendered(plan, workspace, views, synthesis, templates, visible_utf8, run_seconds=run_seconds))
+    """Write final_output.md (``delivered``: a line for each effect the run's delivery made);
+    returns where the one there was moved if it had been edited by hand since it was written (else
+    None: it is written over, being the tool's own). Its text is made UTF-8 a piece at a time as it
+    is rendered (``visible_utf8``): never held whole as a ``str``, which takes 4 bytes a character
+    once one emoji is in it."""
+    data = signed_utf8(_rendered(plan, workspace, views, synthesis, templates, visible_utf8, run_seconds=run_seconds,
+                                 delivered=delivered))  # fmt: skip
     path = workspace.final_output
     try:
         found: bytes | None = path.read_bytes()

@@ -20,6 +20,7 @@ from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
+from orchestrator.state.effects import effect_said
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
@@ -30,6 +31,9 @@ from orchestrator.state.events.runs import (
     DeadlineAtRisk,
     DeadlineMissed,
     Discovered,
+    EffectDone,
+    EffectFailed,
+    EffectIntended,
     Notice,
     PlanFile,
     PlanHeld,
@@ -97,7 +101,21 @@ def _agent(agent: str | None) -> str:
     return f" [{agent}]" if agent else ""
 
 
-class Lines(EventReporter[str | None]):
+class _EffectLines(EventReporter[str | None]):
+    """The lines of an outward effect (``state/effects``): intended, done (with its link), failed."""
+
+    def effect_intended(self, event: EffectIntended) -> str:
+        return f"📤 {effect_said(event)}…"
+
+    def effect_done(self, event: EffectDone) -> str:
+        how = " (found done there: not done again)" if event.found else ""
+        return f"📬 {effect_said(event)}{how}" + (f": {event.url}" if event.url else "")
+
+    def effect_failed(self, event: EffectFailed) -> str:
+        return f"⚠️ {effect_said(event)} failed: {event.error}"
+
+
+class Lines(_EffectLines):
     """The plain-text line of each event (``None``: it has none)."""
 
     def __init__(self, workspace: Path | None = None, *, estimates: bool = False) -> None:

@@ -32,6 +32,7 @@ from orchestrator.executors.local import LocalExecutor
 from orchestrator.executors.sandbox import INSTALL as SANDBOX_INSTALL
 from orchestrator.executors.sandbox import Sandbox
 from orchestrator.executors.sandbox import missing as sandbox_missing
+from orchestrator.git.remote import no_push
 from orchestrator.plan.config import filling
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
@@ -191,6 +192,8 @@ def build_launch(
     if any(name.startswith(_PARAMETERS) or name in redaction.WITHHELD for name in base):
         base = {n: v for n, v in base.items() if not n.startswith(_PARAMETERS) and n not in redaction.WITHHELD}
     merged = {**base, **redaction.passed_on(), **(env or {}), **job.settings.env, **invocation.env}
+    if job.settings.isolation == "worktree" and not job.settings.agent_pushes:  # (it commits; the run delivers)
+        merged.update(no_push(merged))
     return Launch(
         job.task.id,
         job.attempt,

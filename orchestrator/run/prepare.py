@@ -71,6 +71,7 @@ class RunOptions:
     wait: bool = False  # --wait: stay up while tasks wait for a person (``run/held/holds.Patience``)
     wait_timeout: float | None = None  # --wait-timeout: for at most this many seconds (None: as long as it takes)
     over_forecast: bool = False  # --over-forecast: start though the forecast is over max_cost
+    launch: str | None = None  # --launch: the run started from outside, its entry in state/launches.json
 
     def overrides(self) -> dict[str, Any]:
         names = ("max_parallel", "backend", "fail_fast", "max_cost", "aggregate")

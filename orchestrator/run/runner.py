@@ -41,6 +41,7 @@ from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
+from orchestrator.run.deliver.ending import Delivered, deliver
 from orchestrator.run.flushing import Flusher
 from orchestrator.run.held.holds import exit_code
 from orchestrator.run.inflight.live import LiveQueue
@@ -265,7 +266,7 @@ class Runner:
             return None
 
     def _finish(self, prepared: Prepared, scheduler: Scheduler, started: float, synth: Synthesis | None) -> RunSummary:
-        ws, plan = self.workspace, prepared.plan
+        ws, plan, selection = self.workspace, prepared.plan, prepared.selection
         views = list(prepared.views.values())
         scheduler.pause.clear_if_over()
         as_status_reads(prepared, ws, self.recorder.records, only=bool(self.options.only))  # (what it did not run)
@@ -275,21 +276,21 @@ class Runner:
         self._flusher.last(prepared, self.recorder)  # (its results durable, its status blocks)
         shown = rows_only(plan)  # (a row run per item stands for its instances: its result holds their answers)
         final = [view for view in views if view.id in shown.tasks]
-        if (kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall)) is not None:
-            self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         stopped = scheduler.stop.why or self._synthesis_failed
         found = counts(final)
-        code = exit_code(prepared, stopped, only=bool(self.options.only))
-        if self.interrupted:
-            code = ExitCode.INTERRUPTED
+        code = ExitCode.INTERRUPTED if self.interrupted else exit_code(prepared, stopped, only=bool(self.options.only))
+        # (after the work and its gates: the orchestrator's act, never an agent's; none once interrupted)
+        delivered = deliver(ws, prepared, self.options, self.reporter, final, int(code), scheduler.merges)
+        if kept := _write_final_output(shown, ws, final, synth, admission, self._templates, wall, delivered):
+            self.reporter.event(Notice(message=edited_final_notice(ws, kept)))
         summary = RunSummary(
-            int(code), found, wall, admission.cost if admission.cost_seen else None, stopped, prepared.selection.run
+            delivered.code, found, wall, admission.cost if admission.cost_seen else None, stopped, selection.run
         )
         self.reporter.event(
             RunFinished(
                 **outcome_counts(views, shown.tasks),
                 wall_seconds=round(wall, 3),
-                exit_code=int(code),
+                exit_code=delivered.code,
                 cost_usd=summary.cost_usd,
                 stopped=stopped or ("interrupted" if self.interrupted else None),
                 final_output=ws.relative(ws.final_output),
@@ -368,10 +369,12 @@ def _write_final_output(
     admission: Admission,
     templates: Lenient,
     run_seconds: float,
+    delivered: Delivered,
 ) -> Path | None:
     if synthesis is not None:
         admission.spend(synthesis.cost_usd)  # the run's cost is all it spent, the synthesis too
-    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds)
+    said = [entry.said() for entry in delivered.made]  # (what its delivery did, in a section of its own)
+    return write_final_output(plan, ws, views, synthesis, templates, run_seconds=run_seconds, delivered=said)
 
 
 @asynccontextmanager

@@ -1,41 +1,31 @@
 """``serve``'s answers on GitHub: a reaction to a comment that said a word, a comment where one was
-refused, through GitHub's REST API with the token in ``$ORCHESTRATOR_GITHUB_TOKEN``
-(``$ORCHESTRATOR_GITHUB_API``: another API root, GitHub Enterprise's or a fake's; default
-``https://api.github.com``). Without a token nothing is sent. Each answer is sent from a thread
-of its own, after the delivery was answered (GitHub waits 10 seconds at most for that); one that
-fails is one line on stderr, and changes nothing that was decided.
+refused, through the one client of GitHub's REST API (``git/github``: the token in
+``$ORCHESTRATOR_GITHUB_TOKEN``, another API root in ``$ORCHESTRATOR_GITHUB_API``). Without a token
+nothing is sent. Each answer is sent from a thread of its own, after the delivery was answered
+(GitHub waits 10 seconds at most for that); one that fails is one line on stderr, and changes
+nothing that was decided.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import sys
 import threading
-import urllib.error
-import urllib.request
 from typing import Any
 
-TOKEN_ENV = "ORCHESTRATOR_GITHUB_TOKEN"
-API_ENV = "ORCHESTRATOR_GITHUB_API"
-API = "https://api.github.com"
-TIMEOUT = 10.0  # seconds one request to GitHub may take
-REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
+from orchestrator.git.github import API, REPOSITORY, GitHub, GitHubError
 
 
 class Replies:
-    """Answers on GitHub with ``token`` at ``api``; ``sent``: each request's path, for who waits on them."""
+    """Answers on GitHub with ``token`` at ``api``; ``threads``: each request's, for who waits on them."""
 
     def __init__(self, token: str, api: str = API) -> None:
-        self.token = token
-        self.api = api.rstrip("/")
+        self.client = GitHub(token, api)
         self.threads: list[threading.Thread] = []
 
     @classmethod
     def from_environment(cls) -> Replies | None:
-        token = os.environ.get(TOKEN_ENV, "").strip()
-        return cls(token, os.environ.get(API_ENV) or API) if token else None
+        client = GitHub.from_environment()
+        return cls(client.token, client.api) if client is not None else None
 
     def react(self, repository: str, comment: int, content: str) -> None:
         """A reaction (``+1``, ``-1``, ``confused``...) to comment ``comment`` of ``repository``."""
@@ -53,20 +43,7 @@ class Replies:
         thread.start()
 
     def _post(self, path: str, body: dict[str, Any]) -> None:
-        request = urllib.request.Request(
-            self.api + path,
-            data=json.dumps(body).encode(),
-            method="POST",
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Accept": "application/vnd.github+json",
-                "X-GitHub-Api-Version": "2022-11-28",
-                "Content-Type": "application/json",
-                "User-Agent": "orchestrator-serve",
-            },
-        )
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as answer:
-                answer.read()
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+            self.client.call("POST", path, body)
+        except GitHubError as exc:
             print(f"serve: could not answer on GitHub ({path}): {exc}", file=sys.stderr, flush=True)

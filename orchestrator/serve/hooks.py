@@ -37,6 +37,7 @@ from starlette.routing import Route
 from orchestrator.errors import Refused
 from orchestrator.plan.config.triggers import GitHub, Hook, TriggerError, render
 from orchestrator.redaction import SECRET_VARIABLE as SECRET_ENV
+from orchestrator.run.deliver import followup
 from orchestrator.serve import comments
 from orchestrator.serve.api import (
     BODY_LIMIT,
@@ -150,12 +151,39 @@ class Hooks:
             word = await self._word(payload, delivery)
             if word is not None:
                 return word
+        if event in followup.EVENTS:  # (a check on the branch a run delivered: its follow-up, if the plan names one)
+            found = await self._failed_check(event, payload, delivery)
+            if found is not None:
+                return found
         trigger = (await anyio.to_thread.run_sync(self._triggers)).github
         action = payload.get("action")
         what = f"{event} {action}" if isinstance(action, str) else event
         if trigger is None or not trigger.takes(event, action):
             return JSONResponse({"ok": True, "ignored": f"the plan's triggers take no {what}"}, 202)
         return await self._start(trigger, payload, "github", what, delivery)
+
+    async def _failed_check(self, event: str, payload: dict[str, Any], delivery: str) -> Response | None:
+        """The run a failed check on the delivered branch starts (``run/deliver/followup``); a check
+        that passed, or on another branch: ignored, 202; ``None`` when the plan names no follow-up."""
+        plan = await anyio.to_thread.run_sync(self.board.plan)
+        task = plan.settings.deliver.on_failed_check if plan is not None and plan.settings.deliver else None
+        if plan is None or task is None:
+            return None
+        failure = followup.failed_check(event, payload)
+        branch = followup.branch_of(plan)
+        if failure is None or branch not in failure.branches:
+            said = "no check failed" if failure is None else f"{failure.name} failed on another branch than {branch}"
+            return JSONResponse({"ok": True, "ignored": said}, 202)
+        commands = self.commands
+        assert commands is not None
+
+        def start() -> Answer:
+            what = f"{event} {failure.name} failed"
+            return commands.start_run(failure.arguments(task), source="github", what=what, delivery=delivery)
+
+        async with self.lock:
+            answer = await anyio.to_thread.run_sync(start)
+        return answered(answer, ok_status=202)
 
     async def _word(self, payload: dict[str, Any], delivery: str) -> Response | None:
         """What a comment's word does (``serve/comments``), or ``None`` when it says none."""

@@ -33,6 +33,7 @@ from orchestrator.plan.table.times import iso
 from orchestrator.state import store
 from orchestrator.state.procs import pid_alive, ticks
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import ExitCode
 
 LAUNCHES_NAME = "launches.json"
 DELIVERIES_NAME = "deliveries.json"
@@ -104,6 +105,29 @@ def finished(workspace: Workspace, launch_id: str, exit_code: int) -> None:
                 entry.update(finished=time.time(), exit_code=int(exit_code))
                 _write(workspace, launches)
                 return
+
+
+def origin_of(workspace: Workspace, launch_id: str | None) -> tuple[str | None, dict[str, Any] | None]:
+    """Where a run came from (``origin``: the repository and pull request or issue of the delivery
+    that started it), and the launch it is the run of: ``launch_id``'s; for a run started by a
+    person (no launch), the last launch whose runner died without a word (a kill -9) or whose
+    delivery failed (exit 5), whose work and delivery this run finishes (``finished`` is then noted
+    for it by this run). A run a GitHub comment's word started goes on with the run of that pull
+    request: the origin of the last launch that had one."""
+    found = read(workspace)
+    if launch_id is not None:
+        entry = next((e for e in found if e.get("id") == launch_id), None)
+    else:
+        last = found[-1] if found else None
+        dead = last is not None and last.get("finished") is None and not shown(last)["running"]
+        entry = last if dead or (last is not None and last.get("exit_code") == ExitCode.UNDELIVERED) else None
+    if entry is None:
+        return launch_id, None
+    origin = entry.get("origin")
+    if not isinstance(origin, dict) and entry.get("source") == "github":  # (a comment's word went on with the run
+        before = [e for e in found[: found.index(entry)] if isinstance(e.get("origin"), dict)]  # of its PR)
+        origin = before[-1]["origin"] if before else None
+    return str(entry.get("id")), origin if isinstance(origin, dict) else None
 
 
 def seen(workspace: Workspace, delivery: str) -> Launch | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orchestrator.state import launches, schedule
+from orchestrator.state import effects, launches, schedule
 from orchestrator.state.context import status_data as discoveries
 from orchestrator.state.kept import checkpoints
 from orchestrator.state.pause import status_notes
@@ -35,6 +35,10 @@ def status_data(
     }
     found, notes = schedule_and_restore(workspace)
     data.update(found)
+    delivered = effects.current(effects.ledger(workspace.events_file))
+    if delivered:  # (what runs delivered: the pull request, the pushes, the comments, each with its link)
+        data["effects"] = [entry.as_json() for entry in delivered]
+        notes += [entry.said() for entry in delivered]
     asked = questions.pending(workspace)
     if asked:  # (an agent's questions waiting for a person: ``answer``, the dashboard, a link, GitHub)
         data["asks"] = [q.as_json() for q in asked]

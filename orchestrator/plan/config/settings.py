@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.plan.config import kinds
 from orchestrator.plan.config.approvals import Approvals, parse_approvals, parse_public_url
 from orchestrator.plan.config.bestof import parse_best_of, parse_judge
+from orchestrator.plan.config.deliver import Deliver, parse_deliver
 from orchestrator.plan.config.hedging import Hedge, parse_hedge
 from orchestrator.plan.config.params import Param, parse_params
 from orchestrator.plan.config.targets import Target, parse_targets
@@ -163,6 +164,12 @@ class Settings:
     on_conflict: str = field(default="resolve", metadata=_parser(_choice("resolve", "fail")))
     # A command run (by sh) on the integration branch after each merge; failing, it undoes the merge.
     verify: str | None = field(default=None, metadata=_parser(_optional_str))
+    # In worktree isolation an agent commits and never pushes nor opens a pull request (its git's
+    # pushes go nowhere, claude's deny rules): the run delivers, once. True: it may, outside the ledger.
+    agent_pushes: bool = field(default=False, metadata=_parser(_bool))
+    # What the run does with its work once it and its gates are done (``plan/config/deliver.py``):
+    # push the integration branch, open or update one pull request, comment where the run came from.
+    deliver: Deliver | None = field(default=None, metadata=_parser(parse_deliver))
     # An Assignee with no profile file: label, a name the task is filed under (it runs with the
     # plan's defaults; `validate` lists such names once, with a did-you-mean); error, refused.
     unknown_assignee: str = field(default="label", metadata=_parser(_choice("label", "error")))

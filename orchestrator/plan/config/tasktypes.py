@@ -23,6 +23,7 @@ from typing import Any
 from orchestrator.errors import Problem, shown
 from orchestrator.plan.config import values as setting
 from orchestrator.plan.config.bestof import parse_best_of, parse_judge
+from orchestrator.plan.config.deliver import parse_deliver
 from orchestrator.plan.config.hedging import parse_hedge
 from orchestrator.plan.config.values import ISOLATION, RETRIES, parse_duration
 from orchestrator.plan.table.access import ACCESS_WORDS, access_settings
@@ -90,14 +91,17 @@ FIELDS: dict[str, Callable[[object], Any]] = {
     "hedge": parse_hedge,
     "best_of": parse_best_of,
     "judge": parse_judge,
+    "agent_pushes": setting._bool,
+    "deliver": parse_deliver,
 }
 # The fields that become the task's settings (the rest are its cells, or its brief's).
 SETTING_FIELDS = (
     "backend", "model", "timeout", "retries", "isolation", "permission_mode", "tools", "allowed_tools", "cache",
-    "hedge", "best_of", "judge",
+    "hedge", "best_of", "judge", "agent_pushes", "deliver",
 )  # fmt: skip
 # What a change to does not change what the task does, so its result stays up to date (as for a row's cells).
-_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge", "best_of", "judge")
+_NOT_SIGNED = ("description", "timeout", "retries", "priority", "approval", "cache", "hedge", "best_of", "judge",
+               "deliver")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

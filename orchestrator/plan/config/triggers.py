@@ -13,6 +13,7 @@ each gives it (``serve``'s ``/hooks/github`` and ``/hooks/NAME`` act on it)::
           params: {env: "{{ event.environment | default('staging') }}"}
           access: read                         # its runs' agents read only (or {OWNER: edit, default: read})
           sandbox: network                     # its shell tasks' sandbox: on (default: the plan's), network, off
+          deliver: comment                     # what its runs deliver (default: the plan's ``deliver``)
 
 A parameter is a jinja2 expression of the delivery's JSON (``event``), rendered in a sandbox
 and bounded: expressions only (no ``{% %}``), a path into the event, literals, ``~``, ``and``,
@@ -37,6 +38,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
+
+from orchestrator.plan.config.deliver import Deliver, parse_deliver
 
 if TYPE_CHECKING:
     from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -157,6 +160,7 @@ class GitHub:
     params: dict[str, str] = field(default_factory=dict)
     access: Access = field(default_factory=Access)
     sandbox: str | None = None  # its runs' shell and command tasks (``executors/sandbox``); None: the plan's
+    deliver: Deliver | None = None  # what its runs deliver (``plan/config/deliver``); None: the plan's
 
     def takes(self, event: str, action: object) -> bool:
         return event in self.events and (not self.actions or action in self.actions)
@@ -170,6 +174,7 @@ class Hook:
     params: dict[str, str] = field(default_factory=dict)
     access: Access = field(default_factory=Access)
     sandbox: str | None = None
+    deliver: Deliver | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +196,11 @@ class Triggers:
         """What trigger ``name`` says of its runs' sandbox (``on``, ``network``, ``off``), if it says."""
         trigger = self.github if name == GITHUB else self.hooks.get(name)
         return trigger.sandbox if trigger is not None else None
+
+    def deliver(self, name: str) -> Deliver | None:
+        """What trigger ``name`` says its runs deliver, if it says."""
+        trigger = self.github if name == GITHUB else self.hooks.get(name)
+        return trigger.deliver if trigger is not None else None
 
     def unsandboxed(self) -> list[str]:
         """The triggers whose runs' shell and command tasks run with no sandbox."""
@@ -281,7 +291,7 @@ def _hook(name: object, value: object) -> Hook:
         raise ValueError(f"hooks: '{name}' is not a hook name (lowercase letters, digits, - and _; not github)")
     if not isinstance(value, Mapping):
         raise ValueError(f"hooks.{name}: give a mapping with header: and params:")
-    _keys(value, {"header", "delivery_header", "params", "access", "sandbox"}, f"hooks.{name}")
+    _keys(value, {"header", "delivery_header", "params", "access", "sandbox", "deliver"}, f"hooks.{name}")
     headers: list[str | None] = []
     for key in ("header", "delivery_header"):
         header = value.get(key)
@@ -293,7 +303,8 @@ def _hook(name: object, value: object) -> Hook:
         headers.append(header)
     assert headers[0] is not None
     access = _access(value.get("access"), name)
-    return Hook(name, headers[0], headers[1], _params(value.get("params")), access, _sandbox(value, name))
+    return Hook(name, headers[0], headers[1], _params(value.get("params")), access, _sandbox(value, name),
+                _deliver(value, f"hooks.{name}"))  # fmt: skip
 
 
 def sandbox_mode(value: object) -> str:
@@ -314,6 +325,13 @@ def _sandbox(spec: Mapping[str, Any], where: str) -> str | None:
         raise ValueError(f"{where}.sandbox: {exc}") from None
 
 
+def _deliver(spec: Mapping[str, Any], where: str) -> Deliver | None:
+    try:
+        return parse_deliver(spec.get("deliver"))
+    except ValueError as exc:
+        raise ValueError(f"{where}.deliver: {exc}") from None
+
+
 def parse_triggers(value: object) -> Triggers:
     """The ``triggers`` setting; ``ValueError`` in one line for what is wrong."""
     if value is None:
@@ -326,13 +344,14 @@ def parse_triggers(value: object) -> Triggers:
         spec = value[GITHUB]
         if not isinstance(spec, Mapping):
             raise ValueError("github: give a mapping with events:, actions: and params:")
-        _keys(spec, {"events", "actions", "params", "access", "sandbox"}, GITHUB)
+        _keys(spec, {"events", "actions", "params", "access", "sandbox", "deliver"}, GITHUB)
         github = GitHub(
             _words(spec.get("events"), "github.events", required=True),
             _words(spec.get("actions"), "github.actions", required=False),
             _params(spec.get("params")),
             _access(spec.get("access"), GITHUB),
             _sandbox(spec, GITHUB),
+            _deliver(spec, GITHUB),
         )
     hooks = value.get("hooks") or {}
     if not isinstance(hooks, Mapping):

@@ -71,6 +71,10 @@ def check_plan(
         problems += tasks.problems(task)
     problems += settings_problems(plan.settings, plan.text, file)
     problems += isolation.problems(plan, workspace, tasks.isolated, base=base)
+    from orchestrator.run.deliver import followup
+
+    for found in (isolation.delivery_problem(plan, tasks.isolated), followup.problem(plan)):
+        problems += [found] if found is not None else []
     problems += _fallback_problems(plan, profiles, known, file)
     for name in plan.settings.backend_max_parallel:
         if name not in known:  # a cap on a misspelt name caps nothing

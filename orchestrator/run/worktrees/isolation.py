@@ -49,6 +49,18 @@ NEVER_WRITTEN = ("templates", "agents")  # the workspace's directories a run onl
 DOCS = 'cli-integration.md, "Worktrees and the merge queue": "Keep `.orchestrator/` out of git"'
 
 
+def delivery_problem(plan: Plan, isolated: list[tuple[Task, str | None]]) -> Problem | None:
+    """``deliver: push`` or ``pr`` in a plan none of whose tasks runs in a worktree: there is no
+    integration branch to push (a trigger's own ``deliver`` too)."""
+    triggers = plan.settings.triggers
+    said = [plan.settings.deliver, *(triggers.deliver(name) for name in ("github", *triggers.hooks))]
+    if isolated or not any(d is not None and d.pushes for d in said):
+        return None
+    what = "deliver: push and pr push the integration branch, which only isolation: worktree makes"
+    return Problem(shown(plan.path), setting_line(plan.text, "deliver"), what,
+                   "set isolation: worktree, or deliver: comment")  # fmt: skip
+
+
 def problems(
     plan: Plan, workspace: Workspace, isolated: list[tuple[Task, str | None]], *, base: bool = False
 ) -> list[Problem]:

@@ -269,6 +269,21 @@ function renderBanners() {
   const back = model.restored && (model.notes || []).find((line) => line.startsWith("⏪"));
   restored.textContent = back || "";
   restored.hidden = !back;
+  // What runs delivered (a push, the pull request, a comment), each as `status` says it, with its link.
+  const effects = $("effects");
+  effects.replaceChildren(...(model.effects || []).map((effect) => {
+    const line = el("div", "effect");
+    if (effect.url && /^https?:\/\//.test(effect.url)) {
+      const link = el("a", "", effect.said);
+      link.href = effect.url;
+      link.rel = "noopener noreferrer";
+      line.append(link);
+    } else {
+      line.textContent = effect.said;
+    }
+    return line;
+  }));
+  effects.hidden = !(model.effects || []).length;
 }
 
 function renderTotals() {

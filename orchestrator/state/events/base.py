@@ -106,6 +106,10 @@ class EventKind(StrEnum):
     # checkpoints
     CHECKPOINT_SAVED = "checkpoint_saved"
     CHECKPOINT_RESTORED = "checkpoint_restored"
+    # outward effects: a push, a pull request, a comment (``state/effects``)
+    EFFECT_INTENDED = "effect_intended"
+    EFFECT_DONE = "effect_done"
+    EFFECT_FAILED = "effect_failed"
 
 
 #: A field's metadata: written only when it says something, left out of the JSON while ``None``

@@ -32,6 +32,9 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
         DeadlineAtRisk,
         DeadlineMissed,
         Discovered,
+        EffectDone,
+        EffectFailed,
+        EffectIntended,
         Notice,
         PermissionRequested,
         PlanFile,
@@ -83,7 +86,25 @@ if TYPE_CHECKING:  # (the records are only named here: a reader of the log need 
 R = TypeVar("R")
 
 
-class EventReporter(Generic[R]):
+class _Effects(Generic[R]):
+    """The methods of the outward effects' kinds (``state/effects``), and ``any_event``, which each
+    falls back on."""
+
+    def any_event(self, event: EventRecord) -> R:
+        """An event of a kind this reporter has no method of its own for."""
+        raise NotImplementedError(f"{type(self).__name__} has no any_event, for {event.event}")
+
+    def effect_intended(self, event: EffectIntended) -> R:
+        return self.any_event(event)
+
+    def effect_done(self, event: EffectDone) -> R:
+        return self.any_event(event)
+
+    def effect_failed(self, event: EffectFailed) -> R:
+        return self.any_event(event)
+
+
+class EventReporter(_Effects[R]):
     """A method per kind of event (named as the kind is), each ``any_event`` unless a reporter has
     its own."""
 
@@ -93,10 +114,6 @@ class EventReporter(Generic[R]):
             return self.any_event(event)
         method: Callable[[EventRecord], R] = getattr(self, event.event.value)
         return method(event)
-
-    def any_event(self, event: EventRecord) -> R:
-        """An event of a kind this reporter has no method of its own for."""
-        raise NotImplementedError(f"{type(self).__name__} has no any_event, for {event.event}")
 
     # --- a run ------------------------------------------------------------------------------------
 

@@ -312,3 +312,42 @@ class CheckpointRestored(EventRecord):
     name: str
     before: str = field(metadata=added(""))
     results: dict[str, str] | None = field(metadata=added(None))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Effect(EventRecord):
+    """An outward effect (``state/effects``): ``key``, what it is for (its kind, where it goes, the
+    work it carries), which no retry, rerun or resume does twice; ``kind``: push, pr, pr_update,
+    comment; ``target``: where it goes (a remote's branch, ``OWNER/NAME#7``); ``commit``: the work."""
+
+    key: str
+    kind: str
+    target: str
+    commit: str | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EffectIntended(_Effect):
+    """An effect about to be attempted: written, and on disk, before it is."""
+
+    event: ClassVar[EventKind] = EventKind.EFFECT_INTENDED
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EffectDone(_Effect):
+    """An effect done, with the remote's answer: a pull request's or a comment's ``number`` and
+    ``url``; ``found``: not done again, found done on the remote (``reconciled``: an intent a crash
+    left without its outcome)."""
+
+    event: ClassVar[EventKind] = EventKind.EFFECT_DONE
+    number: int | None = field(default=None, metadata=OPTIONAL)
+    url: str | None = field(default=None, metadata=OPTIONAL)
+    found: bool | None = field(default=None, metadata=OPTIONAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EffectFailed(_Effect):
+    """An effect the remote refused or never answered (``error``): not done, tried again by the next run."""
+
+    event: ClassVar[EventKind] = EventKind.EFFECT_FAILED
+    error: str
