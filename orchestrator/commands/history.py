@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.commands.calling import Call, Result
 from orchestrator.errors import UsageError
 from orchestrator.plan.config.settings import format_duration
-from orchestrator.state import approvals, effects, events
+from orchestrator.state import approvals, events
+from orchestrator.state.events import effects
 from orchestrator.state.events.runs import EffectDone, EffectFailed, EffectIntended
 from orchestrator.state.events.tasks import TaskSpawned
 from orchestrator.state.kept.history import attempts_of
@@ -114,7 +115,7 @@ def _attempt_line(attempt: dict[str, Any], simulated: str) -> str:
 
 
 def _delivered(every: list[events.EventRecord]) -> dict[str, list[effects.Entry]]:
-    """Each run's outward effects (``state/effects``), as that run left each: done, failed, unknown."""
+    """Each run's outward effects (``state/events/effects``), as that run left each: done, failed, unknown."""
     runs: dict[str, list[events.EventRecord]] = {}
     for event in every:
         if event.run is not None and isinstance(event, EffectIntended | EffectDone | EffectFailed):

@@ -20,7 +20,7 @@ from orchestrator.vocabulary import ExitCode, counted
 
 def verify(call: Call) -> Result:
     """The chain of ``state/events.jsonl`` and the results it recorded, checked."""
-    from orchestrator.state import effects
+    from orchestrator.state.events import effects
     from orchestrator.state.events.audit import audit
 
     workspace = call.workspace

@@ -20,8 +20,8 @@ from orchestrator.plan.config.settings import format_duration
 from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
-from orchestrator.state.effects import effect_said
 from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.effects import effect_said
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import (
@@ -102,7 +102,7 @@ def _agent(agent: str | None) -> str:
 
 
 class _EffectLines(EventReporter[str | None]):
-    """The lines of an outward effect (``state/effects``): intended, done (with its link), failed."""
+    """The lines of an outward effect (``state/events/effects``): intended, done (with its link), failed."""
 
     def effect_intended(self, event: EffectIntended) -> str:
         return f"📤 {effect_said(event)}…"

@@ -6,8 +6,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from orchestrator.state import effects, launches, schedule
+from orchestrator.state import launches, schedule
 from orchestrator.state.context import status_data as discoveries
+from orchestrator.state.events import effects
 from orchestrator.state.kept import checkpoints
 from orchestrator.state.pause import status_notes
 from orchestrator.state.status import TaskView, counts

@@ -2,7 +2,7 @@
 ``plan/config/deliver``): the integration branch pushed to a remote; one pull request for it
 opened, or the one opened before updated (its new commits are the push; its body refreshed);
 a comment on the pull request or issue the run came from. Each is an effect of the ledger
-(``state/effects``): its intent on disk before it is tried, its outcome after, never done twice.
+(``state/events/effects``): its intent on disk before it is tried, its outcome after, never done twice.
 
     push ──▶ ledger done? ─ yes ─▶ nothing
                 │ no: an intent left unknown? ─▶ the remote's ref at the commit? ─ yes ─▶ done (found)
@@ -36,7 +36,7 @@ from orchestrator.git.remote import push, remote_sha, url_of
 from orchestrator.git.repo import current_branch
 from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account, comment_body, marked, pull_body
-from orchestrator.state.effects import DONE, EffectFailedError, Effects, Entry, Outcome, key
+from orchestrator.state.events.effects import DONE, EffectFailedError, Effects, Entry, Outcome, key
 from orchestrator.vocabulary import ExitCode
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator.git.github import GitHub
 from orchestrator.git.repo import rev
@@ -20,12 +20,11 @@ from orchestrator.output.reporter import Recording, Reporter
 from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account
 from orchestrator.run.deliver.deliver import Delivery, Undelivered, Where
-from orchestrator.run.prepare import RunOptions
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state import launches
-from orchestrator.state.effects import Effects, Entry, ledger
 from orchestrator.state.events.base import EventRecord
+from orchestrator.state.events.effects import Effects, Entry, ledger
 from orchestrator.state.events.runs import Notice
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace
@@ -53,10 +52,21 @@ def durable(reporter: Reporter) -> Callable[[EventRecord], None]:
     return tell
 
 
+class Asked(Protocol):
+    """What the run was asked with that its delivery reads (``RunOptions``' ``--untrusted`` and
+    ``--launch``): which trigger's ``deliver`` holds, and the launch whose origin it answers."""
+
+    @property
+    def untrusted(self) -> str | None: ...
+
+    @property
+    def launch(self) -> str | None: ...
+
+
 def deliver(
     workspace: Workspace,
     prepared: Prepared,
-    options: RunOptions,
+    asked: Asked,
     reporter: Reporter,
     views: Sequence[TaskView],
     code: int,
@@ -65,7 +75,7 @@ def deliver(
     """The run's delivery, as its setting says (none: nothing; nothing either for a run interrupted),
     then each completed task's whose own settings (its type's) say another: its branch; ``code``,
     the run's exit code so far."""
-    plan, source = prepared.plan, options.untrusted
+    plan, source = prepared.plan, asked.untrusted
     setting = (plan.settings.triggers.deliver(source) if source else None) or plan.settings.deliver
     own = {v.id: prepared.settings[v.id].deliver for v in views if v.id in prepared.settings}
     own = {task: d for task, d in own.items() if d is not None and d != plan.settings.deliver}
@@ -74,7 +84,7 @@ def deliver(
     if any(view.simulated for view in views):
         reporter.event(Notice(message="nothing delivered: a simulated run's work is made up (the fake executor)"))
         return Delivered(code)
-    launch_id, origin = launches.origin_of(workspace, options.launch)
+    launch_id, origin = launches.origin_of(workspace, asked.launch)
     ending = _Ending(workspace, reporter, Effects(ledger(workspace.events_file), durable(reporter)), origin, merges)
     ok = ending.one(setting, Account(plan.goal or plan.request, list(views), code, *ending.branch(None)))
     for view in views:
@@ -82,7 +92,7 @@ def deliver(
             ok = ending.one(own[view.id], Account(f"{view.id} {view.name}", [view], 0, *ending.branch(view.id))) and ok
     if not ok:
         return Delivered(int(ExitCode.UNDELIVERED) if code == ExitCode.OK else code, ending.made)
-    if options.launch is None and launch_id is not None:  # (a killed launch's work: delivered now)
+    if asked.launch is None and launch_id is not None:  # (a killed launch's work: delivered now)
         launches.finished(workspace, launch_id, code)
     return Delivered(code, ending.made)
 

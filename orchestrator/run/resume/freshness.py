@@ -37,8 +37,6 @@ import math
 import os
 from collections.abc import Iterable, Mapping
 
-import networkx
-
 from orchestrator.errors import OrchestratorError
 from orchestrator.output.briefs import brief_body, edited_body
 from orchestrator.output.templates import Templates
@@ -87,6 +85,8 @@ def current_view(plan: Plan, workspace: Workspace, task_id: str) -> TaskView:
 def upstream_of(plan: Plan, task_id: str) -> Plan:
     """``plan`` cut down to ``task_id`` and the tasks it depends on, however far up: all that its
     view, its inputs and its gate's word are read from."""
+    import networkx  # (as it is asked: status, which imports this module, builds no graph)
+
     upstream = networkx.ancestors(plan.graph, task_id) | {task_id}
     return dataclasses.replace(plan, tasks={t: task for t, task in plan.tasks.items() if t in upstream})
 

@@ -106,7 +106,7 @@ class EventKind(StrEnum):
     # checkpoints
     CHECKPOINT_SAVED = "checkpoint_saved"
     CHECKPOINT_RESTORED = "checkpoint_restored"
-    # outward effects: a push, a pull request, a comment (``state/effects``)
+    # outward effects: a push, a pull request, a comment (``state/events/effects``)
     EFFECT_INTENDED = "effect_intended"
     EFFECT_DONE = "effect_done"
     EFFECT_FAILED = "effect_failed"

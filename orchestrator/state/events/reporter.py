@@ -87,7 +87,7 @@ R = TypeVar("R")
 
 
 class _Effects(Generic[R]):
-    """The methods of the outward effects' kinds (``state/effects``), and ``any_event``, which each
+    """The methods of the outward effects' kinds (``state/events/effects``), and ``any_event``, which each
     falls back on."""
 
     def any_event(self, event: EventRecord) -> R:

@@ -316,7 +316,7 @@ class CheckpointRestored(EventRecord):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class _Effect(EventRecord):
-    """An outward effect (``state/effects``): ``key``, what it is for (its kind, where it goes, the
+    """An outward effect (``state/events/effects``): ``key``, what it is for (its kind, where it goes, the
     work it carries), which no retry, rerun or resume does twice; ``kind``: push, pr, pr_update,
     comment; ``target``: where it goes (a remote's branch, ``OWNER/NAME#7``); ``commit``: the work."""
 
