@@ -153,6 +153,15 @@ def plan_text(
     return text
 
 
+def gate_first_before(plan: Path) -> None:
+    """``write_plan``'s plan of a T-01 first and a T-02 after it, T-01 gated before it starts (an
+    Approval column added: ``before`` for T-01, none for the task that depends on it)."""
+    text = plan.read_text(encoding="utf-8").replace("| Priority |\n", "| Priority | Approval |\n", 1)
+    text = text.replace("|----------|\n", "|----------|---|\n", 1)
+    text = text.replace("| T-01 | P2 |", "| T-01 | P2 | before |").replace("| None | P2 |", "| None | P2 | - |")
+    plan.write_text(text, encoding="utf-8")
+
+
 def write_plan(
     project: Path,
     specs: Sequence[Spec],

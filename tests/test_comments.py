@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from dashboard_helpers import CLI, Served, served
 from fake_github import FakeGitHub
-from runner_helpers import Spec, write_plan
+from runner_helpers import Spec, gate_first_before, write_plan
 from test_api import wait_for
 from test_hooks import SECRET, deliver, finished
 from test_hostile_input import snapshot
@@ -41,11 +41,7 @@ def project(tmp_path: Path, approvals: dict[str, Any] | None = None) -> Path:
         settings["approvals"] = approvals
     write_plan(root, [Spec("T-01", "echo PR={{ params.pr }}"), Spec("T-02", "echo shipped > shipped.txt", ["T-01"])],
                settings)  # fmt: skip
-    plan = root / ".orchestrator" / "master_plan.md"
-    text = plan.read_text(encoding="utf-8").replace("| Priority |\n", "| Priority | Approval |\n", 1)
-    text = text.replace("|----------|\n", "|----------|---|\n", 1)
-    text = text.replace("| T-01 | P2 |", "| T-01 | P2 | before |").replace("| None | P2 |", "| None | P2 | - |")
-    plan.write_text(text, encoding="utf-8")
+    gate_first_before(root / ".orchestrator" / "master_plan.md")
     (tmp_path / "secret").write_bytes(SECRET + b"\n")
     return root
 
