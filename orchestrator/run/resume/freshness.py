@@ -85,9 +85,12 @@ def current_view(plan: Plan, workspace: Workspace, task_id: str) -> TaskView:
 def upstream_of(plan: Plan, task_id: str) -> Plan:
     """``plan`` cut down to ``task_id`` and the tasks it depends on, however far up: all that its
     view, its inputs and its gate's word are read from."""
-    import networkx  # (as it is asked: status, which imports this module, builds no graph)
-
-    upstream = networkx.ancestors(plan.graph, task_id) | {task_id}
+    upstream, left = {task_id}, [task_id]  # (walked off the rows: no graph built, no networkx imported)
+    while left:
+        for dependency in plan.tasks[left.pop()].dependencies:
+            if dependency in plan.tasks and dependency not in upstream:
+                upstream.add(dependency)
+                left.append(dependency)
     return dataclasses.replace(plan, tasks={t: task for t, task in plan.tasks.items() if t in upstream})
 
 
