@@ -65,7 +65,8 @@ class Holds:
 
     def release(self, task_id: str) -> None:
         """``task_id`` held no more (a person's word on its gate)."""
-        if self._held.pop(task_id, 0) is None:
+        if task_id in self._held:
+            del self._held[task_id]
             state = self.tasks[task_id]
             state.hold = state.gate = None
 
