@@ -38,14 +38,25 @@ needs_claude = pytest.mark.skipif(
 TASK = re.compile(r"Task ID\*\*: (T-\d+)")
 
 
-def tool_results(body: dict[str, Any]) -> int:
-    return sum(
-        1
+def _results(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The tool results the agent sent back, in order."""
+    return [
+        block
         for message in body.get("messages") or []
         if isinstance(message.get("content"), list)
         for block in message["content"]
         if isinstance(block, dict) and block.get("type") == "tool_result"
-    )
+    ]
+
+
+def tool_results(body: dict[str, Any]) -> int:
+    return len(_results(body))
+
+
+def last_failed(body: dict[str, Any]) -> bool:
+    """Whether the last tool result the agent sent says its command failed."""
+    results = _results(body)
+    return bool(results) and (results[-1].get("is_error") is True or "bwrap: Can't get type" in json.dumps(results[-1]))
 
 
 @pytest.mark.claude
@@ -61,9 +72,10 @@ def test_a_rate_limited_run_loses_no_task_spends_no_retry_and_redoes_no_step(tmp
         found = TASK.search(json.dumps(body.get("messages")))
         task = found.group(1) if found else "?"
         # (claude's own sandbox may refuse a command when two claudes share a config folder and
-        # one rewrites a file the other mounts, "bwrap: Can't get type of source": asked again,
-        # as a model would; the step is recorded once, by the command that ran)
-        if tool_results(body) == 0 or (tool_results(body) < 3 and "bwrap: Can't get type" in json.dumps(body)[-2000:]):
+        # one rewrites a file the other mounts, "bwrap: Can't get type of source", or fail it some
+        # other way on a loaded machine: a command that failed is asked again, as a model would;
+        # the step is recorded once, by the command that ran)
+        if tool_results(body) == 0 or (tool_results(body) < 3 and last_failed(body)):
             return Reply.tool("Bash", {"command": f"echo {task} >> steps.txt", "description": "Record"})
         if refused[task] < 3:
             refused[task] += 1
