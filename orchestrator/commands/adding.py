@@ -242,14 +242,18 @@ class _Row:
         self.archived = archived_tasks(workspace)
         self.id = ""
         self.plan: Plan | None = None  # (the plan with the row, as written)
+        self._checked: str | None = None  # (the plan's text whose ids were checked)
 
     def ids_in(self, text: str | None) -> None:
         """``--id`` and ``--after`` checked against the ids of the task table in ``text`` (read off
         the table, no plan parsed; no table, or no text: the plan's parse says what is wrong)."""
         from orchestrator.plan.edit import task_ids
 
+        if text is not None and text == self._checked:
+            return  # (the text checked before the lock, unchanged under it)
         with contextlib.suppress(PlanError):
             _check_ids(task_ids(text or ""), self.archived, self.args.id, self.new.after)
+        self._checked = text
 
     def change(self, text: str) -> str:
         """``text`` with the row, held to what ``validate`` holds the plan to."""
