@@ -289,3 +289,39 @@ def test_a_defect_of_ours_is_one_line_and_its_traceback_a_log_entry_on_every_sur
     body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
     assert body["error"] == "InternalError" and "Traceback" not in json.dumps(body)
     assert "in a route" in (tmp_path / "logs/errors.log").read_text()
+
+
+# What only a command may do to a workspace: a person's word said, a request made, the budget raised.
+_WRITERS = {
+    "orchestrator.run.inflight.decisions": {"decide"},
+    "orchestrator.run.inflight.asking": {"answer"},
+    "orchestrator.run.inflight.requests": {"request"},
+    "orchestrator.run.inflight.budgeting": {"ask"},
+}
+
+
+def test_the_dashboard_links_and_comments_change_a_workspace_only_through_the_commands() -> None:
+    """serve/ (the dashboard's buttons, a notification's links, a GitHub comment's word) reaches
+    what a command writes only through the command (``commands/``): no module of it imports the
+    writers the commands call, so a word said through a link is the one ``approve`` says, looked
+    up, refused and recorded as the command does it."""
+    import ast
+
+    import orchestrator.serve
+
+    modules = sorted(Path(orchestrator.serve.__file__).parent.glob("*.py"))
+    assert len(modules) > 5
+    reached: list[str] = []
+    for module in modules:
+        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in _WRITERS:
+                reached += [
+                    f"{module.name}: {node.module}.{a.name}" for a in node.names if a.name in _WRITERS[node.module]
+                ]
+            if isinstance(node, ast.ImportFrom) and node.module == "orchestrator.run.inflight":
+                reached += [
+                    f"{module.name}: run.inflight.{a.name}"
+                    for a in node.names
+                    if f"orchestrator.run.inflight.{a.name}" in _WRITERS
+                ]
+    assert reached == []

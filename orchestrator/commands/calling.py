@@ -25,10 +25,23 @@ PATHS = ("directory", "details_file")
 PATH_LIMIT = 4096  # bytes of a path a caller may give (Linux's PATH_MAX)
 
 
+@dataclass(frozen=True, slots=True)
+class Voiced:
+    """Who said a word a door vouches for, off this machine: a GitHub comment's author (``by``),
+    where it can be read (``url``), and the inputs a link was made on (``inputs_seen``: its word
+    holds on those only)."""
+
+    by: str
+    url: str | None = None
+    inputs_seen: str | None = None
+
+
 @dataclass(slots=True)
 class Call:
     """A command called: its arguments, the workspace they name (found when first asked for), and
-    who calls (``cli``, ``mcp``, ``api``): a program's values are data from outside."""
+    who calls (``cli``, ``mcp``, ``api``, ``link``, ``github``): a program's values are data from
+    outside. ``voiced``: the person a door vouches for, where it says a person's word (a link's,
+    a comment's)."""
 
     args: Arguments
     source: str = "cli"
@@ -36,6 +49,7 @@ class Call:
     what: str | None = None  # a webhook's: the event that fired it (``pull_request opened``)
     delivery: str | None = None  # a webhook's delivery id: never run twice
     _workspace: Workspace | None = None
+    voiced: Voiced | None = None
 
     @property
     def workspace(self) -> Workspace:

@@ -76,7 +76,11 @@ def _decide(call: Call, *, approve: bool) -> Result:
     plan = plan_of(workspace)
     task = task_in(plan, call.args.task)
     by, via = who(call)
-    answer = decide(workspace, plan, task, approve, " ".join((call.args.reason or "").split()), by=by, via=via)
+    voiced = call.voiced
+    answer = decide(
+        workspace, plan, task, approve, " ".join((call.args.reason or "").split()), by=by, via=via,
+        url=voiced.url if voiced else None, inputs_seen=voiced.inputs_seen if voiced else None,
+    )  # fmt: skip
     data = {**answer.as_json(), "decision": "approved" if approve else "rejected", "already": answer.already,
             "said": answer.said}  # fmt: skip
     if answer.ok:
@@ -94,7 +98,7 @@ def answer(call: Call) -> Result:
     task = task_in(plan, args.task)
     by, via = who(call)
     said = reply(
-        workspace, plan, task, args.answer == "allow", by=by, via=via,
+        workspace, plan, task, args.answer == "allow", by=by, via=via, url=call.voiced.url if call.voiced else None,
         always=bool(args.always), reason=" ".join((args.reason or "").split()), question=args.question,
     )  # fmt: skip
     data = {**said.as_json(), "answer": args.answer, "question": args.question, "always": bool(args.always),
@@ -106,9 +110,12 @@ def answer(call: Call) -> Result:
 
 def who(call: Call) -> tuple[str, str | None]:
     """Who a word is by, and the door it came through: the person at this machine on the command
-    line (no door named) and at the dashboard it serves; a program (API, MCP) by its door's name."""
+    line (no door named) and at the dashboard it serves; the one a door vouches for (a comment's
+    author: ``Call.voiced``); a program (API, MCP) or a link by its door's name."""
     from orchestrator.state.approvals import local_user
 
+    if call.voiced is not None:
+        return call.voiced.by, call.source
     if call.source in ("cli", "dashboard"):
         return local_user(), None if call.source == "cli" else call.source
     return call.source, call.source

@@ -1,6 +1,8 @@
 """``orchestrator serve``: a live web dashboard of a workspace, served on loopback. It reads the
-workspace, and writes only what ``orchestrator cancel`` and ``retry`` write (``run/inflight/requests``),
-when the page's buttons ask with the token ``serve`` printed.
+workspace, and writes only what the commands write (``cancel``, ``retry``, ``approve``, ``reject``,
+``answer``, ``budget``, ``add``, ``update``, ``run``), by calling them: when the page's buttons or the
+API ask with the token ``serve`` printed, a notification's signed link is used, or a signed
+webhook delivers a word.
 
 ``board`` reads the workspace (the same readers as ``status``), ``tailer`` follows
 ``state/events.jsonl`` once per server and fans its events out to every browser, ``picture``

@@ -16,7 +16,7 @@ Routes::
     /links/{token}, POST /links/{token}                 a notification's link: what it does, and doing it (``links``)
     /api/graph.svg             the task graph, drawn by ``picture``
     /api/task/{id}             a task's brief, result and log tails
-    POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (``run/inflight/requests``)
+    POST /api/task/{id}/cancel what ``orchestrator cancel ID`` does (the command itself: ``page.ACTIONS``)
     POST /api/task/{id}/retry  what ``orchestrator retry ID`` does
     POST /api/task/{id}/approve, .../reject
                                what ``orchestrator approve|reject ID`` does; a JSON body

@@ -109,15 +109,19 @@ def _budget_shown(workspace: Workspace, claims: links.Claims) -> Said:
 
 
 def _raised(workspace: Workspace, claims: links.Claims) -> Said:
-    """The budget raised by the link's amount (``run/inflight/budgeting``), and the link spent."""
-    from orchestrator.run.inflight import budgeting
+    """The budget raised by the link's amount, as ``orchestrator budget +USD`` raises it (the
+    command itself, by the link), and the link spent."""
+    from orchestrator.commands.budgeting import budget
+    from orchestrator.commands.calling import Call
+    from orchestrator.commands.options import Arguments
 
+    call = Call(Arguments({"amount": claims.on}), "link", str(workspace.root), _workspace=workspace)
     try:
-        raised = budgeting.ask(workspace, budgeting.Change.read(claims.on), by="link", via="link")
+        raised = budget(call)
     except OrchestratorError as exc:
         return Said(False, str(exc), exc.http_status)
     links.spend(workspace, claims)
-    return Said(True, budgeting.raised_line(raised))
+    return Said(True, raised.shown().strip() if raised.shown else "")
 
 
 def _inputs_changed(workspace: Workspace, plan: Any, task: Any, seen: str) -> str | None:

@@ -1,7 +1,8 @@
 """A person's word from off the machine, a link's (``serve/links``) or a GitHub comment's
-(``serve/comments``): at a task's Approval gate (``run/inflight/decisions.decide``, as ``approve`` and
-``reject`` say it) or on the question its agent asks (``run/inflight/asking.answer``, as ``answer``
-says it), recorded with who said it, where, and where it can be read.
+(``serve/comments``): at a task's Approval gate or on the question its agent asks, said by the
+commands ``approve``, ``reject`` and ``answer`` themselves (``commands/changing``), as the command
+line, the dashboard, the API and MCP say them, and recorded with who said it, where, and where it
+can be read.
 
 An approval that lets work go on when no run is going on starts one (``continue_run``): the person
 answering is not at the machine to type ``orchestrator run``. It runs as a plain ``run`` would, on
@@ -74,31 +75,38 @@ def say(
 ) -> Said:
     """``approve`` (or reject) ``task_id``'s gate, or allow (deny) its agent's question: the one
     asked now (``question``: that one only), else its gate, with ``inputs_seen`` the inputs a
-    link was made on. ``source``: what a run it starts is said to be started by."""
-    from orchestrator.run.inflight.asking import answer
-    from orchestrator.run.inflight.decisions import decide
+    link was made on. Said by the commands themselves (``approve``, ``reject``, ``answer``), as
+    every door says them, by ``by`` through the door ``via``. ``source``: what a run it starts is
+    said to be started by."""
+    from orchestrator.commands import changing
+    from orchestrator.commands.calling import Call, Voiced
+    from orchestrator.commands.options import Arguments
 
     found = _task(workspace, task_id)
     if isinstance(found, Said):
         return found
-    plan, task = found
+    _plan, task = found
     asks = question is not None or (inputs_seen is None and bool(questions.pending(workspace, task.id)))
+    if not asks and task.approval is None:
+        return Said(False, f"{task.id} has no Approval gate, and its agent asks nothing now", 409)
+    # (the values a door has checked already: a signed link's claims, a comment's word as read)
+    values: dict[str, Any] = {"task": task.id, "reason": reason or None}
+    if asks:
+        values.update(answer="allow" if approve else "deny", question=question, always=always)
+    call = Call(Arguments(values), via, str(workspace.root), _workspace=workspace,
+                voiced=Voiced(by, url, inputs_seen))  # fmt: skip
+    command = changing.answer if asks else changing.approve if approve else changing.reject
     try:
-        if asks:
-            given = answer(workspace, plan, task, approve, by=by, via=via, url=url, always=always, reason=reason,
-                           question=question)  # fmt: skip
-        elif task.approval is None:
-            return Said(False, f"{task.id} has no Approval gate, and its agent asks nothing now", 409)
-        else:
-            given = decide(workspace, plan, task, approve, reason, by=by, via=via, url=url, inputs_seen=inputs_seen)
+        result = command(call)
     except OrchestratorError as exc:
         return Said(False, str(exc).splitlines()[0], 409)
-    if not given.ok:
-        return Said(False, given.said, 409)
+    data = result.payload()
+    if not result.ok:
+        return Said(False, str(result.said or data.get("said", "")), 409)
     started = None
-    if approve and not asks and not given.already:
+    if approve and not asks and not data.get("already"):
         started = continue_run(workspace, source, f"{task.id} approved by {by}")
-    return Said(True, given.said, 200, started)
+    return Said(True, str(data["said"]), 200, started)
 
 
 def continue_run(workspace: Workspace, source: str, what: str) -> dict[str, Any] | str | None:
