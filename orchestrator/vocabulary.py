@@ -246,6 +246,13 @@ def listed(shown: list[str], total: int) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
+def money(amount: float) -> str:
+    """Dollars as the run's lines say them: ``$0.42``, ``$0.0125``, ``$12.00`` (cents at least,
+    never rounded past 4 places)."""
+    digits = f"{amount:.4f}".rstrip("0")
+    return "$" + digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
+
+
 def ordinal(number: int) -> str:
     """``1st``, ``2nd``, ``3rd``, ``4th``... ``11th``, ``12th``, ``13th``, ``21st``."""
     if number % 100 in (11, 12, 13):

@@ -60,6 +60,7 @@ from orchestrator.machine.instructions import (
 from orchestrator.machine.stimuli import (
     AttemptCancelled,
     AttemptEnded,
+    Budget,
     CancelAsked,
     LaneEnded,
     MergeConflicted,
@@ -83,6 +84,7 @@ from orchestrator.vocabulary import ErrorClass, TaskStatus
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
 NOW = 1000.0  # loop time
 HELD = Cause.of(CauseKind.HELD, "waiting for the lawyers")
+SPENT = Budget(spent=1.2, limit=1.0)  # (the run's spend past its max_cost, at_budget: stop)
 OVER = ("cost limit reached: $1.2000 of $1.0000", "stopped: the run reached its cost limit of $1.00")
 
 
@@ -215,7 +217,7 @@ def test_fail_over_sends_the_next_attempt_to_a_fallback_spending_no_retry_and_ju
     machine = Machine(rng=random.Random(3))
     why = "failing over to codex: claude: not authenticated (no key)"
     said = ended(ErrorClass.AUTH, machine=machine, fails_over=why, down="claude: not authenticated (no key)",
-                 over_budget=OVER, fail_fast=True)  # fmt: skip
+                 budget=SPENT, fail_fast=True)  # fmt: skip
     assert said == [
         BlockBackend(stimulus=7, backend="claude", why="claude: not authenticated (no key)"),
         ForgetSession(stimulus=7, task="T-01"),
@@ -317,23 +319,36 @@ def test_at_budget_stop_what_runs_is_stopped_once_its_spend_reaches_the_limit_af
     """``at_budget: stop`` (``over_budget`` told): what runs is stopped for the budget, the run goes
     on (to wait for a higher budget: no halt); a run halting already (fail-fast) stops it itself."""
     stop = StopRunning(stimulus=7, why=OVER[0], cause=Cause.of(CauseKind.BUDGET, OVER[1]))
-    assert ended(over_budget=OVER) == [
+    assert ended(budget=SPENT) == [
         Complete(stimulus=7, task="T-01", warning=None, awaiting=False),
         Release(stimulus=7, task="T-01"),
         stop,
     ]
     failing = AgentResult(False, error_class=ErrorClass.START, message="boom")
-    said = [i for i in ended(result=failing, fail_fast=True, over_budget=OVER) if isinstance(i, Halt | StopRunning)]
+    said = [i for i in ended(result=failing, fail_fast=True, budget=SPENT) if isinstance(i, Halt | StopRunning)]
     assert [(type(h), h.why) for h in said] == [(Halt, "--fail-fast: T-01 failed")]  # (the halt stops what runs)
+
+
+def test_the_budget_is_judged_on_the_runs_spend_and_its_limit_by_the_rule() -> None:
+    """The loop tells what the run spent and its max_cost; whether that stops what runs is the
+    ``budget`` rule's: not below the limit, not with ``at_budget: finish`` (the run finishes what
+    runs, and the budget holds what has not started), at the limit exactly, yes."""
+    stops = [type(i) for i in ended(budget=Budget(spent=0.99, limit=1.0))]
+    assert StopRunning not in stops
+    assert StopRunning not in [type(i) for i in ended(budget=Budget(spent=1.5, limit=1.0, stop=False))]
+    [at] = [i for i in ended(budget=Budget(spent=1.0, limit=1.0)) if isinstance(i, StopRunning)]
+    assert at.why == "cost limit reached: $1.0000 of $1.0000"
+    assert at.cause == Cause.of(CauseKind.BUDGET, "stopped: the run reached its cost limit of $1.00")
+    assert StopRunning not in [type(i) for i in ended()]  # (no max_cost: nothing to reach)
 
 
 def test_cancel_records_a_stopped_attempt_cancelled_after_judging_the_budget() -> None:
     why = Cause.of(CauseKind.CANCELLED, "not needed")
-    assert handle(AttemptCancelled(id=12, task="T-01", cause=why, over_budget=OVER)) == [
+    assert handle(AttemptCancelled(id=12, task="T-01", cause=why, budget=SPENT)) == [
         StopRunning(stimulus=12, why=OVER[0], cause=Cause.of(CauseKind.BUDGET, OVER[1])),
         Cancel(stimulus=12, task="T-01", cause=why),
     ]
-    assert handle(AttemptCancelled(id=13, task="T-01", cause=why, over_budget=OVER, stopped=True)) == [
+    assert handle(AttemptCancelled(id=13, task="T-01", cause=why, budget=SPENT, stopped=True)) == [
         Cancel(stimulus=13, task="T-01", cause=why)
     ]
 

@@ -77,7 +77,7 @@ def _dry_run(args: argparse.Namespace, workspace: Workspace, options: RunOptions
     the budget (the run would not start), else 0."""
     from orchestrator.commands.starting import preview
     from orchestrator.executors import registry
-    from orchestrator.run.forecasts.spend import money
+    from orchestrator.vocabulary import money
 
     chosen = executor_settings(workspace, args.executor)[0]
     found = preview(workspace, options, simulated=registry.can(chosen).simulated)

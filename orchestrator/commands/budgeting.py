@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from orchestrator.commands.calling import Call, Result
-from orchestrator.run.forecasts.spend import money
 from orchestrator.state.plans import plan_of
+from orchestrator.vocabulary import money
 
 
 def budget(call: Call) -> Result:

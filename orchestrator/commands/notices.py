@@ -298,8 +298,9 @@ def forecast(plan: Plan, workspace: Workspace) -> tuple[dict[str, object], list[
     """What a run of every task is expected to cost, from the runs before (``run/forecasts/spend``):
     ``forecast`` for ``--json`` and a line, with the budget (``max_cost``) beside it; nothing while
     no run is recorded."""
-    from orchestrator.run.forecasts.spend import for_tasks, money
+    from orchestrator.run.forecasts.spend import for_tasks
     from orchestrator.state import events
+    from orchestrator.vocabulary import money
 
     if not events.size(workspace.events_file):
         return {}, []

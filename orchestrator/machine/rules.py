@@ -13,80 +13,16 @@ the order of the list.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any
-
 from orchestrator.machine import instructions as do
 from orchestrator.machine import policy
 from orchestrator.machine import stimuli as on
-from orchestrator.machine.retries import RetryBook
+from orchestrator.machine.asked import CANCELLED, REVIVED, cancel_asked, retry_asked, word_asked
+from orchestrator.machine.rule import Context, Move, Rule, moves
 from orchestrator.state.approvals import APPROVED, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.vocabulary import TRANSITIONS, ErrorClass, TaskStatus
+from orchestrator.vocabulary import ErrorClass, TaskStatus, money
 
-
-class Context:
-    """One stimulus being handled: what the rules before have said of it, the tasks as the
-    machine holds them (``status``), and (an attempt's outcome) what ``policy.decide`` makes of
-    it, asked once."""
-
-    def __init__(self, stimulus: on.Stimulus, retries: RetryBook, rng: random.Random) -> None:
-        self.stimulus = stimulus
-        self.said: list[do.Instruction] = []
-        self._retries, self._rng = retries, rng
-        self.tasks = retries.tasks  # (the machine's: ``Machine.tasks``)
-
-    def status(self, task: str) -> TaskStatus:
-        """``task``'s status, as the machine holds it."""
-        return self.tasks[task].status
-
-    def held(self, task: str) -> Cause | None:
-        """Why a person holds ``task`` back, as the machine holds it (``None``: nobody does)."""
-        state = self.tasks.get(task)
-        return state.hold if state is not None else None
-
-    @cached_property
-    def decision(self) -> policy.Decision:
-        ended = self.stimulus
-        assert isinstance(ended, on.AttemptEnded)
-        return self._retries.decide(
-            ended.task, ended.result, attempt=ended.attempt, settings=ended.settings, rng=self._rng, now=ended.now
-        )
-
-
-# A move a rule governs: from a state to a state (``None`` first: a task new to the run, joining it).
-Move = tuple[TaskStatus | None, TaskStatus]
-
-
-def moves(*written: str) -> tuple[Move, ...]:
-    """Moves as the rules write them, ``pending→running`` (``→pending``: joining), read into real
-    states; ``ValueError`` at import for a state that is none, or a move that is no arrow of
-    ``TRANSITIONS`` (staying where it is is one)."""
-    found: list[Move] = []
-    for text in written:
-        before, _, after = text.partition("→")
-        old = TaskStatus(before) if before else None
-        new = TaskStatus(after)
-        if old is not None and new != old and new not in TRANSITIONS[old]:
-            raise ValueError(f"{text}: no arrow of the state machine (vocabulary.TRANSITIONS)")
-        found.append((old, new))
-    return tuple(found)
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    name: str
-    moves: tuple[Move, ...]  # the moves it governs (``moves``): checked at import, and as each is made
-    stimuli: tuple[type[on.Stimulus], ...]  # the stimuli it answers
-    says: Callable[[Any, Context], list[do.Instruction]] = field(repr=False)
-    final: bool = False  # once it has answered, no rule after it is asked
-
-    def governs(self, old: TaskStatus, new: TaskStatus) -> bool:
-        """Whether moving a task from ``old`` to ``new`` is this rule's to make."""
-        return (old, new) in self.moves or (None, new) in self.moves
+__all__ = ["BY_NAME", "RULES", "Context", "Move", "Rule", "moves"]
 
 
 # --- pending→running: a task the queue weighs, then one taken from it ---------------------------
@@ -286,11 +222,16 @@ def _fail_fast(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:
 def _budget(s: on.AttemptEnded | on.AttemptCancelled, c: Context) -> list[do.Instruction]:
     """Once the run has spent its ``max_cost`` (``at_budget: stop``), what runs is stopped, each
     attempt cancelled for the budget; the run goes on, and waits for a higher budget
-    (``run/held/budget``), which brings them back (unless it stops already)."""
-    if s.over_budget is None or s.stopped or any(isinstance(said, do.Halt | do.StopRunning) for said in c.said):
+    (``run/held/budget``), which brings them back (unless it stops already). (``at_budget:
+    finish``: what runs finishes; the budget holds what has not started.)"""
+    budget = s.budget
+    if budget is None or not budget.stop or budget.spent < budget.limit or s.stopped:
         return []
-    why, said = s.over_budget
-    return [do.StopRunning(stimulus=s.id, why=why, cause=Cause.of(CauseKind.BUDGET, said))]
+    if any(isinstance(said, do.Halt | do.StopRunning) for said in c.said):
+        return []
+    why = f"cost limit reached: ${budget.spent:.4f} of ${budget.limit:.4f}"
+    cause = Cause.of(CauseKind.BUDGET, f"stopped: the run reached its cost limit of {money(budget.limit)}")
+    return [do.StopRunning(stimulus=s.id, why=why, cause=cause)]
 
 
 def _cancel(s: on.AttemptCancelled, _: Context) -> list[do.Instruction]:
@@ -356,77 +297,6 @@ def _word(s: on.WordSaid, c: Context) -> list[do.Instruction]:
     return [took, do.Release(stimulus=s.id, task=s.task)] if gate == "after" else [took]
 
 
-def _cancel_asked(s: on.CancelAsked, c: Context) -> list[do.Instruction]:
-    """A cancel: a running attempt is stopped (recorded cancelled once its processes are gone:
-    ``cancel``); a completed task is refused, and so is one finished already in the run going on;
-    between runs, a cancelled one is so already, and any other is cancelled for the next run; in a
-    run, any other (queued, held, waiting for its next attempt) is cancelled now, and what depends
-    on it skipped."""
-    status = c.status(s.task)
-    if s.running:
-        return [do.StopAttempt(stimulus=s.id, task=s.task, cause=s.cause)]
-    if status == TaskStatus.COMPLETED and not s.busy:
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed: there is nothing to cancel")]
-    if status == TaskStatus.CANCELLED and not s.live:
-        return [do.Already(stimulus=s.id, task=s.task, why=f"{s.task} is cancelled already")]
-    if s.live and status.finished and not s.busy:
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is {status} already")]
-    return [do.CancelWaiting(stimulus=s.id, task=s.task, cause=s.cause)]
-
-
-def _retry_asked(s: on.RetryAsked, c: Context) -> list[do.Instruction]:
-    """A retry: a task that ended and did not complete goes back in the queue, its retries afresh
-    (and what its end skipped with it); one completed, one whose upstream is cancelled, one a
-    fallback took over, or one asked of a run that is stopping is refused, saying what to do
-    instead. One in the queue already is refused by a run, and is so already between runs, as is
-    one the next run runs again anyway (failed, interrupted)."""
-    status = c.status(s.task)
-    if s.cancelled_upstream is not None:
-        upstream = s.cancelled_upstream
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"upstream {upstream} was cancelled: retry {upstream} first")]
-    if s.busy or not status.finished:
-        why = f"{s.task} is {status}: it is in the queue already"
-        return [
-            do.Refuse(stimulus=s.id, task=s.task, why=why)
-            if s.live
-            else do.Already(stimulus=s.id, task=s.task, why=why)
-        ]
-    if status == TaskStatus.COMPLETED:
-        redo = f"`orchestrator run --rerun {s.task}` redoes it"
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"{s.task} is completed ({redo})")]
-    if status == TaskStatus.FAILED and s.settled:
-        why = f"{s.task} failed, and a fallback took it over (the run was done): "
-        why += f"`orchestrator run --rerun {s.task}` runs it again"
-        return [do.Refuse(stimulus=s.id, task=s.task, why=why)]
-    if s.stopping is not None:
-        return [do.Refuse(stimulus=s.id, task=s.task, why=f"the run is stopping ({s.stopping})")]
-    kept = status in (TaskStatus.CANCELLED, TaskStatus.REJECTED) or (s.settled and status in _STAYS)
-    if not s.live and not kept:
-        return [
-            do.Already(stimulus=s.id, task=s.task, why=f"{s.task} ({status}) runs again in the next `orchestrator run`")
-        ]
-    return [do.Revive(stimulus=s.id, task=s.task)]
-
-
-_STAYS = (TaskStatus.BYPASSED, TaskStatus.SKIPPED)  # (what the next run leaves as it is, when settled)
-
-
-def _word_asked(s: on.WordAsked, c: Context) -> list[do.Instruction]:
-    """`approve` or `reject` of a task with nothing left to decide is refused: one past its gate
-    before it starts (running), one completed (unless out of date), one rejected or cancelled (a
-    retry asks again). Otherwise nothing is said: the word is written."""
-    status = c.status(s.task)
-    if status in (TaskStatus.RUNNING, TaskStatus.RETRYING) and s.gate == "before":
-        why = f"{s.task} is {status}: its gate before it starts was passed"
-    elif status == TaskStatus.COMPLETED and not s.out_of_date:
-        why = f"{s.task} is completed: there is nothing to decide"
-    elif status in (TaskStatus.REJECTED, TaskStatus.CANCELLED):
-        why = f"{s.task} is {status}: `orchestrator retry {s.task}` asks again"
-    else:
-        return []
-    return [do.Refuse(stimulus=s.id, task=s.task, why=why)]
-
-
 def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
     return [do.Requeue(stimulus=s.id, task=task) for task in s.due]
 
@@ -435,11 +305,6 @@ def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:
     return [do.Join(stimulus=s.id, task=s.task)]
 
 
-_CANCELLED = moves("running→cancelled", "pending→cancelled", "retrying→cancelled", "waiting→cancelled",
-                   "blocked→cancelled", "awaiting_approval→cancelled")  # fmt: skip
-_REVIVED = moves("failed→pending", "cancelled→pending", "skipped→pending", "rejected→pending",
-                 "interrupted→pending", "bypassed→pending", "failed→waiting", "cancelled→waiting",
-                 "skipped→waiting", "rejected→waiting", "interrupted→waiting", "bypassed→waiting")  # fmt: skip
 _STOPPED = moves("pending→skipped", "waiting→skipped", "retrying→failed")
 _ENDED = moves("running→completed", "running→failed", "running→awaiting_approval", "running→running")
 
@@ -487,9 +352,9 @@ RULES: tuple[Rule, ...] = (
         (on.WordSaid,),
         _word,
     ),
-    Rule("cancel-asked", _CANCELLED, (on.CancelAsked,), _cancel_asked),
-    Rule("retry-asked", _REVIVED, (on.RetryAsked,), _retry_asked),
-    Rule("word-asked", (), (on.WordAsked,), _word_asked),  # (no move: whether the word is written at all)
+    Rule("cancel-asked", CANCELLED, (on.CancelAsked,), cancel_asked),
+    Rule("retry-asked", REVIVED, (on.RetryAsked,), retry_asked),
+    Rule("word-asked", (), (on.WordAsked,), word_asked),  # (no move: whether the word is written at all)
     Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
     Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )

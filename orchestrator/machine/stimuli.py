@@ -4,7 +4,7 @@
     Offered(task, not_before, ...)              the ready queue weighs a task: may it be taken now?
     Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
     Starting(task, row, conflict, cached)       one past its gates: what its start finds
-    AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked
+    AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked (the run's spend: Budget)
     AttemptCancelled(task, cause, ...)          an attempt a cancel (or the run's stop) stopped
     Straggling(task, elapsed, bound)            an attempt that may be hedged, against its kind's bound
     LaneEnded(task, attempt, completed, ...)    one of a race's attempts ended (a hedge's, best of N's)
@@ -69,6 +69,15 @@ class Starting(Stimulus, frozen=True, kw_only=True):
     cached: bool = False  # the cache keeps a completed result for the inputs it has now (``run/resume/reuse``)
 
 
+class Budget(msgspec.Struct, frozen=True, kw_only=True):
+    """The run's spend against its ``max_cost`` (``limit``), and whether it stops what runs once
+    it is reached (``at_budget: stop``; else it finishes, and waits for a higher budget)."""
+
+    spent: float
+    limit: float
+    stop: bool = True
+
+
 class AttemptEnded(Stimulus, frozen=True, kw_only=True):
     """An attempt of ``task`` ended with ``result`` (its spend booked: the task's totals)."""
 
@@ -83,7 +92,7 @@ class AttemptEnded(Stimulus, frozen=True, kw_only=True):
     approval: str | None = None  # its task's Approval cell: its result awaits a word when ``after``
     fail_fast: bool = False  # the run stops at its first failure
     stopped: bool = False  # the run has stopped already (fail-fast, the cost limit)
-    over_budget: tuple[str, str] | None = None  # the run has spent its limit: what its end says, and its attempts'
+    budget: Budget | None = None  # the run's spend against its max_cost (none: it has no max_cost)
     added: tuple[str, ...] = ()  # the tasks its merge wrote into the plan: its conflict's resolution
 
 
@@ -93,7 +102,7 @@ class AttemptCancelled(Stimulus, frozen=True, kw_only=True):
     task: str
     cause: Cause
     stopped: bool = False
-    over_budget: tuple[str, str] | None = None
+    budget: Budget | None = None
 
 
 class Straggling(Stimulus, frozen=True, kw_only=True):

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine.stimuli import Budget
 from orchestrator.run.attempts import Outcome
-from orchestrator.run.forecasts.spend import money
 from orchestrator.run.limits.admission import Admission
 from orchestrator.state.causes import Cause
 from orchestrator.state.kept.history import Carried, carried
@@ -169,11 +169,8 @@ class Purse:
     def so_far(self, task: str, first: bool, session: str | None) -> float | None:
         return self.tasks.so_far(task, first, session)
 
-    def over(self) -> tuple[str, str] | None:
-        """Once the run has spent its ``max_cost``: what its end says, and what its attempts stopped
-        for it say; else ``None``."""
-        limit, admission = self.admission.max_cost, self.admission
-        if limit is None or not admission.over_budget() or not self.stop_at_budget:
-            return None  # (``at_budget: finish``: the run waits for a higher budget, ``run/held/budget``)
-        said = f"stopped: the run reached its cost limit of {money(limit)}"
-        return f"cost limit reached: ${admission.cost:.4f} of ${limit:.4f}", said
+    def budget(self) -> Budget | None:
+        """The run's spend against its ``max_cost`` (and whether it stops at it), as the machine
+        judges it (the ``budget`` rule); ``None``: the run has no max_cost."""
+        limit = self.admission.max_cost
+        return None if limit is None else Budget(spent=self.admission.cost, limit=limit, stop=self.stop_at_budget)

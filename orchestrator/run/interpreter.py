@@ -96,7 +96,7 @@ class Interpreter:
                             now=now, fails_over=over, down=p.breakers.why(backend),
                             resumed=attempt.job.resume_session, approval=task.approval,
                             fail_fast=p.fail_fast, stopped=p.stop.why is not None,
-                            over_budget=p.purse.over(), added=outcome.added)  # fmt: skip
+                            budget=p.purse.budget(), added=outcome.added)  # fmt: skip
         return told, Scene(outcome=outcome, began=began, now=now)
 
     def cancelled(
@@ -112,7 +112,7 @@ class Interpreter:
         first = p.hedger.stopped(attempt, attempt.in_run == 1, p.purse)  # (a race's others, stopped with it)
         p.purse.book(task_id, first, spent, attempt.job.resume_session)
         told = AttemptCancelled(id=stimulus, task=task_id, cause=reason, stopped=p.stop.why is not None,
-                                over_budget=p.purse.over())  # fmt: skip
+                                budget=p.purse.budget())  # fmt: skip
         return told, Scene(attempt=attempt, spent=spent)
 
     # --- pending→running ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.cluster import check as cluster_check
 from orchestrator.run.checks.preflight import check_installed, check_plan
-from orchestrator.run.forecasts.spend import RunForecast, for_tasks, money
+from orchestrator.run.forecasts.spend import RunForecast, for_tasks
 from orchestrator.run.items import expand_known, instances_of
 from orchestrator.run.resume.basis import inputs_now
 from orchestrator.run.resume.prepared import Prepared
@@ -46,7 +46,7 @@ from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import archived_records, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.views.replay import collect
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, money
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from typing import Any
 from orchestrator.plan.model import Plan
 from orchestrator.state.events import EventRecord
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import money
 
 NO_HISTORY = "no history"
 _SAID = {
@@ -294,13 +295,6 @@ def _models(plan: Plan, workspace: Workspace) -> dict[str, str | None]:
         except OrchestratorError:
             found[task.id] = None
     return found
-
-
-def money(amount: float) -> str:
-    """Dollars as the run's lines say them: ``$0.42``, ``$0.0125``, ``$12.00`` (cents at least,
-    never rounded past 4 places)."""
-    digits = f"{amount:.4f}".rstrip("0")
-    return "$" + digits + "0" * max(0, 2 - len(digits.partition(".")[2]))
 
 
 def _s(count: int) -> str:

@@ -18,13 +18,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from orchestrator.run.forecasts.spend import money
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.limits.admission import Admission, Slot
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.runs import BudgetRaised, BudgetReached
 from orchestrator.state.events.tasks import TaskReleased
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, money
 
 if TYPE_CHECKING:
     from orchestrator.run.recorder import Recorder

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.errors import NoAnswerError, UsageError
-from orchestrator.run.forecasts.spend import money
 from orchestrator.run.inflight.requests import wait_for
 from orchestrator.state import events
 from orchestrator.state.events import EventRecord
 from orchestrator.state.workspace import Workspace
+from orchestrator.vocabulary import money
 
 if TYPE_CHECKING:  # (the records: imported as a run is asked, or its events read; `status` with no run needs none)
     from orchestrator.state.events.runs import BudgetRaised

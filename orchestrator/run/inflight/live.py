@@ -29,7 +29,6 @@ from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.graph import topological_order
 from orchestrator.plan.model import Plan
-from orchestrator.run.forecasts.spend import money
 from orchestrator.run.held.holds import Patience, follow_holds
 from orchestrator.run.inflight.answers import Answers
 from orchestrator.run.inflight.budgeting import Change
@@ -57,7 +56,7 @@ from orchestrator.state.events.runs import (
 from orchestrator.state.events.tasks import TaskAdded
 from orchestrator.state.plans import plan_of
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, money
 
 # The requests a run takes, each by the word its answers name it by (``request_refused``'s kind).
 _Request = CancelRequested | RetryRequested | ApproveRequested | RejectRequested | PermissionRequested | AnswerRequested
