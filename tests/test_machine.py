@@ -62,6 +62,7 @@ from orchestrator.machine.stimuli import (
     AttemptEnded,
     Budget,
     CancelAsked,
+    Judged,
     LaneEnded,
     MergeConflicted,
     Offered,
@@ -75,6 +76,7 @@ from orchestrator.machine.stimuli import (
     WordSaid,
 )
 from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.table.conditions import ConditionError, compile_condition
 from orchestrator.run.telling import Desk
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
@@ -158,10 +160,48 @@ def test_result_awaits_word_holds_a_result_that_awaits_a_word_instead_of_running
     assert handle(taken) == [AwaitWord(stimulus=6, task="T-01", gate="after", cause=held)]
 
 
+def _judged(text: str, outcomes: dict[str, str], outputs: dict[str, dict[str, object] | None]) -> Judged:
+    """``text``, a Condition of T-01 (on T-00), read as the loop reads it, with the facts it is told."""
+    try:
+        read = compile_condition(text, ("T-00", "T-01"), ("T-00",))
+    except ConditionError as exc:
+        return Judged(text=text, read=None, problem=str(exc), outcomes=outcomes)
+    return Judged(text=text, read=read, outcomes=outcomes, outputs=outputs)
+
+
 def test_condition_gives_up_a_task_its_condition_shuts_before_its_gate_asks() -> None:
+    """The loop tells the Condition and what it reads (its upstream's outcome and fields); the
+    ``condition`` rule decides: false, bypassed with what it saw, before its gate asks."""
     cause = Cause.condition_false("T-00.n > 1", "T-00 completed, T-00.n = 0")
-    taken = Taken(id=7, task="T-01", condition=(TaskStatus.BYPASSED, cause), gate="before")
+    taken = Taken(id=7, task="T-01", condition=_judged("T-00.n > 1", {"T-00": "completed"}, {"T-00": {"n": 0}}),
+                  gate="before")  # fmt: skip
     assert handle(taken) == [GiveUp(stimulus=7, task="T-01", status=TaskStatus.BYPASSED, cause=cause)]
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome", "fields", "then"),
+    [
+        ("T-00.n > 1", "completed", {"n": 2}, None),  # (true: it runs, past the rule)
+        ("T-00 failed", "failed", None, None),
+        ("T-00.n > 1", "failed", None, (TaskStatus.SKIPPED, Cause.upstream("T-00", TaskStatus.FAILED))),
+        ("T-00.n > 1", "bypassed", None, (TaskStatus.BYPASSED, Cause.upstream("T-00", TaskStatus.BYPASSED))),
+        ("T-00.n > 1", "completed", {"m": 2}, TaskStatus.FAILED),  # (a field not there: never a false condition)
+        ("T-00.n >", "completed", {"n": 2}, TaskStatus.FAILED),  # (it cannot be read)
+    ],
+)
+def test_condition_decides_on_the_facts_it_is_told(
+    text: str, outcome: str, fields: dict[str, object] | None, then: object
+) -> None:
+    taken = Taken(id=8, task="T-01", condition=_judged(text, {"T-00": outcome}, {"T-00": fields}))
+    said = handle(taken)
+    if then is None:
+        assert [type(i) for i in said] == [Start]
+    elif isinstance(then, tuple):
+        assert said == [GiveUp(stimulus=8, task="T-01", status=then[0], cause=then[1])]
+    else:
+        [given_up] = said
+        assert isinstance(given_up, GiveUp) and given_up.status == then and given_up.cause is not None
+        assert given_up.cause.kind == CauseKind.CONDITION, given_up.cause
 
 
 def test_approve_before_holds_a_task_with_no_word_that_stands_and_keeps_it_ready() -> None:
@@ -641,6 +681,7 @@ def test_the_machine_numbers_its_stimuli_and_every_instruction_answers_one() -> 
 ALLOWED = {
     "orchestrator.backends.base",
     "orchestrator.plan.config.settings",
+    "orchestrator.plan.table.conditions",
     "orchestrator.machine.policy",
     "orchestrator.state.approvals",
     "orchestrator.state.causes",

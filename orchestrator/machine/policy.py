@@ -10,6 +10,8 @@
     Block(backend)        not logged in: fail the task and start nothing more on that backend
     Fail                  the task failed for good: everything downstream of it is skipped
 
+    condition(judged) -> (status, cause) | None     what a task's Condition decides, on its facts
+
 The runner only acts on these; every rule about outcomes lives here, and its tests need no process.
 """
 
@@ -21,10 +23,13 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from orchestrator.plan.config.settings import Settings
-from orchestrator.vocabulary import ErrorClass
+from orchestrator.plan.table.conditions import ConditionError, NotDone
+from orchestrator.state.causes import Cause
+from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
     from orchestrator.backends.base import AgentResult
+    from orchestrator.machine.stimuli import Judged
 
 
 class Complete(msgspec.Struct, frozen=True):
@@ -111,3 +116,23 @@ def backoff(retry: int, settings: Settings, rng: random.Random) -> float:
     that tasks failing together do not come back together."""
     ceiling = min(settings.backoff_cap, settings.backoff_base * settings.backoff_factor ** (retry - 1))
     return rng.uniform(0.0, ceiling)
+
+
+def condition(judged: Judged) -> tuple[TaskStatus, Cause] | None:
+    """What a task's Condition decides on the facts ``judged`` holds: ``None`` (it runs),
+    bypassed (false: with what it saw), skipped or bypassed for an upstream task whose field it
+    reads and that did not complete (as a plain dependent is), or failed (it cannot be read or
+    decided: never a false condition)."""
+    text, read = judged.text, judged.read
+    if read is None:
+        return TaskStatus.FAILED, Cause.undecided(text, judged.problem)
+    try:
+        if read.evaluate(judged.outcomes, judged.outputs):
+            return None
+    except NotDone as exc:  # (one failure told once: the task is given up for it, as a plain dependent is)
+        outcome = TaskStatus.read(exc.outcome)
+        status = TaskStatus.BYPASSED if outcome == TaskStatus.BYPASSED else TaskStatus.SKIPPED
+        return status, Cause.upstream(exc.task, outcome)
+    except ConditionError as exc:
+        return TaskStatus.FAILED, Cause.undecided(text, str(exc))
+    return TaskStatus.BYPASSED, Cause.condition_false(text, read.seen(judged.outcomes, judged.outputs))

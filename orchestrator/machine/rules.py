@@ -71,9 +71,15 @@ def _result_awaits_word(s: on.Taken, _: Context) -> list[do.Instruction]:
 
 
 def _condition(s: on.Taken, _: Context) -> list[do.Instruction]:
+    """Its Condition, decided on its dependencies' outcomes and the fields it reads: false, it is
+    bypassed; one that needs what an upstream did not leave, skipped (bypassed) for it; one that
+    cannot be decided, failed (``policy.condition``)."""
     if s.condition is None:
         return []
-    status, cause = s.condition
+    verdict = policy.condition(s.condition)
+    if verdict is None:
+        return []
+    status, cause = verdict
     return [do.GiveUp(stimulus=s.id, task=s.task, status=status, cause=cause)]
 
 

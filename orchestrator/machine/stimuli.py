@@ -27,10 +27,12 @@ import msgspec
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
-from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
+    from collections.abc import Mapping
+
     from orchestrator.backends.base import AgentResult
+    from orchestrator.plan.table.conditions import Condition
 
 
 class Stimulus(msgspec.Struct, frozen=True, kw_only=True):
@@ -49,13 +51,27 @@ class Offered(Stimulus, frozen=True, kw_only=True):
     admitted: bool = True  # admission has room for it (caps, windows, pauses, cost)
 
 
+class Judged(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's Condition and the facts it is decided on: its ``text`` as the plan writes it, as
+    read against the plan (``read``; ``None``: it could not be, ``problem`` says why), its
+    dependencies' ``outcomes`` (``completed``, ``failed``...) and the output fields of each task
+    it reads a field of (``outputs``; ``None``: that task has none). What it decides is the
+    ``condition`` rule's (``policy.condition``)."""
+
+    text: str
+    read: Condition | None
+    problem: str = ""
+    outcomes: Mapping[str, str] = msgspec.field(default_factory=dict)
+    outputs: Mapping[str, Mapping[str, object] | None] = msgspec.field(default_factory=dict)
+
+
 class Taken(Stimulus, frozen=True, kw_only=True):
     """``task``, taken from the queue: what its backend and its gates say (``run/held/gates.Gates.facts``)."""
 
     task: str
     blocked: str | None = None  # its backend is blocked (not logged in): why
     awaits_word: bool = False  # its result from an earlier run awaits a person's word (a gate after)
-    condition: tuple[TaskStatus, Cause] | None = None  # its Condition decided it does not run
+    condition: Judged | None = None  # its Condition, and what it is decided on
     gate: str | None = None  # its Approval cell: before, after
     word: Decision | None = None  # the person's word that stands for it now (``Decision.stands``)
 

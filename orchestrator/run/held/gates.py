@@ -31,7 +31,7 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.run.held.holds import Holds
 from orchestrator.run.recorder import Recorder
-from orchestrator.run.resume.settled import condition_verdict
+from orchestrator.run.resume.settled import judged
 from orchestrator.state import approvals
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ApprovalGiven, ApprovalRefused, ApprovalRequested, TaskRejected
@@ -57,21 +57,21 @@ class Gates:
 
     def taken(self, task_id: str, stimulus: int) -> Taken:
         """What the machine's gate rules read of ``task_id``, taken from the queue: whether its
-        result awaits a word, what its condition decides, the word that stands for its gate.
-        Each is read only while the ones before it leave the task free to start (a result
-        awaiting its word is not judged by its condition; neither is a gate that condition shuts)."""
+        result awaits a word, its Condition with what it is decided on (the rule decides), the
+        word that stands for its gate (a result awaiting its word is judged by neither)."""
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
         if view.status == TaskStatus.WAITING:  # (ready: a task with a Condition is, once its upstream is done with)
             view.move(TaskStatus.PENDING)
         record = self.records.get(task_id)
         awaits = record is not None and awaits_word_on_result(record)
-        said = None
+        condition = None
         if task.condition and not awaits:
             outcomes = {dep: str(self.recorder.views[dep].status) for dep in task.dependencies}
-            said = condition_verdict(self.plan, task, outcomes, self._fields)
-        word = self.standing(task, record) if task.approval == "before" and not awaits and said is None else None
-        return Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=said, gate=task.approval, word=word)
+            condition = judged(self.plan, task, outcomes, self._fields)
+        word = self.standing(task, record) if task.approval == "before" and not awaits else None
+        return Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=condition, gate=task.approval,
+                     word=word)  # fmt: skip
 
     def standing(self, task: Task, record: ResultRecord | None) -> approvals.Decision | None:
         """The word said for ``task``'s gate that still stands (``approvals.standing``), if one does."""

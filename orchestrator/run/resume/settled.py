@@ -29,8 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import documents
+from orchestrator.machine import policy
+from orchestrator.machine.stimuli import Judged
 from orchestrator.plan.model import Plan, Task
-from orchestrator.plan.table.conditions import ConditionError, NotDone, compile_condition, output_fields
+from orchestrator.plan.table.conditions import ConditionError, compile_condition, output_fields
 from orchestrator.state import fallbacks
 from orchestrator.state.approvals import same_inputs
 from orchestrator.state.causes import Cause, CauseKind, holds
@@ -43,23 +45,22 @@ Fields = Callable[[str], Mapping[str, Any] | None]  # a task's output fields (it
 
 
 def condition_verdict(plan: Plan, task: Task, outcomes: Mapping[str, str], fields: Fields) -> Verdict:
-    """What ``task``'s Condition decides, on its dependencies' ``outcomes`` and ``fields``:
-    ``None`` (it runs), bypassed (false: what it saw), skipped or bypassed for an upstream task
-    whose field it reads and that did not complete (as a plain dependent is), or failed (it cannot
-    be decided: never a false condition)."""
+    """What ``task``'s Condition decides, on its dependencies' ``outcomes`` and ``fields``, by
+    the machine's own judgement of it (``machine/policy.condition``): ``None``, it runs."""
+    return policy.condition(judged(plan, task, outcomes, fields))
+
+
+def judged(plan: Plan, task: Task, outcomes: Mapping[str, str], fields: Fields) -> Judged:
+    """``task``'s Condition read against the plan, with the facts it is decided on: its
+    dependencies' ``outcomes``, and the output fields (``fields``: read here, once a task) of each
+    task it reads a field of."""
     text = task.condition or ""
     try:
         condition = compile_condition(text, plan.tasks, task.dependencies)
-        outputs = {dep: fields(dep) for dep, _ in condition.fields}
-        if condition.evaluate(outcomes, outputs):
-            return None
-    except NotDone as exc:  # (one failure told once: the task is given up for it, as a plain dependent is)
-        outcome = TaskStatus.read(exc.outcome)
-        status = TaskStatus.BYPASSED if outcome == TaskStatus.BYPASSED else TaskStatus.SKIPPED
-        return status, Cause.upstream(exc.task, outcome)
     except ConditionError as exc:
-        return TaskStatus.FAILED, Cause.undecided(text, str(exc))
-    return TaskStatus.BYPASSED, Cause.condition_false(text, condition.seen(outcomes, outputs))
+        return Judged(text=text, read=None, problem=str(exc), outcomes=outcomes)
+    outputs = {dep: fields(dep) for dep, _ in condition.fields}
+    return Judged(text=text, read=condition, outcomes=outcomes, outputs=outputs)
 
 
 def fields_in(workspace: Workspace, plan: Plan, records: Mapping[str, ResultRecord]) -> Fields:
