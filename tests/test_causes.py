@@ -1,7 +1,8 @@
 """Why a task is in its state is data (``state/causes.py``): one record, written in its result's
 frontmatter and read back field for field, its sentence rendered in one place; a result written
 before causes were recorded still reads; and a task's status changes only through ``TaskView``'s
-two doors (``move``, checked against the state machine, and ``read_as``).
+one door (``move``, checked against the state machine; a view between runs joins the machine
+in the state its rule says).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from orchestrator.plan.model import Task
 from orchestrator.state.causes import Cause, CauseKind, holds
 from orchestrator.state.results import ResultRecord, read_record, write_result
 from orchestrator.state.status import TaskView
+from orchestrator.views.replay import read_view
 from orchestrator.vocabulary import IllegalTransition, TaskStatus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +70,8 @@ def test_a_result_written_before_causes_reads_with_its_reason_as_written(tmp_pat
     )
     record = read_record(path, "T-02")
     assert record is not None and record.cause is None and record.reason == "upstream T-01 failed"
-    view = TaskView.of(Task(id="T-02", name="two", description="", dependencies=("T-01",), agent="Agent-02"))
-    view.take(record, path.name)
+    view = read_view(Task(id="T-02", name="two", description="", dependencies=("T-01",), agent="Agent-02"), record,
+                     path.name)  # fmt: skip
     assert view.status == S.SKIPPED and view.cause is None and view.reason == "upstream T-01 failed"
     assert view.as_json()["cause"] is None
     # A cause a person mangled reads as none, never as an error.
@@ -98,7 +100,8 @@ def test_a_view_moves_only_along_an_arrow_with_its_cause() -> None:
 def test_no_module_assigns_a_views_status_but_the_view_itself() -> None:
     """``TaskView.status`` has no setter; the status of the ``TaskState`` it reads (the machine's
     record of the task) is written in ``state/status.py``'s ``TaskView`` alone (``move``,
-    ``read_as``): a status assigned anywhere else is a move no cause and no check went with."""
+    a view's state joins a machine whole, as a new ``TaskState``): a status assigned anywhere
+    else is a move no cause and no check went with."""
     offenders: list[str] = []
     assigned = 0
     for path in sorted((ROOT / "orchestrator").rglob("*.py")):
@@ -113,4 +116,4 @@ def test_no_module_assigns_a_views_status_but_the_view_itself() -> None:
                         assigned += 1
                         if path.name != "status.py":
                             offenders.append(f"{path.relative_to(ROOT)}:{part.lineno}")
-    assert offenders == [] and assigned >= 2  # (``move`` and ``read_as``: a test that finds none checks nothing)
+    assert offenders == [] and assigned >= 1  # (``move``'s: a test that finds none checks nothing)

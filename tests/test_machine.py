@@ -47,6 +47,7 @@ from orchestrator.machine.instructions import (
     Revive,
     Settle,
     SettleRow,
+    Shows,
     SkipDownstream,
     Start,
     StayFailed,
@@ -62,6 +63,7 @@ from orchestrator.machine.stimuli import (
     AttemptEnded,
     Budget,
     CancelAsked,
+    Found,
     Judged,
     LaneEnded,
     MergeConflicted,
@@ -619,7 +621,8 @@ def test_every_declared_move_is_an_arrow_of_the_state_machine_and_a_state_that_i
 
 
 def test_every_instruction_is_carried_out_by_the_one_interpreter_and_read_nowhere_else() -> None:
-    """The interpreter's table has a line for every kind of instruction; what a race, a merge or a
+    """The interpreter's table has a line for every kind of instruction a run is told (all but a
+    view's ``Shows``); what a race, a merge or a
     request's answer does in its own place comes back to it as a ``Verdict`` (``run/telling``), so
     no other module of run/ reads an instruction (issue 74: 11 kinds were read by the type of the
     last one said)."""
@@ -634,7 +637,8 @@ def test_every_instruction_is_carried_out_by_the_one_interpreter_and_read_nowher
     }
     assert len(kinds) > 30
     desk = Desk(Machine())
-    assert Interpreter(cast(Parts, None), print, desk.tell, int).kinds == kinds
+    # (``Shows``: a task joining a view between runs, said only to the views' desk, ``views/replay``)
+    assert Interpreter(cast(Parts, None), print, desk.tell, int).kinds == kinds - {do.Shows}
     run = Path(orchestrator.__file__).parent / "run"
     modules = sorted(run.rglob("*.py"))
     assert len(modules) > 40
@@ -714,3 +718,28 @@ def test_the_machine_reads_no_file_no_clock_and_no_process() -> None:
         if bad:
             found[path.name] = bad
     assert found == {}
+
+
+def test_found_joins_a_task_in_the_state_the_workspaces_files_leave_it_in() -> None:
+    """Between runs, a view's machine is told what the files say (``Found``): an open attempt runs
+    while its runner lives and is interrupted once it is gone; one waiting for its retry, or a
+    row whose item runs, with its runner alive; else its result's state (none: pending), with a
+    result file that cannot be read saying so where nothing else says why."""
+
+    def shows(**facts: object) -> tuple[TaskStatus, Cause | None, str | None]:
+        [said] = handle(Found(id=1, task="T-01", **facts))  # type: ignore[arg-type]
+        assert isinstance(said, Shows) and said.task == "T-01"
+        return said.status, said.cause, said.note
+
+    failed = Cause.of(CauseKind.STOPPED, "not started")
+    assert shows() == (TaskStatus.PENDING, None, None)
+    assert shows(recorded=TaskStatus.FAILED, cause=failed) == (TaskStatus.FAILED, failed, None)
+    assert shows(recorded=TaskStatus.FAILED, note="boom") == (TaskStatus.FAILED, None, "boom")
+    assert shows(recorded=TaskStatus.FAILED, attempt=True, alive=True) == (TaskStatus.RUNNING, None, None)
+    gone = Cause(CauseKind.INTERRUPTED, pid=4242)
+    assert shows(attempt=True, runner=4242) == (TaskStatus.INTERRUPTED, gone, None)
+    assert shows(recorded=TaskStatus.FAILED, retrying=True, alive=True) == (TaskStatus.RETRYING, None, None)
+    assert shows(recorded=TaskStatus.FAILED, retrying=True) == (TaskStatus.FAILED, None, None)  # (its runner gone)
+    assert shows(row_running=True, alive=True) == (TaskStatus.RUNNING, None, None)
+    unreadable = "its result file cannot be read (no frontmatter); the next run keeps it aside"
+    assert shows(unreadable="no frontmatter") == (TaskStatus.PENDING, None, unreadable)

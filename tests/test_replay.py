@@ -13,6 +13,8 @@ from pathlib import Path
 
 from runner_helpers import cli, modules_calling, start, wait_until
 
+from orchestrator.machine import RULES
+from orchestrator.machine import stimuli as on
 from orchestrator.plan import parse_plan
 from orchestrator.state.workspace import Workspace
 from orchestrator.views.replay import collect
@@ -98,13 +100,11 @@ def test_a_word_on_a_result_awaiting_it_and_a_blocked_failure_read_as_the_run_ta
 
 
 def test_no_view_gives_a_task_a_state_but_by_the_machine_or_from_what_a_run_wrote() -> None:
-    """``TaskView.read_as`` (a state read, not a run's move) is called where the replay answers
-    (``views/replay``), where a result is read as written (``state/status``), where a view is
-    copied (``run/resume/blocks``) and where an attempt a dead runner left is read interrupted
-    (``run/prepare``): nowhere else does a state get made up."""
-    assert modules_calling("read_as") == {
-        "views/replay.py",
-        "state/status.py",
-        "run/resume/blocks.py",
-        "run/prepare.py",
-    }
+    """A view between runs gets its state only from the machine: the files' facts told to it
+    (``Found``) and what it says carried out (``views/replay.ViewDesk``: a task joins in the state
+    the ``found`` rule says, or moves as a rule's instruction leaves it, each move the rule's).
+    No state is read in by hand anywhere: nothing calls ``read_as`` (it is gone), and the views'
+    desk is where what the machine says is carried out."""
+    assert modules_calling("read_as") == set()
+    assert "views/replay.py" in modules_calling("carry") and "views/replay.py" in modules_calling("move")
+    assert [rule.name for rule in RULES if on.Found in rule.stimuli] == ["found"]

@@ -63,15 +63,17 @@ def _archived(workspace: Workspace) -> tuple[list[Shown], dict[str, str]]:
     from orchestrator.state.kept.archive import entries
     from orchestrator.state.results import read_record
     from orchestrator.state.status import TaskView
+    from orchestrator.views.replay import read_view
 
     rows: list[Shown] = []
     days: dict[str, str] = {}
     for entry in entries(workspace).values():
         task = entry.task
-        view = TaskView.of(task, TaskStatus.read(entry.archived.status) or TaskStatus.COMPLETED)
         record = read_record(workspace.result(task), task.id)
         if record is not None:
-            view.take(record, workspace.result_name(task))
+            view = read_view(task, record, workspace.result_name(task))
+        else:
+            view = TaskView.of(task, TaskStatus.read(entry.archived.status) or TaskStatus.COMPLETED)
         view.finished = view.finished or entry.finished
         rows.append(task_json(task, view))
         days[task.id] = entry.archived.archived

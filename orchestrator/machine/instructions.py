@@ -30,6 +30,7 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     Revive(task) / Refuse(task, why)     a retry: back in the queue; a request the run will not do, and why
     Already(task, why)                   with no run going on, what a request asks holds already: nothing done
     Join(task)                           a row added joins the queue
+    Shows(task, status, note)            a task joins a view in the state its files leave it in
 """
 
 from __future__ import annotations
@@ -236,3 +237,12 @@ class Already(Instruction, frozen=True, kw_only=True):
 
 class Join(Instruction, frozen=True, kw_only=True):
     task: str
+
+
+class Shows(Instruction, frozen=True, kw_only=True):
+    """``task`` joins a view (``views/replay``) in ``status``, for its ``cause`` (else an
+    attempt's own words, ``note``): the state the workspace's files leave it in between runs."""
+
+    task: str
+    status: TaskStatus
+    note: str | None = None

@@ -303,6 +303,23 @@ def _word(s: on.WordSaid, c: Context) -> list[do.Instruction]:
     return [took, do.Release(stimulus=s.id, task=s.task)] if gate == "after" else [took]
 
 
+def _found(s: on.Found, _: Context) -> list[do.Instruction]:
+    """A task as the workspace's files leave it between runs, joining a view: an attempt of it
+    open is running while the run that opened it is alive, interrupted once that run is gone;
+    waiting for its next attempt in a run alive, retrying; a row run per item, running while an
+    item of it runs; else what its result records (no result: pending), and a result file that
+    cannot be read says so where nothing else says why."""
+    status, cause, note = s.recorded or TaskStatus.PENDING, s.cause, s.note
+    if s.attempt:
+        status, note = TaskStatus.RUNNING if s.alive else TaskStatus.INTERRUPTED, None
+        cause = None if s.alive else Cause(CauseKind.INTERRUPTED, pid=s.runner)
+    elif s.alive and (s.retrying or s.row_running):
+        status, cause, note = TaskStatus.RETRYING if s.retrying else TaskStatus.RUNNING, None, None
+    if s.unreadable is not None and cause is None and note is None:
+        note = f"its result file cannot be read ({s.unreadable}); the next run keeps it aside"
+    return [do.Shows(stimulus=s.id, task=s.task, status=status, cause=cause, note=note)]
+
+
 def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
     return [do.Requeue(stimulus=s.id, task=task) for task in s.due]
 
@@ -315,11 +332,13 @@ _STOPPED = moves("pending→skipped", "waiting→skipped", "retrying→failed")
 _ENDED = moves("running→completed", "running→failed", "running→awaiting_approval", "running→running")
 
 # fmt: off
+# A task given up that a person holds since: the next run offers it again, and holds it (a view reads it so).
+_HELD_AGAIN = ("failed→blocked", "skipped→blocked", "interrupted→blocked")
 RULES: tuple[Rule, ...] = (
-    Rule("hold", moves("pending→blocked", "waiting→blocked"), (on.Offered,), _hold, final=True),
+    Rule("hold", moves("pending→blocked", "waiting→blocked", *_HELD_AGAIN), (on.Offered,), _hold, final=True),
     Rule("not-before", moves("pending→waiting"), (on.Offered,), _not_before, final=True),
     Rule("dependencies", moves("pending→waiting"), (on.Offered,), _dependencies, final=True),
-    Rule("admit", moves("pending→pending"), (on.Offered,), _admit, final=True),
+    Rule("admit", moves("pending→pending", "pending→waiting"), (on.Offered,), _admit, final=True),  # (a view: waiting)
     Rule("take", moves("pending→pending"), (on.Offered,), _take),
     Rule("blocked-backend", moves("pending→skipped"), (on.Taken,), _blocked_backend, final=True),
     Rule("result-awaits-word", moves("pending→awaiting_approval"), (on.Taken,), _result_awaits_word, final=True),
@@ -361,6 +380,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cancel-asked", CANCELLED, (on.CancelAsked,), cancel_asked),
     Rule("retry-asked", REVIVED, (on.RetryAsked,), retry_asked),
     Rule("word-asked", (), (on.WordAsked,), word_asked),  # (no move: whether the word is written at all)
+    Rule("found", moves(*(f"→{status}" for status in TaskStatus)), (on.Found,), _found),  # (joining a view)
     Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
     Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),
 )

@@ -12,6 +12,7 @@
     WordSaid(task, decision)                    a person's word: `approve`, `reject`
     CancelAsked / RetryAsked(task, ...)         `orchestrator cancel`, `retry`: of the run going on, or between runs
     WordAsked(task, approve, gate)              `approve`, `reject` asked, before the word is written
+    Found(task, recorded, attempt, ...)         what a workspace's files say of a task between runs (a view)
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
 
@@ -27,6 +28,7 @@ import msgspec
 from orchestrator.plan.config.settings import Settings
 from orchestrator.state.approvals import Decision
 from orchestrator.state.causes import Cause
+from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
     from collections.abc import Mapping
@@ -197,6 +199,26 @@ class WordAsked(Stimulus, frozen=True, kw_only=True):
     approve: bool
     gate: str
     out_of_date: bool = False
+
+
+class Found(Stimulus, frozen=True, kw_only=True):
+    """What a workspace's files say of ``task`` between runs (``views/replay``): the state its
+    result records (``recorded``, with its ``cause`` or an attempt's own words, ``note``; none: no
+    result), whether the journal has an attempt of it open (``attempt``), one waiting for its
+    retry (``retrying``), or, of a row run per item, an item's attempt open (``row_running``);
+    whether the run that opened them is ``alive`` (its pid: ``runner``); and why its result file
+    cannot be read (``unreadable``: a hand edit broke it)."""
+
+    task: str
+    recorded: TaskStatus | None = None
+    cause: Cause | None = None
+    note: str | None = None
+    attempt: bool = False
+    retrying: bool = False
+    row_running: bool = False
+    alive: bool = False
+    runner: int | None = None
+    unreadable: str | None = None
 
 
 class Tick(Stimulus, frozen=True, kw_only=True):

@@ -237,13 +237,9 @@ def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = Fals
     notices += [f"{name} is another task's brief: kept as {kept}" for name, kept in rendered.moved_aside]
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
-    views = {view.id: view for view in collect(plan, workspace, records)}  # (the results read once)
-    for view in views.values():
-        if view.status in (TaskStatus.RUNNING, TaskStatus.RETRYING):
-            # Read so because the journal's runner pid is alive: another process's now, as this run
-            # holds the lock. Its attempt was left behind: interrupted, as status reads it once the
-            # pid is gone (a read, not a move: the run's moves start from what it reads).
-            view.read_as(TaskStatus.INTERRUPTED, view.cause, note=view.note)
+    # (the results read once; an attempt the journal has open was left behind, as this run holds the
+    # lock, whatever process has its runner's pid now: read as status reads it once that pid is gone)
+    views = {view.id: view for view in collect(plan, workspace, records, left_behind=True)}
     for task_id in selection.run:
         ready = all(dep in selection.done for dep in plan.tasks[task_id].dependencies)
         views[task_id].move(TaskStatus.PENDING if ready else TaskStatus.WAITING)  # (from what status reads)

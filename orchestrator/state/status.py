@@ -48,10 +48,11 @@ class States(MutableMapping[str, TaskState]):
 class TaskView:
     """One task's state as a person (or ``--json``) sees it.
 
-    Its status is read as ``status`` and changed in two ways only: ``move``, a run's move along an
-    arrow of the state machine, with its cause; and ``read_as`` (and ``take``), how a workspace's
-    files read between runs (``collect``), which is no move. Its ``reason`` is rendered from its
-    cause, or is the words of an attempt (``note``: a failure's message, a warning)."""
+    Its status is read as ``status``, from the machine's record of it (``state``), and changed in
+    two ways only: ``move``, a move along an arrow of the state machine, with its cause; and a view
+    between runs joining the machine in the state its files leave it in (``views/replay``: the
+    ``found`` rule's ``Shows``). Its ``reason`` is rendered from its cause, or is the words of an
+    attempt (``note``: a failure's message, a warning)."""
 
     id: str
     agent: str
@@ -110,16 +111,6 @@ class TaskView:
         is changed)."""
         state = self.state
         state.status, state.cause, state.note = moved(self.id, state.status, new, cause), cause, note
-
-    def read_as(self, status: TaskStatus, cause: Cause | None = None, *, note: str | None = None) -> None:
-        """The state the workspace's files say it is in (``collect``, between runs): no move of a run."""
-        state = self.state
-        state.status, state.cause, state.note = status, cause, note
-
-    def take(self, record: ResultRecord, result_file: str) -> None:
-        """What ``record`` (this task's result) says, as read (a run's move to it is ``move``'s)."""
-        self.take_details(record, result_file)
-        self.read_as(record.status, record.cause, note=record.reason if record.cause is None else None)
 
     def take_details(self, record: ResultRecord, result_file: str) -> None:
         """What ``record`` says of the task but its state: times, attempts, spend, its file."""

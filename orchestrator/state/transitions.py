@@ -51,6 +51,15 @@ def answering(number: int, kind: str) -> Iterator[None]:
         _ANSWERING.reset(token)
 
 
+def joined(task: str, new: TaskStatus) -> TaskStatus:
+    """``new``, the state ``task`` joins in (a view's, ``views/replay``: as the workspace's files
+    leave it), once the rule carried out governs joining in it."""
+    ruling = _GOVERNED.get()
+    if ruling is not None and ruling[1] == task and (None, new) not in ruling[2]:
+        raise IllegalTransition(f"the rule {ruling[0]} made {task} join in {new}, a move it does not govern")
+    return new
+
+
 def moved(task: str, old: TaskStatus, new: TaskStatus, cause: Cause | None = None) -> TaskStatus:
     """``new``, once the move of ``task`` from ``old`` to it, for ``cause``, is an arrow of the
     state machine."""

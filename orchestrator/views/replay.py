@@ -30,6 +30,7 @@ from orchestrator import documents
 from orchestrator.machine import instructions as do
 from orchestrator.machine import stimuli as on
 from orchestrator.machine.core import Machine
+from orchestrator.machine.rules import BY_NAME
 from orchestrator.plan.graph import dependencies_first
 from orchestrator.plan.table.items import split_instance
 from orchestrator.state import approvals, fallbacks, journal
@@ -38,6 +39,8 @@ from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import States, TaskView, blocked_cause, listed, read_records
+from orchestrator.state.taskstate import TaskState
+from orchestrator.state.transitions import governed, joined
 from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:
@@ -51,48 +54,20 @@ def collect(
     records: Mapping[str, ResultRecord] | None = None,
     *,
     inputs: Callable[[Task], str | None] | None = None,
+    left_behind: bool = False,
 ) -> list[TaskView]:
     """The state of every task, in table order. ``records``: read already, as ``read_records``
     reads them. ``inputs``: each task's inputs now (``run/resume/basis``), against which a
     person's word at its gate is judged (``Decision.stands``; without it, the word holds until
-    the task next completes)."""
+    the task next completes). ``left_behind``: the attempts the journal has open were left by a
+    run that is gone, whatever its pid says now (a run reading them holds the workspace's lock)."""
     if records is None:
         records = read_records(plan, workspace)
-    views = recorded(plan, workspace, records)
-    _tell_unreadable(plan, workspace, records, views)
+    replay = Replay(plan, workspace, records, inputs)
+    views = replay.found(plan, workspace, records, left_behind=left_behind)
     _unskip(plan, views)
-    Replay(plan, workspace, records, inputs).answer(views)
+    replay.answer(views)
     return list(views.values())
-
-
-def recorded(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> dict[str, TaskView]:
-    """What the runs wrote of each task: its result, and the attempt the journal has open (the
-    task's last, left behind or not) or one waiting for its retry while its runner lives."""
-    attempts = journal.read(workspace.journal_file)
-    runner_alive = attempts.runner_pid is not None and pid_alive(attempts.runner_pid, attempts.runner_start)
-    rows_running = {split[0] for name in attempts.open if (split := split_instance(name)) is not None}
-    views: dict[str, TaskView] = {}
-    for task in plan.tasks.values():
-        view = TaskView.of(task)
-        record = records.get(task.id)
-        if record is not None:
-            view.take(record, workspace.result_name(task))
-        attempt = attempts.open.get(task.id)
-        if attempt is not None:
-            view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
-            view.attempts, view.run_attempts = attempt.attempt, attempt.in_run
-            worker = (attempt.handle or {}).get("worker")  # on a cluster, once a worker runs it
-            view.worker = worker if isinstance(worker, str) else None
-            if runner_alive:
-                view.read_as(TaskStatus.RUNNING)
-            else:
-                view.read_as(TaskStatus.INTERRUPTED, Cause(CauseKind.INTERRUPTED, pid=attempts.runner_pid))
-        elif runner_alive and task.id in attempts.retrying:
-            view.read_as(TaskStatus.RETRYING)
-        elif task.each is not None and runner_alive and task.id in rows_running:
-            view.read_as(TaskStatus.RUNNING)  # (a row run per item runs while one of its items does)
-        views[task.id] = view
-    return views
 
 
 # A task the next run offers again: not started, or given up in its last run (a Blocked cell holds
@@ -100,6 +75,39 @@ def recorded(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecor
 _OFFERED = frozenset({TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.FAILED, TaskStatus.SKIPPED,
                       TaskStatus.INTERRUPTED})  # fmt: skip
 _NOT_STARTED = (TaskStatus.PENDING, TaskStatus.WAITING)
+
+
+class ViewDesk:
+    """The views a replay's machine holds (their states, its ``tasks``), and what it says carried
+    out on them: the one place a view between runs gets its state."""
+
+    def __init__(self, views: dict[str, TaskView]) -> None:
+        self.views, self.machine = views, Machine(tasks=States(views))
+
+    def carry(self, said: Sequence[do.Instruction], record: ResultRecord | None = None) -> None:
+        """What the machine said carried out on the views it holds: a task joining in the state its
+        files leave it in (``Shows``), or moved to the state the last instruction that moves it
+        leaves it in (``_STATES``: a run's instruction as a view reads it); each under the rule
+        that said it, which must govern that move (``state/transitions``)."""
+        for instruction in reversed(said):
+            rule = BY_NAME[instruction.rule]
+            task = getattr(instruction, "task", None)
+            if isinstance(instruction, do.Shows):
+                with governed(rule.name, instruction.task, frozenset(rule.moves)):
+                    status = joined(instruction.task, instruction.status)
+                self.machine.tasks[instruction.task] = TaskState(status, instruction.cause, instruction.note)
+                return
+            state = _state_of(instruction)
+            if state is None or task is None:
+                continue
+            view = self.views[task]
+            if isinstance(instruction, do.Release) and record is not None:  # (its result counts, its own words kept)
+                cause, note = None, record.reason if record.cause is None else None
+            else:
+                cause, note = instruction.cause, view.note if instruction.cause is None else None
+            with governed(rule.name, task, frozenset(rule.moves)):
+                view.move(state, cause, note=note)
+            return
 
 
 class Replay:
@@ -113,15 +121,55 @@ class Replay:
         inputs: Callable[[Task], str | None] | None = None,
     ) -> None:
         self.plan, self.records, self.inputs = plan, records, inputs
-        self.machine = Machine()  # (holding the tasks it answers for: ``answer``)
+        self.desk = ViewDesk({})
+        self.machine = self.desk.machine  # (holding the tasks it answers for: ``found``)
         gated = any(task.approval for task in plan.tasks.values())
         self.decisions = approvals.latest(workspace) if gated else {}
         self.paused = paused(workspace)
         self.now = time.time()
 
+    def found(
+        self, plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], *, left_behind: bool = False
+    ) -> dict[str, TaskView]:
+        """Each task's view, joined in the state the machine says the files leave it in (``Found``,
+        the ``found`` rule): its result, the attempt the journal has open (the task's last, left
+        behind or not), one waiting for its retry while its runner lives, a result file that
+        cannot be read; with what its result and its open attempt say of it but its state."""
+        attempts = journal.read(workspace.journal_file)
+        alive = not left_behind and attempts.runner_pid is not None
+        alive = alive and pid_alive(attempts.runner_pid or 0, attempts.runner_start)
+        rows_running = {split[0] for name in attempts.open if (split := split_instance(name)) is not None}
+        unreadable = _unreadable(plan, workspace, records)
+        views: dict[str, TaskView] = {}
+        self.desk = desk = ViewDesk(views)
+        self.machine = desk.machine
+        for task in plan.tasks.values():
+            view = views[task.id] = TaskView.of(task)
+            record = records.get(task.id)
+            if record is not None:
+                view.take_details(record, workspace.result_name(task))
+            attempt = attempts.open.get(task.id)
+            if attempt is not None:
+                view.started, view.finished, view.duration = attempt.started, None, None  # (not its result's)
+                view.attempts, view.run_attempts = attempt.attempt, attempt.in_run
+                worker = (attempt.handle or {}).get("worker")  # on a cluster, once a worker runs it
+                view.worker = worker if isinstance(worker, str) else None
+            found = on.Found(
+                id=self.machine.stamp(), task=task.id, recorded=record.status if record else None,
+                cause=record.cause if record else None,
+                note=record.reason if record is not None and record.cause is None else None,
+                attempt=attempt is not None, retrying=task.id in attempts.retrying,
+                row_running=task.each is not None and task.id in rows_running, alive=alive,
+                runner=attempts.runner_pid, unreadable=unreadable.get(task.id),
+            )  # fmt: skip
+            self.desk.carry(self.machine.handle(found))
+        return views
+
     def answer(self, views: dict[str, TaskView]) -> None:
         """Each task's view made what the machine answers for it (the machine holds their states)."""
-        self.machine = Machine(tasks=States(views))
+        if views is not self.desk.views:  # (views made elsewhere: a machine to hold them)
+            self.desk = ViewDesk(views)
+            self.machine = self.desk.machine
         for task_id, view in views.items():
             decision, record = self.decisions.get(task_id), self.records.get(task_id)
             if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:
@@ -129,7 +177,7 @@ class Replay:
             if decision.after(record.finished):  # (said on the result that awaits it)
                 view.state.gate = "after"  # (the gate its result waits at)
                 said = on.WordSaid(id=self.machine.stamp(), task=task_id, decision=decision)
-                _read(view, self.machine.handle(said), record)
+                self.desk.carry(self.machine.handle(said), record)
         # What each task waits on is read off its dependencies as the runs left them, a Blocked cell
         # holding them back: before any gate is asked (as a run offers a task once they are done).
         statuses = {task_id: view.status for task_id, view in views.items()}
@@ -146,7 +194,7 @@ class Replay:
         held = view.state.hold = blocked_cause(task) if task.blocked is not None else None
         if view.status not in _NOT_STARTED:  # (given up: it shows how it ended, unless its Blocked cell holds it)
             if held is not None:
-                _read(view, self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id)))
+                self.desk.carry(self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id)))
             return
         not_before = task.not_before if task.not_before is not None and task.not_before > self.now else None
         offered = on.Offered(id=self.machine.stamp(), task=task.id, not_before=not_before,
@@ -154,7 +202,7 @@ class Replay:
         said = self.machine.handle(offered)
         if any(isinstance(instruction, do.Take) for instruction in said):
             said = self.machine.handle(self._taken(task))
-        _read(view, said)
+        self.desk.carry(said)
 
     def _taken(self, task: Task) -> on.Taken:
         """What the gate rules read of ``task``, handed out by the queue: its gate, and the word
@@ -166,17 +214,16 @@ class Replay:
         return on.Taken(id=self.machine.stamp(), task=task.id, gate=task.approval, word=word)
 
 
-def _read(view: TaskView, said: Sequence[do.Instruction], record: ResultRecord | None = None) -> None:
-    """``view`` made the state the machine's last instruction that moves a task leaves it in."""
-    for instruction in reversed(said):
-        state = _state_of(instruction)
-        if state is None:
-            continue
-        if isinstance(instruction, do.Release) and record is not None:  # (its result counts, its own words kept)
-            view.read_as(state, note=record.reason if record.cause is None else None)
-        else:
-            view.read_as(state, instruction.cause, note=view.note if instruction.cause is None else None)
-        return
+def read_view(task: Task, record: ResultRecord, result_file: str) -> TaskView:
+    """``task``'s view from its result alone (an archived task's, ``list --archived``): joined in the
+    state the ``found`` rule reads its result as."""
+    view = TaskView.of(task)
+    view.take_details(record, result_file)
+    desk = ViewDesk({task.id: view})
+    found = on.Found(id=desk.machine.stamp(), task=task.id, recorded=record.status, cause=record.cause,
+                     note=record.reason if record.cause is None else None)  # fmt: skip
+    desk.carry(desk.machine.handle(found))
+    return desk.views[task.id]
 
 
 def _state_of(instruction: do.Instruction) -> TaskStatus | None:
@@ -245,21 +292,20 @@ DECIDED = frozenset({TaskStatus.COMPLETED, TaskStatus.BYPASSED, TaskStatus.CANCE
 _ENDED = DECIDED | {TaskStatus.FAILED}  # (and a failure, which ends its task in the run it failed in)
 
 
-def _tell_unreadable(
-    plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], views: Mapping[str, TaskView]
-) -> None:
-    """A task whose result file is there but cannot be read as its result (a hand edit broke the
-    frontmatter) is not done, and its view says why, as the next run will before it runs it."""
+def _unreadable(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord]) -> dict[str, str]:
+    """The tasks whose result file is there but cannot be read as their result (a hand edit broke
+    the frontmatter), each with why: not done, as the next run will say before it runs them."""
     if len(records) == len(plan.tasks):
-        return
+        return {}
     present = set(listed(workspace.results_dir))
+    found: dict[str, str] = {}
     for task in plan.tasks.values():
         if task.id in records or workspace.result_file(task) not in present:
             continue
         problem = documents.metadata_problem(workspace.result(task))
-        view = views[task.id]
-        if problem is not None and view.reason is None:
-            view.read_as(view.status, note=f"its result file cannot be read ({problem}); the next run keeps it aside")
+        if problem is not None:
+            found[task.id] = problem
+    return found
 
 
 def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
@@ -288,7 +334,7 @@ def _unskip(plan: Plan, views: dict[str, TaskView]) -> None:
             if view.cause is not None and not holds(view.cause, statuses):
                 up = views[held]
                 cause = up.cause if _for_upstream(up) and up.cause is not None else Cause.upstream(held, up.status)
-                view.read_as(view.status, cause)
+                view.move(view.status, cause)  # (no move of its state: the cause that holds now)
             continue
         fresh = TaskView.of(plan.tasks[task_id])  # pending, and waiting once the machine is asked
         fresh.attempts, fresh.run_attempts = view.attempts, view.run_attempts  # (numbers go on across runs)

@@ -11,6 +11,7 @@ then its own: no result file read again).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 import anyio
 
@@ -126,9 +127,10 @@ def as_status_reads(
     now = {view.id: view for view in collect(prepared.plan, workspace, {**prepared.records, **written})}
     for task_id, view in prepared.views.items():
         if task_id not in ran and task_id in now:
-            # (read again as status reads it, not a move this run made: ``TaskView.move`` is for those)
-            seen = now[task_id]
-            view.read_as(seen.status, seen.cause, note=seen.note)
+            # (as status reads it: the state the replay's machine holds of it, not a move this run
+            # made; what this run booked of it, its retries, kept)
+            seen, held = now[task_id].state, view.state
+            view.state = replace(seen, retries=held.retries, limited=held.limited)
 
 
 class Shown:
