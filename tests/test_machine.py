@@ -56,6 +56,7 @@ from orchestrator.machine.instructions import (
     StopRunning,
     Take,
     TakeWord,
+    TimeCame,
     Wait,
 )
 from orchestrator.machine.stimuli import (
@@ -70,6 +71,7 @@ from orchestrator.machine.stimuli import (
     Offered,
     RetryAsked,
     RowAdded,
+    Scheduled,
     Starting,
     Straggling,
     Taken,
@@ -126,9 +128,23 @@ def test_hold_keeps_a_task_a_person_holds_in_the_queue_whatever_else_is_true() -
 
 
 def test_not_before_keeps_a_task_whose_time_has_not_come() -> None:
-    offered = Offered(id=2, task="T-01", not_before=2e9, admitted=False)
+    offered = Offered(id=2, task="T-01", not_before=2e9, now=1e9, admitted=False)
     until = Cause(CauseKind.NOT_BEFORE, until=2e9)
     assert handle(offered) == [Wait(stimulus=2, task="T-01", why="not before", cause=until)]
+
+
+def test_not_before_judges_the_time_itself_on_the_clock_it_is_told() -> None:
+    """The loop tells a task's Not before as planned, and the clock: whether it has come is the
+    rule's. Offered when it has come, the task goes on (no room here: it waits for that); a queued
+    task told at a turn of the loop waits until then, or is ready again once it came."""
+    until = Cause(CauseKind.NOT_BEFORE, until=2e9)
+    assert handle(Offered(id=3, task="T-01", not_before=2e9, now=2e9 + 1, admitted=False)) == [
+        Wait(stimulus=3, task="T-01", why="no room")
+    ]
+    assert handle(Scheduled(id=4, task="T-01", not_before=2e9, now=2e9 - 1)) == [
+        Wait(stimulus=4, task="T-01", why="not before", cause=until)
+    ]
+    assert handle(Scheduled(id=5, task="T-01", not_before=2e9, now=2e9)) == [TimeCame(stimulus=5, task="T-01")]
 
 
 def test_dependencies_keeps_a_task_whose_upstream_is_not_done_with() -> None:

@@ -3,6 +3,7 @@
 order (``run/interpreter.Interpreter``); nothing here does anything.
 
     Take / Wait(task)                    the queue hands the task out now, or keeps it
+    TimeCame(task)                       its Not before has come: ready again
     Start(task)                          past its gates: what its start finds is asked (``Starting``)
     SettleRow / StayFailed / Reuse(task) a row's instances run; its conflict stands; the cache's result
     Launch(task)                         its next attempt starts (``run/starts.Starts.launch``)
@@ -55,6 +56,12 @@ class Take(Instruction, frozen=True, kw_only=True):
 class Wait(Instruction, frozen=True, kw_only=True):
     task: str
     why: str  # held, not before, dependencies, no room
+
+
+class TimeCame(Instruction, frozen=True, kw_only=True):
+    """``task``'s Not before has come: it waits for it no more (ready, pending)."""
+
+    task: str
 
 
 class Start(Instruction, frozen=True, kw_only=True):

@@ -34,9 +34,11 @@ def _hold(s: on.Offered, c: Context) -> list[do.Instruction]:
     return [do.Wait(stimulus=s.id, task=s.task, why="held", cause=held)] if held is not None else []
 
 
-def _not_before(s: on.Offered, _: Context) -> list[do.Instruction]:
-    if s.not_before is None:
-        return []
+def _not_before(s: on.Offered | on.Scheduled, _: Context) -> list[do.Instruction]:
+    """Its Not before, judged on the clock it is told: not come, it waits until then; come, a
+    queued task waiting for it is ready (an offered one goes on to the next rule)."""
+    if s.not_before is None or s.not_before <= s.now:
+        return [do.TimeCame(stimulus=s.id, task=s.task)] if isinstance(s, on.Scheduled) else []
     return [
         do.Wait(stimulus=s.id, task=s.task, why="not before", cause=Cause(CauseKind.NOT_BEFORE, until=s.not_before))
     ]
@@ -336,7 +338,8 @@ _ENDED = moves("running→completed", "running→failed", "running→awaiting_ap
 _HELD_AGAIN = ("failed→blocked", "skipped→blocked", "interrupted→blocked")
 RULES: tuple[Rule, ...] = (
     Rule("hold", moves("pending→blocked", "waiting→blocked", *_HELD_AGAIN), (on.Offered,), _hold, final=True),
-    Rule("not-before", moves("pending→waiting"), (on.Offered,), _not_before, final=True),
+    Rule("not-before", moves("pending→waiting", "waiting→pending"), (on.Offered, on.Scheduled), _not_before,
+         final=True),
     Rule("dependencies", moves("pending→waiting"), (on.Offered,), _dependencies, final=True),
     Rule("admit", moves("pending→pending", "pending→waiting"), (on.Offered,), _admit, final=True),  # (a view: waiting)
     Rule("take", moves("pending→pending"), (on.Offered,), _take),

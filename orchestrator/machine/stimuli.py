@@ -2,6 +2,7 @@
 ``id`` the loop numbers them by, which every instruction answering it carries (Dask's ``stimulus_id``).
 
     Offered(task, not_before, ...)              the ready queue weighs a task: may it be taken now?
+    Scheduled(task, not_before, now)            a queued task with a Not before, at a turn of the loop
     Taken(task, blocked, awaits_word, ...)      a task taken from the queue: does it start?
     Starting(task, row, conflict, cached)       one past its gates: what its start finds
     AttemptEnded(task, result, attempt, ...)    an attempt's outcome, booked (the run's spend: Budget)
@@ -46,7 +47,8 @@ class Offered(Stimulus, frozen=True, kw_only=True):
     it is the machine's to know (``TaskState.hold``)."""
 
     task: str
-    not_before: float | None = None  # its Not before, when it has not come (epoch seconds)
+    not_before: float | None = None  # its Not before (epoch seconds), come or not: the rule judges it on ``now``
+    now: float = 0.0  # the wall clock as it is offered (epoch seconds)
     # Its dependencies not done with yet: the run's queue offers none such, a view's replay may
     # (``views/replay``: a task of a plan read between runs)
     waiting_on: tuple[str, ...] = ()
@@ -65,6 +67,15 @@ class Judged(msgspec.Struct, frozen=True, kw_only=True):
     problem: str = ""
     outcomes: Mapping[str, str] = msgspec.field(default_factory=dict)
     outputs: Mapping[str, Mapping[str, object] | None] = msgspec.field(default_factory=dict)
+
+
+class Scheduled(Stimulus, frozen=True, kw_only=True):
+    """A task in the ready queue with a Not before (``not_before``, epoch seconds), at a turn of
+    the loop at wall-clock ``now``: whether it waits for its time, or its time came."""
+
+    task: str
+    not_before: float
+    now: float
 
 
 class Taken(Stimulus, frozen=True, kw_only=True):

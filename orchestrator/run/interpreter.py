@@ -45,7 +45,8 @@ class Interpreter:
         self.spawn = spawn  # runs a started attempt in the loop's task group
         self.tell, self.stamp = tell, stamp  # what a start finds, told to the machine (``Starting``)
         self._table: dict[type[do.Instruction], Callable[[Any, Scene], None]] = {
-            **{kind: _told_back(fill) for kind, fill in TOLD_BACK.items()}, do.Wait: _nothing,
+            **{kind: _told_back(fill) for kind, fill in TOLD_BACK.items()}, do.Wait: self._wait,
+            do.TimeCame: self._time_came,
             do.Start: self._start, do.SettleRow: self._settle_row, do.StayFailed: self._stay_failed,
             do.Reuse: self._reuse, do.Launch: self._launch, do.GiveUp: self._give_up, do.AwaitWord: self._await_word,
             do.Requeue: self._requeue, do.KeepSession: self._keep_session, do.ForgetSession: self._forget_session,
@@ -220,9 +221,15 @@ class Interpreter:
         p = self.parts
         p.board.join(p.plan.tasks[i.task], p.recorder.views[i.task])
 
+    def _wait(self, i: do.Wait, scene: Scene) -> None:
+        """A task kept in the queue: waiting for its Not before, shown so, and the loop told until
+        when (``Timed``); for anything else, nothing to carry out."""
+        if i.why == "not before" and i.cause is not None:
+            scene.verdict.until = i.cause.until
+            self.parts.timed.waits(i.task, i.cause)
 
-def _nothing(_: do.Instruction, __: Scene) -> None:
-    """A task kept in the queue (``Wait``): nothing to carry out."""
+    def _time_came(self, i: do.TimeCame, _: Scene) -> None:
+        self.parts.timed.came(i.task)
 
 
 def _told_back(fill: Fill) -> Callable[[Any, Scene], None]:

@@ -130,9 +130,9 @@ def assemble(
     budget = Budget(admission, holds, recorder, starts.slot)
     starts.costs, starts.tokens = costs, tokens  # (what admission holds each attempt to: budget, pace)
     return Parts(plan=plan, board=board, recorder=recorder, records=records, sessions=sessions, admission=admission,
-                 pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records), timed=Timed(),
-                 inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse, hedger=hedger,
-                 launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast,
+                 pause=pause, stop=Stop(), holds=holds, gates=Gates(plan, holds, recorder, records),
+                 timed=Timed(recorder), inbox=inbox, forecast=forecast, starts=starts, breakers=breakers, purse=purse,
+                 hedger=hedger, launcher=launcher, journal=journal, merges=merges, reuse=reuse, fail_fast=fail_fast,
                  desk=desk, budget=budget)  # fmt: skip
 
 

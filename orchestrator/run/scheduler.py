@@ -93,12 +93,13 @@ class Scheduler:
         """Whether the queue hands ``task_id`` out now (one held, or whose Not before has not come,
         or with no room in admission, waits)."""
         admitted = self.admission.admits(self.parts.starts.slot(task_id))
-        offered = Offered(id=self.desk.stamp(), task=task_id, not_before=self.parts.timed.held.get(task_id),
-                          admitted=admitted)  # fmt: skip
+        task = self.parts.plan.tasks.get(task_id)
+        offered = Offered(id=self.desk.stamp(), task=task_id, not_before=task.not_before if task else None,
+                          now=time.time(), admitted=admitted)  # fmt: skip
         return self._tell(offered).take
 
     def _fill(self) -> None:
-        self.parts.timed.update(self.parts.plan, self.board.queue.queued, self.recorder, time.time())
+        self.parts.timed.update(self.parts.plan, self.board.queue.queued, self._tell, self.desk.stamp, time.time())
         if self.stop.interrupted:
             return
         while not self.stop.why and not self.admission.full():

@@ -29,6 +29,7 @@ class Verdict:
     """What the part that told the machine is to do itself, as the interpreter read it."""
 
     take: bool = False  # the queue hands the task out now (``Take``)
+    until: float | None = None  # it waits for its Not before, until then (``Wait``, not before)
     noted: bool = False  # a word kept for when its task reaches its gate (``Noted``)
     hedge: bool = False  # a straggler: a second attempt starts beside it (``Hedge``)
     racing: bool = False  # a race waits for its other attempts (``KeepRacing``)

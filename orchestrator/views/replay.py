@@ -196,8 +196,7 @@ class Replay:
             if held is not None:
                 self.desk.carry(self.machine.handle(on.Offered(id=self.machine.stamp(), task=task.id)))
             return
-        not_before = task.not_before if task.not_before is not None and task.not_before > self.now else None
-        offered = on.Offered(id=self.machine.stamp(), task=task.id, not_before=not_before,
+        offered = on.Offered(id=self.machine.stamp(), task=task.id, not_before=task.not_before, now=self.now,
                              waiting_on=waits.on(task), admitted=not self.paused)  # fmt: skip
         said = self.machine.handle(offered)
         if any(isinstance(instruction, do.Take) for instruction in said):
