@@ -15,9 +15,10 @@ import pytest
 from runner_helpers import cli_in_process, results, run
 
 from orchestrator.backends.base import AgentResult
+from orchestrator.machine import policy
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.table.deadlines import Deadline
-from orchestrator.run.limits.failover import OPEN_FOR, SERVER_ERRORS, USAGE_FAILOVER, Breakers, fails_over
+from orchestrator.run.limits.failover import OPEN_FOR, SERVER_ERRORS, USAGE_FAILOVER, Breakers, breaker_facts
 from orchestrator.vocabulary import ErrorClass
 
 _CODEX = """\
@@ -46,6 +47,11 @@ answer = {"type": "message", "role": "assistant", "content": "Gemini did it.", "
 for event in ({"type": "init", "session_id": "g-1"}, answer, {"type": "result", "status": "success", "stats": {}}):
     print(json.dumps(event))
 """
+
+
+def fails_over(breakers: Breakers, settings: Settings, result: AgentResult, wall: float) -> str | None:
+    """Whether the attempt fails over, as a run judges it: the breakers' facts, the machine's verdict."""
+    return policy.fails_over(result, settings, *breaker_facts(breakers, settings, result, wall))
 
 
 def _project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: list[str], fallback: str = "gemini") -> Path:

@@ -88,6 +88,7 @@ from orchestrator.state.taskstate import TaskState
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
+FALLING = SETTINGS.replace(fallback=("codex",))  # (a task that names a fallback backend)
 NOW = 1000.0  # loop time
 HELD = Cause.of(CauseKind.HELD, "waiting for the lawyers")
 SPENT = Budget(spent=1.2, limit=1.0)  # (the run's spend past its max_cost, at_budget: stop)
@@ -106,7 +107,8 @@ def ended(error: ErrorClass | None = None, *, machine: Machine | None = None, **
     result = facts.pop("result", None) or AgentResult(
         error is None, error_class=error, message="boom" if error else None
     )
-    stimulus = AttemptEnded(id=7, task="T-01", result=result, attempt=1, settings=SETTINGS, now=NOW, **facts)  # type: ignore[arg-type]
+    settings = facts.pop("settings", SETTINGS)
+    stimulus = AttemptEnded(id=7, task="T-01", result=result, attempt=1, settings=settings, now=NOW, **facts)  # type: ignore[arg-type]
     return handle(stimulus, machine)
 
 
@@ -274,8 +276,8 @@ def test_launch_starts_an_attempt_when_nothing_else_settles_the_task() -> None:
 def test_fail_over_sends_the_next_attempt_to_a_fallback_spending_no_retry_and_judging_no_budget() -> None:
     machine = Machine(rng=random.Random(3))
     why = "failing over to codex: claude: not authenticated (no key)"
-    said = ended(ErrorClass.AUTH, machine=machine, fails_over=why, down="claude: not authenticated (no key)",
-                 budget=SPENT, fail_fast=True)  # fmt: skip
+    said = ended(ErrorClass.AUTH, machine=machine, breaker="claude: not authenticated (no key)", fallback="codex",
+                 settings=FALLING, down="claude: not authenticated (no key)", budget=SPENT, fail_fast=True)  # fmt: skip
     assert said == [
         BlockBackend(stimulus=7, backend="claude", why="claude: not authenticated (no key)"),
         ForgetSession(stimulus=7, task="T-01"),
@@ -285,8 +287,19 @@ def test_fail_over_sends_the_next_attempt_to_a_fallback_spending_no_retry_and_ju
 
 
 def test_fail_over_of_a_backend_down_for_a_while_blocks_nothing() -> None:
-    said = ended(ErrorClass.TRANSIENT, fails_over="failing over to codex: claude: 3 server errors in a row")
+    said = ended(ErrorClass.TRANSIENT, breaker="claude: 3 server errors in a row", fallback="codex", settings=FALLING)
     assert [type(i) for i in said] == [ForgetSession, FailOver]
+
+
+def test_fail_over_is_judged_on_the_breakers_facts_by_the_rule() -> None:
+    """The loop tells why its backend's breaker is open and which fallback is up; whether the
+    attempt fails over is the rule's: not when it completed, not for a task that names no
+    fallback, not with its breaker closed or no fallback up."""
+    down = "claude: 3 server errors in a row"
+    assert FailOver not in [type(i) for i in ended(breaker=down, fallback="codex")]  # (no fallback named)
+    assert FailOver not in [type(i) for i in ended(ErrorClass.TRANSIENT, fallback="codex", settings=FALLING)]
+    assert FailOver not in [type(i) for i in ended(ErrorClass.TRANSIENT, breaker=down, settings=FALLING)]
+    assert FailOver not in [type(i) for i in ended(breaker=down, fallback="codex", settings=FALLING)]  # (completed)
 
 
 def test_complete_writes_the_result_and_approve_after_releases_what_needs_it() -> None:

@@ -11,6 +11,7 @@
     Fail                  the task failed for good: everything downstream of it is skipped
 
     condition(judged) -> (status, cause) | None     what a task's Condition decides, on its facts
+    fails_over(result, settings, breaker, fallback) whether an attempt goes to a fallback backend
 
 The runner only acts on these; every rule about outcomes lives here, and its tests need no process.
 """
@@ -136,3 +137,12 @@ def condition(judged: Judged) -> tuple[TaskStatus, Cause] | None:
     except ConditionError as exc:
         return TaskStatus.FAILED, Cause.undecided(text, str(exc))
     return TaskStatus.BYPASSED, Cause.condition_false(text, read.seen(judged.outcomes, judged.outputs))
+
+
+def fails_over(result: AgentResult, settings: Settings, breaker: str | None, fallback: str | None) -> str | None:
+    """Why an attempt that ended with ``result`` goes to a fallback backend now, or ``None``: its
+    backend's breaker is open (``breaker``: why) and its task names fallbacks, of which one is up
+    (``fallback``), and it did not complete."""
+    if result.completed or not settings.fallback or breaker is None or fallback is None:
+        return None
+    return f"failing over to {fallback}: {breaker}"

@@ -133,15 +133,16 @@ def _launch(s: on.Starting, _: Context) -> list[do.Instruction]:
 
 
 def _fail_over(s: on.AttemptEnded, _: Context) -> list[do.Instruction]:
-    """Its backend is down and its task names a fallback: its next attempt starts now, there,
-    spending no retry; another vendor's agent starts afresh."""
-    if s.fails_over is None:
+    """Its backend is down (its breaker open) and its task names a fallback that is up: its next
+    attempt starts now, there, spending no retry; another vendor's agent starts afresh."""
+    over = policy.fails_over(s.result, s.settings, s.breaker, s.fallback)
+    if over is None:
         return []
     said: list[do.Instruction] = []
     if s.result.error_class is ErrorClass.AUTH:  # (what has no fallback is skipped, as always)
         said.append(do.BlockBackend(stimulus=s.id, backend=s.settings.backend, why=s.down))
     return [*said, do.ForgetSession(stimulus=s.id, task=s.task),
-            do.FailOver(stimulus=s.id, task=s.task, reason=s.fails_over)]  # fmt: skip
+            do.FailOver(stimulus=s.id, task=s.task, reason=over)]  # fmt: skip
 
 
 def _session(s: on.AttemptEnded, c: Context) -> list[do.Instruction]:

@@ -115,7 +115,8 @@ class AttemptEnded(Stimulus, frozen=True, kw_only=True):
     attempt: int  # its number in this run of the task (retries count in it)
     settings: Settings  # the attempt's: its backend (a fallback's, when it fell over), its retries
     now: float  # loop time it ended at
-    fails_over: str | None = None  # its backend is down and a fallback is up: why (``run/limits/failover``)
+    breaker: str | None = None  # its backend's breaker is open: why (``run/limits/failover``)
+    fallback: str | None = None  # the fallback backend a next attempt would go to (none up: None)
     down: str = ""  # why its backend's breaker is open (blocked for the rest of the run on an auth failure)
     resumed: str | None = None  # the agent session it continued
     approval: str | None = None  # its task's Approval cell: its result awaits a word when ``after``

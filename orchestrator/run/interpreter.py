@@ -24,7 +24,7 @@ from orchestrator.machine.rules import BY_NAME
 from orchestrator.machine.stimuli import AttemptCancelled, AttemptEnded, Stimulus
 from orchestrator.run.attempts import Attempt, Outcome, Resumable
 from orchestrator.run.forecasts.spend import tokens_of
-from orchestrator.run.limits.failover import fails_over
+from orchestrator.run.limits.failover import breaker_facts
 from orchestrator.run.parts import Parts
 from orchestrator.run.telling import TOLD_BACK, Fill, Scene, Verdict
 from orchestrator.state.causes import Cause
@@ -89,12 +89,10 @@ class Interpreter:
         first = p.hedger.count(outcome, attempt.in_run == 1, p.purse)
         p.purse.book(task.id, first, result, attempt.job.resume_session)  # (the run's total: what its attempts spent)
         backend = attempt.settings.backend
-        now, over = (
-            anyio.current_time(),
-            fails_over(p.breakers, attempt.settings, result, time.time(), p.admission.blocked),
-        )
+        now = anyio.current_time()
+        breaker, fallback = breaker_facts(p.breakers, attempt.settings, result, time.time(), p.admission.blocked)
         told = AttemptEnded(id=stimulus, task=task.id, result=result, attempt=attempt.in_run, settings=attempt.settings,
-                            now=now, fails_over=over, down=p.breakers.why(backend),
+                            now=now, breaker=breaker, fallback=fallback, down=p.breakers.why(backend),
                             resumed=attempt.job.resume_session, approval=task.approval,
                             fail_fast=p.fail_fast, stopped=p.stop.why is not None,
                             budget=p.purse.budget(), added=outcome.added)  # fmt: skip

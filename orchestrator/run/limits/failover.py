@@ -93,13 +93,15 @@ class Breakers:
         return breaker.why if breaker is not None else ""
 
 
-def fails_over(
+def breaker_facts(
     breakers: Breakers, settings: Settings, result: AgentResult, wall: float, blocked: Collection[str] = ()
-) -> str | None:
-    """Why an attempt that ended with ``result`` on ``settings.backend`` goes to a fallback backend
-    now (its breaker open, a fallback closed), or None: its outcome is acted on as always."""
-    why = breakers.record(settings.backend, result, wall, run_deadline(settings, breakers.run_started))
-    if result.completed or not settings.fallback or not breakers.is_open(settings.backend, wall):
-        return None
+) -> tuple[str | None, str | None]:
+    """What the breakers say once they learned ``result`` (an attempt on ``settings.backend``):
+    why its backend's breaker is open now (``None``: it is closed), and the backend a next attempt
+    would go to instead (``None``: no fallback is up). Whether the attempt fails over is the
+    machine's (``machine/policy.fails_over``)."""
+    opened = breakers.record(settings.backend, result, wall, run_deadline(settings, breakers.run_started))
+    if not breakers.is_open(settings.backend, wall):
+        return None, None
     target, _ = breakers.choose(settings, wall, blocked)
-    return None if target == settings.backend else f"failing over to {target}: {why or breakers.why(settings.backend)}"
+    return opened or breakers.why(settings.backend), None if target == settings.backend else target
