@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import random
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -21,6 +22,7 @@ from orchestrator.machine.instructions import (
     BlockBackend,
     Cancel,
     CancelWaiting,
+    Chosen,
     Complete,
     Fail,
     FailOver,
@@ -60,6 +62,7 @@ from orchestrator.machine.instructions import (
     Wait,
 )
 from orchestrator.machine.stimuli import (
+    AnswerAsked,
     AttemptCancelled,
     AttemptEnded,
     Budget,
@@ -85,6 +88,7 @@ from orchestrator.run.telling import Desk
 from orchestrator.state.approvals import Decision, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.taskstate import TaskState
+from orchestrator.state.words.questions import Question, Reply
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 SETTINGS = Settings(retries=2, backoff_base=1.0, backoff_factor=2.0, backoff_cap=60.0, backend="claude")
@@ -604,7 +608,7 @@ def test_the_rules_are_one_ordered_list_each_named_once_and_declaring_its_moves(
     names = [rule.name for rule in RULES]
     assert len(names) == len(set(names))
     assert all(rule.stimuli for rule in RULES) and all(
-        rule.moves for rule in RULES if rule.name not in ("session", "word-asked")
+        rule.moves for rule in RULES if rule.name not in ("session", "word-asked", "answer-asked")
     )
     assert Machine().governing("running→failed") == ["block", "fail", "race", "best-of", "merge"]
     assert Machine().governing("pending→running") == ["start", "row", "launch"]
@@ -719,6 +723,7 @@ ALLOWED = {
     "orchestrator.state.approvals",
     "orchestrator.state.causes",
     "orchestrator.state.taskstate",
+    "orchestrator.state.words.questions",
     "orchestrator.vocabulary",
 }
 NO_IO = {"anyio", "asyncio", "time", "os", "pathlib", "subprocess", "shutil", "io", "socket", "threading"}
@@ -772,3 +777,55 @@ def test_found_joins_a_task_in_the_state_the_workspaces_files_leave_it_in() -> N
     assert shows(row_running=True, alive=True) == (TaskStatus.RUNNING, None, None)
     unreadable = "its result file cannot be read (no frontmatter); the next run keeps it aside"
     assert shows(unreadable="no frontmatter") == (TaskStatus.PENDING, None, unreadable)
+
+
+def _question(number: int, until: str | None = "2026-01-01T10:00:00Z") -> Question:
+    said = f"Bash(step {number})"
+    return Question(task="T-03", question=f"q-{number}", said=said, tool="Bash", attempt=1, time="", until=until,
+                    number=number)  # fmt: skip
+
+
+def _reply(number: int, by: str = "ann", answer: str = "allow") -> Reply:
+    return Reply(task="T-03", question=f"q-{number}", said=f"Bash(step {number})", answer=answer, by=by, time="")
+
+
+def test_answer_asked_picks_the_question_a_word_is_for_or_refuses_saying_what_the_task_asks_now() -> None:
+    """Which question a person's answer is for is the ``answer-asked`` rule's, on the task's
+    questions and their answers as told: the one it names while open, else the one it asks now;
+    refused (one line, what it asks now, what to type) for a name that is none, a question closed,
+    none asked, several asked, or the one before closed with nobody's word."""
+    before = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+    after = datetime(2026, 1, 1, 11, 0, tzinfo=UTC)
+
+    def told(*asked: tuple[Question, Reply | None], named: str | None = None, now: datetime = before) -> Instruction:
+        [said] = handle(AnswerAsked(id=70, task="T-03", named=named, asked=asked, now=now))
+        return said
+
+    one, two = _question(1), _question(2)
+    assert told((one, None)) == Chosen(stimulus=70, task="T-03", question="q-1")
+    assert told((one, _reply(1)), (two, None), named="q2") == Chosen(stimulus=70, task="T-03", question="q-2")
+    assert told((one, _reply(1)), (two, None), named="q-2") == Chosen(stimulus=70, task="T-03", question="q-2")
+    refusals = {
+        "no such": told((one, None), named="Q7"),
+        "closed": told((one, _reply(1, answer="deny")), (two, None), named="Q1"),
+        "none": told((one, _reply(1))),
+        "several": told((one, None), (two, None)),
+        "after a timeout": told((one, _reply(1, by="timeout")), (two, None)),
+        "past its until": told((one, None), now=after),
+    }
+    whys = {name: said.why for name, said in refusals.items() if isinstance(said, Refuse)}
+    assert whys == {
+        "no such": "T-03 has no question Q7 (its questions: Q1) — it asks Q1 now: Bash(step 1): "
+        "`orchestrator answer T-03 Q1 allow|deny`",
+        "closed": "T-03's Q1, Bash(step 1), is closed: denied by ann — it asks Q2 now: Bash(step 2): "
+        "`orchestrator answer T-03 Q2 allow|deny`",
+        "none": "T-03 asks nothing now (its Q1, Bash(step 1), closed: allowed by ann)",
+        "several": "T-03 asks 2 questions (Q1, Bash(step 1); Q2, Bash(step 2)) — name the one you answer: "
+        "`orchestrator answer T-03 Q1 allow|deny`",
+        "after a timeout": "T-03's Q1, Bash(step 1), closed with nobody's word (denied: no answer in time), and it "
+        "asks Q2 now: Bash(step 2) — a word for Q2 names it: `orchestrator answer T-03 Q2 allow|deny`",
+        "past its until": "T-03 asks nothing now (its Q1, Bash(step 1), closed: denied: no answer in time)",
+    }
+    on_github = handle(AnswerAsked(id=71, task="T-03", asked=((one, None), (two, None)), word="allow", comment=True,
+                                   now=before))  # fmt: skip
+    assert isinstance(on_github[0], Refuse) and on_github[0].why.endswith("`/allow T-03 Q1`")

@@ -1,12 +1,14 @@
 """The rules that answer a request (``cancel``, ``retry``, ``approve``/``reject`` before the word
-is written): of the run going on, or between runs, over the tasks as the machine holds them. Each
-refusal is written once, here: every door that asks reads it from the machine's answer."""
+is written, ``answer``: which question a word is for): of the run going on, or between runs, over
+the tasks as the machine holds them and the facts told. Each refusal is written once, here: every
+door that asks reads it from the machine's answer."""
 
 from __future__ import annotations
 
 from orchestrator.machine import instructions as do
 from orchestrator.machine import stimuli as on
 from orchestrator.machine.rule import Context, moves
+from orchestrator.state.words.questions import TIMEOUT, Question, Reply, closed
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -86,3 +88,67 @@ CANCELLED = moves("running→cancelled", "pending→cancelled", "retrying→canc
 REVIVED = moves("failed→pending", "cancelled→pending", "skipped→pending", "rejected→pending",
                 "interrupted→pending", "bypassed→pending", "failed→waiting", "cancelled→waiting",
                 "skipped→waiting", "rejected→waiting", "interrupted→waiting", "bypassed→waiting")  # fmt: skip
+
+
+def answer_asked(s: on.AnswerAsked, _: Context) -> list[do.Instruction]:
+    """A person's answer is for the question it names while that is open; else for the one question
+    the task asks now, unless the question before that one closed with nobody's word (a word typed
+    for a question that timed out must not answer the next). Refused otherwise, in one line that
+    names what the task asks now and what to type."""
+    task, found, now = s.task, s.asked, s.now
+    asking = [q for q, reply in found if not closed(q, reply, now)]
+    if s.named is not None:
+        match = next(((q, reply) for q, reply in found if q.named(s.named)), None)
+        if match is None:
+            known = ", ".join(q.short for q, _ in found) or "none yet"
+            why = f"{task} has no question {s.named} (its questions: {known})" + asking_now(asking, task, s)
+        elif closed(*match, now):
+            question, reply = match
+            why = f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + asking_now(asking, task, s)
+        else:
+            return [do.Chosen(stimulus=s.id, task=task, question=match[0].question)]
+        return [do.Refuse(stimulus=s.id, task=task, why=why)]
+    if not asking:
+        last = f" (its {found[-1][0].short}, {found[-1][0].said}, closed: {_how(found[-1][1])})" if found else ""
+        return [do.Refuse(stimulus=s.id, task=task, why=f"{task} asks nothing now{last}")]
+    if len(asking) > 1:
+        listed = "; ".join(f"{q.short}, {q.said}" for q in asking)
+        form = asking[0].form(s.word, comment=s.comment)
+        why = f"{task} asks {len(asking)} questions ({listed}) — name the one you answer: `{form}`"
+        return [do.Refuse(stimulus=s.id, task=task, why=why)]
+    only = asking[0]
+    before = [(q, reply) for q, reply in found if q.number < only.number]
+    if before and _unanswered(*before[-1]):
+        question, reply = before[-1]
+        why = (
+            f"{task}'s {question.short}, {question.said}, closed with nobody's word ({_how(reply)}), and it asks "
+            f"{only.short} now: {only.said} — a word for {only.short} names it: "
+            f"`{only.form(s.word, comment=s.comment)}`"
+        )
+        return [do.Refuse(stimulus=s.id, task=task, why=why)]
+    return [do.Chosen(stimulus=s.id, task=task, question=only.question)]
+
+
+def asking_now(asking: list[Question], task: str, said: on.AnswerAsked | None = None, *, word: str = "allow|deny",
+               comment: bool = False) -> str:  # fmt: skip
+    """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
+    if said is not None:
+        word, comment = said.word, said.comment
+    if not asking:
+        return f" — {task} asks nothing now"
+    more = f" (and {len(asking) - 1} more)" if len(asking) > 1 else ""
+    return f" — it asks {asking[0].short} now: {asking[0].said}{more}: `{asking[0].form(word, comment=comment)}`"
+
+
+def _unanswered(question: Question, reply: Reply | None) -> bool:
+    """Whether ``question`` closed with no person's word: denied at its ``until``."""
+    return reply is None or reply.by == TIMEOUT
+
+
+def _how(reply: Reply | None) -> str:
+    """How a question closed: ``denied: no answer within 2s``, ``allowed by ann``."""
+    if reply is None:
+        return "denied: no answer in time"
+    if reply.by == TIMEOUT:
+        return f"denied: {reply.reason or 'no answer in time'}"
+    return f"{'allowed' if reply.allowed else 'denied'} by {reply.by or 'someone'}"

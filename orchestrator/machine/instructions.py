@@ -30,6 +30,7 @@ order (``run/interpreter.Interpreter``); nothing here does anything.
     StopAttempt / CancelWaiting(task)    a cancel: its running attempt stopped; one not running cancelled
     Revive(task) / Refuse(task, why)     a retry: back in the queue; a request the run will not do, and why
     Already(task, why)                   with no run going on, what a request asks holds already: nothing done
+    Chosen(task, question)               the question a person's answer is for
     Join(task)                           a row added joins the queue
     Shows(task, status, note)            a task joins a view in the state its files leave it in
 """
@@ -253,3 +254,10 @@ class Shows(Instruction, frozen=True, kw_only=True):
     task: str
     status: TaskStatus
     note: str | None = None
+
+
+class Chosen(Instruction, frozen=True, kw_only=True):
+    """The question (its id) a person's answer to ``task``'s agent is for."""
+
+    task: str
+    question: str

@@ -16,7 +16,7 @@ from __future__ import annotations
 from orchestrator.machine import instructions as do
 from orchestrator.machine import policy
 from orchestrator.machine import stimuli as on
-from orchestrator.machine.asked import CANCELLED, REVIVED, cancel_asked, retry_asked, word_asked
+from orchestrator.machine.asked import CANCELLED, REVIVED, answer_asked, cancel_asked, retry_asked, word_asked
 from orchestrator.machine.rule import Context, Move, Rule, moves
 from orchestrator.state.approvals import APPROVED, rejected_cause
 from orchestrator.state.causes import Cause, CauseKind
@@ -384,6 +384,7 @@ RULES: tuple[Rule, ...] = (
     Rule("cancel-asked", CANCELLED, (on.CancelAsked,), cancel_asked),
     Rule("retry-asked", REVIVED, (on.RetryAsked,), retry_asked),
     Rule("word-asked", (), (on.WordAsked,), word_asked),  # (no move: whether the word is written at all)
+    Rule("answer-asked", (), (on.AnswerAsked,), answer_asked),  # (no move: which question a word is for)
     Rule("found", moves(*(f"→{status}" for status in TaskStatus)), (on.Found,), _found),  # (joining a view)
     Rule("retry-due", moves("retrying→running"), (on.Tick,), _due),  # (its next attempt starts: requeued first)
     Rule("join", moves("→waiting", "→pending", "→skipped"), (on.RowAdded,), _join),

@@ -13,6 +13,7 @@
     WordSaid(task, decision)                    a person's word: `approve`, `reject`
     CancelAsked / RetryAsked(task, ...)         `orchestrator cancel`, `retry`: of the run going on, or between runs
     WordAsked(task, approve, gate)              `approve`, `reject` asked, before the word is written
+    AnswerAsked(task, named, asked, now)        `answer` asked: which question a word answers, or why none
     Found(task, recorded, attempt, ...)         what a workspace's files say of a task between runs (a view)
     Tick(now, due)                              the loop's clock: the retries due now
     RowAdded(task)                              a row added to the plan while the run goes on
@@ -33,9 +34,11 @@ from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:  # (a type only: the views replay the machine, and import no backend for it)
     from collections.abc import Mapping
+    from datetime import datetime
 
     from orchestrator.backends.base import AgentResult
     from orchestrator.plan.table.conditions import Condition
+    from orchestrator.state.words.questions import Question, Reply
 
 
 class Stimulus(msgspec.Struct, frozen=True, kw_only=True):
@@ -211,6 +214,20 @@ class WordAsked(Stimulus, frozen=True, kw_only=True):
     approve: bool
     gate: str
     out_of_date: bool = False
+
+
+class AnswerAsked(Stimulus, frozen=True, kw_only=True):
+    """`orchestrator answer` of ``task`` (the dashboard's Allow or Deny, a link's, a comment's):
+    the question it names (``named``: ``Q2``, or a link's own id; none: the one it asks now), the
+    ``word`` a refusal's form shows (``comment``: as a GitHub comment says it), and the task's
+    questions, oldest first, each with its answer (``asked``), at ``now``."""
+
+    task: str
+    named: str | None = None
+    word: str = "allow|deny"
+    comment: bool = False
+    asked: tuple[tuple[Question, Reply | None], ...] = ()
+    now: datetime
 
 
 class Found(Stimulus, frozen=True, kw_only=True):

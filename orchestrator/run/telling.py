@@ -43,6 +43,7 @@ class Verdict:
     revive: bool = False  # a retry: the task goes back in the queue (``Revive``)
     refused: str | None = None  # a request the run will not do: why (``Refuse``)
     already: str | None = None  # between runs, what a request asks holds already: what to say (``Already``)
+    chosen: str | None = None  # the question a person's answer is for (``Chosen``)
 
 
 Fill = Callable[[Any, Verdict], None]
@@ -63,6 +64,7 @@ TOLD_BACK: dict[type[Instruction], Fill] = {
     do.Revive: lambda _, v: setattr(v, "revive", True),
     do.Refuse: lambda i, v: setattr(v, "refused", i.why),
     do.Already: lambda i, v: setattr(v, "already", i.why),
+    do.Chosen: lambda i, v: setattr(v, "chosen", i.question),
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from orchestrator import timing
 from orchestrator.errors import OrchestratorError
+from orchestrator.machine.asked import asking_now
 from orchestrator.plan.config.values import format_duration
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer
@@ -150,61 +151,22 @@ def chosen(
     workspace: Workspace, task: str, named: str | None, word: str = "allow|deny", *, comment: bool = False
 ) -> questions.Question | str:
     """The question a word for ``task`` answers, or why none, in one line that names what the task
-    asks now, and what to type (``comment``: on GitHub) to answer it: ``named`` (``Q2``, or a
-    link's own id) while it is open; else the one question it asks now, unless the question
-    before that one closed with nobody's word (``_unanswered``)."""
+    asks now, and what to type (``comment``: on GitHub): as the machine's ``answer-asked`` rule
+    says it, over the task's questions and their answers now."""
+    from orchestrator.machine.core import Machine
+    from orchestrator.machine.stimuli import AnswerAsked
+    from orchestrator.run.telling import Between, Desk
+
     found = questions.of_task(workspace, task)
-    now = datetime.now(UTC)
-    asking = [q for q, reply in found if not questions.closed(q, reply, now)]
-    if named is not None:
-        match = next(((q, reply) for q, reply in found if q.named(named)), None)
-        if match is None:
-            known = ", ".join(q.short for q, _ in found) or "none yet"
-            return f"{task} has no question {named} (its questions: {known})" + _asking_now(
-                workspace, task, word, comment=comment
-            )
-        if questions.closed(*match, now):
-            question, reply = match
-            return f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + _asking_now(
-                workspace, task, word, comment=comment
-            )
-        return match[0]
-    if not asking:
-        last = f" (its {found[-1][0].short}, {found[-1][0].said}, closed: {_how(found[-1][1])})" if found else ""
-        return f"{task} asks nothing now{last}"
-    if len(asking) > 1:
-        listed = "; ".join(f"{q.short}, {q.said}" for q in asking)
-        form = asking[0].form(word, comment=comment)
-        return f"{task} asks {len(asking)} questions ({listed}) — name the one you answer: `{form}`"
-    only = asking[0]
-    before = [(q, reply) for q, reply in found if q.number < only.number]
-    if before and _unanswered(*before[-1]):
-        question, reply = before[-1]
-        return (
-            f"{task}'s {question.short}, {question.said}, closed with nobody's word ({_how(reply)}), and it asks "
-            f"{only.short} now: {only.said} — a word for {only.short} names it: `{only.form(word, comment=comment)}`"
-        )
-    return only
-
-
-def _unanswered(question: questions.Question, reply: questions.Reply | None) -> bool:
-    """Whether ``question`` closed with no person's word: denied at its ``until``."""
-    return reply is None or reply.by == questions.TIMEOUT
-
-
-def _how(reply: questions.Reply | None) -> str:
-    """How a question closed: ``denied: no answer within 2s``, ``allowed by ann``."""
-    if reply is None:
-        return "denied: no answer in time"
-    if reply.by == questions.TIMEOUT:
-        return f"denied: {reply.reason or 'no answer in time'}"
-    return f"{'allowed' if reply.allowed else 'denied'} by {reply.by or 'someone'}"
+    desk = Desk(Machine(), Between())
+    told = AnswerAsked(id=desk.stamp(), task=task, named=named, word=word, comment=comment, asked=tuple(found),
+                       now=datetime.now(UTC))  # fmt: skip
+    verdict = desk.tell(told)
+    if verdict.refused is not None:
+        return verdict.refused
+    return next(q for q, _ in found if q.question == verdict.chosen)
 
 
 def _asking_now(workspace: Workspace, task: str, word: str = "allow|deny", *, comment: bool = False) -> str:
     """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
-    asking = questions.pending(workspace, task)
-    if not asking:
-        return f" — {task} asks nothing now"
-    more = f" (and {len(asking) - 1} more)" if len(asking) > 1 else ""
-    return f" — it asks {asking[0].short} now: {asking[0].said}{more}: `{asking[0].form(word, comment=comment)}`"
+    return asking_now(questions.pending(workspace, task), task, word=word, comment=comment)
