@@ -4,6 +4,7 @@ and comparing the instructions it returns, whole. No process, no file, no clock.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import random
 import re
 from datetime import UTC, datetime
@@ -243,6 +244,23 @@ def test_approve_before_rejects_a_task_whose_standing_word_is_a_rejection() -> N
     assert handle(Taken(id=9, task="T-01", gate="before", word=said)) == [
         GiveUp(stimulus=9, task="T-01", status=TaskStatus.REJECTED, cause=cause)
     ]
+
+
+def test_approve_before_judges_whether_the_last_word_stands_on_the_inputs_it_is_told() -> None:
+    """The loop tells the last word said at the gate and what it stands on; whether it stands is
+    the rule's (``Decision.stands``): a word made on other inputs than the task has now does not
+    (it is asked again); with the inputs unknown, one said before its last completed result does
+    not (used up by it), one said since does."""
+    held = [AwaitWord(stimulus=12, task="T-01", gate="before", cause=Cause(CauseKind.HELD, gate="before")),
+            Requeue(stimulus=12, task="T-01")]  # fmt: skip
+    on_inputs = dataclasses.replace(word("approved"), inputs="v2-p-t1-u1")
+    assert handle(Taken(id=12, task="T-01", gate="before", word=on_inputs, inputs="v2-p-t2-u1")) == held
+    assert [type(i) for i in handle(Taken(id=12, task="T-01", gate="before", word=on_inputs,
+                                          inputs="v2-q-t1-u1"))] == [Start]  # fmt: skip
+    used_up = handle(Taken(id=12, task="T-01", gate="before", word=word("approved"), done="2025-11-25T15:00:00Z"))
+    assert used_up == held
+    since = handle(Taken(id=12, task="T-01", gate="before", word=word("approved"), done="2025-11-25T13:00:00Z"))
+    assert [type(i) for i in since] == [Start]
 
 
 def test_start_starts_a_task_approved_at_its_gate_and_one_with_no_gate() -> None:

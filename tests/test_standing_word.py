@@ -76,13 +76,15 @@ def test_the_run_and_status_read_one_rule_for_a_word_at_a_gate_before(
 
 
 def test_no_module_but_approvals_judges_a_word_by_its_own_rule() -> None:
-    """``Decision.stands`` is called in ``state/approvals`` alone: the run's gate, `approve` and
-    ``status`` call ``approvals.standing``, so none of them can drift to a rule of its own."""
+    """``Decision.stands`` is called in ``state/approvals`` alone: the machine's ``approve-before``
+    rule (which the run's gate and ``status`` tell the word and what it stands on) calls
+    ``approvals.standing_on``, `approve` and `reject` ``approvals.standing``, so none of them can
+    drift to a rule of its own."""
     package = Path(orchestrator.__file__).parent
     assert modules_calling("stands") == {"state/approvals.py"}
     users = {
         p.relative_to(package).as_posix()
         for p in package.rglob("*.py")
-        if "approvals.standing(" in p.read_text(encoding="utf-8")
+        if "approvals.standing(" in p.read_text(encoding="utf-8") or "standing_on(" in p.read_text(encoding="utf-8")
     }
-    assert {"run/held/gates.py", "run/inflight/decisions.py", "views/replay.py"} <= users
+    assert {"machine/rules.py", "run/inflight/decisions.py"} <= users

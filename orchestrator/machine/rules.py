@@ -18,7 +18,7 @@ from orchestrator.machine import policy
 from orchestrator.machine import stimuli as on
 from orchestrator.machine.asked import CANCELLED, REVIVED, answer_asked, cancel_asked, retry_asked, word_asked
 from orchestrator.machine.rule import Context, Move, Rule, moves
-from orchestrator.state.approvals import APPROVED, rejected_cause
+from orchestrator.state.approvals import APPROVED, Decision, rejected_cause, standing_on
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.vocabulary import ErrorClass, TaskStatus, money
 
@@ -85,23 +85,30 @@ def _condition(s: on.Taken, _: Context) -> list[do.Instruction]:
     return [do.GiveUp(stimulus=s.id, task=s.task, status=status, cause=cause)]
 
 
+def _standing(s: on.Taken) -> Decision | None:
+    """The word said at its gate before it starts that stands now (``Decision.stands``): made on the
+    inputs it has now, else, with either unknown, since its last completed result."""
+    return standing_on(s.word, s.inputs, s.done)
+
+
 def _approve_before(s: on.Taken, _: Context) -> list[do.Instruction]:
     """No word that stands: it waits at its gate, ready, for when it is approved."""
     if s.gate != "before":
         return []
-    if s.word is None:
+    word = _standing(s)
+    if word is None:
         cause = Cause(CauseKind.HELD, gate="before")
         return [do.AwaitWord(stimulus=s.id, task=s.task, gate="before", cause=cause),
                 do.Requeue(stimulus=s.id, task=s.task)]  # fmt: skip
-    if s.word.decision != APPROVED:
-        cause = rejected_cause(s.word, "before")
+    if word.decision != APPROVED:
+        cause = rejected_cause(word, "before")
         return [do.GiveUp(stimulus=s.id, task=s.task, status=TaskStatus.REJECTED, cause=cause)]
     return []
 
 
 def _start(s: on.Taken, _: Context) -> list[do.Instruction]:
     """It starts: past its gate by the word that stands for it, the cause says so."""
-    word = s.word if s.gate == "before" else None
+    word = _standing(s) if s.gate == "before" else None
     cause = Cause(CauseKind.APPROVED, gate="before", by=word.by or None) if word is not None else None
     return [do.Start(stimulus=s.id, task=s.task, cause=cause)]
 

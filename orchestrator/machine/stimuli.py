@@ -89,7 +89,9 @@ class Taken(Stimulus, frozen=True, kw_only=True):
     awaits_word: bool = False  # its result from an earlier run awaits a person's word (a gate after)
     condition: Judged | None = None  # its Condition, and what it is decided on
     gate: str | None = None  # its Approval cell: before, after
-    word: Decision | None = None  # the person's word that stands for it now (``Decision.stands``)
+    word: Decision | None = None  # the last word said at its gate before it starts (the rule judges if it stands)
+    inputs: str | None = None  # its inputs now (``run/resume/basis``; None: not known), a word made on which stands
+    done: str | None = None  # when its last completed result finished: a word said since stands, inputs unknown
 
 
 class Starting(Stimulus, frozen=True, kw_only=True):

@@ -68,8 +68,19 @@ def standing(decision: Decision | None, inputs: str | None, record: ResultRecord
     completed result (``record``, its result file); ``None`` when none does. The one rule the run's
     gate (``run/held/gates``), `approve` and `reject` (``run/inflight/decisions.standing``) and
     ``status`` (``views/replay``) read, so that what a view says the run does."""
-    done = record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
+    return standing_on(decision, inputs, completed_at(record))
+
+
+def standing_on(decision: Decision | None, inputs: str | None, done: str | None) -> Decision | None:
+    """``standing``, told when its task's last completed result finished (``done``) rather than
+    the result itself: how the machine's ``approve-before`` rule judges the word it is told."""
     return decision if decision is not None and decision.stands(inputs, done) else None
+
+
+def completed_at(record: ResultRecord | None) -> str | None:
+    """When a task's last completed result (``record``) finished: a word said since stands, where
+    its inputs are not known (``None``: it has none)."""
+    return record.finished if record is not None and record.status == TaskStatus.COMPLETED else None
 
 
 def same_inputs(made: str, now: str) -> bool:

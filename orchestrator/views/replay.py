@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from orchestrator import documents
 from orchestrator.machine import instructions as do
 from orchestrator.machine import stimuli as on
@@ -204,13 +206,16 @@ class Replay:
         self.desk.carry(said)
 
     def _taken(self, task: Task) -> on.Taken:
-        """What the gate rules read of ``task``, handed out by the queue: its gate, and the word
-        that stands for it (its Condition is the run's to decide)."""
-        word = None
-        if task.approval == "before":
-            inputs = self.inputs(task) if self.inputs else None
-            word = approvals.standing(self.decisions.get(task.id), inputs, self.records.get(task.id))
-        return on.Taken(id=self.machine.stamp(), task=task.id, gate=task.approval, word=word)
+        """What the gate rules read of ``task``, handed out by the queue: its gate, the last word said
+        at it and what that stands on (its Condition is the run's to decide)."""
+        taken = on.Taken(id=self.machine.stamp(), task=task.id, gate=task.approval)
+        if task.approval != "before":
+            return taken
+        word = self.decisions.get(task.id)
+        inputs = self.inputs(task) if self.inputs and word is not None else None
+        return msgspec.structs.replace(
+            taken, word=word, inputs=inputs, done=approvals.completed_at(self.records.get(task.id))
+        )
 
 
 def read_view(task: Task, record: ResultRecord, result_file: str) -> TaskView:

@@ -25,6 +25,8 @@ from collections.abc import Mapping, MutableMapping
 from dataclasses import replace
 from typing import Any
 
+import msgspec
+
 from orchestrator import documents
 from orchestrator.machine.stimuli import Taken
 from orchestrator.plan.model import Plan, Task
@@ -57,8 +59,9 @@ class Gates:
 
     def taken(self, task_id: str, stimulus: int) -> Taken:
         """What the machine's gate rules read of ``task_id``, taken from the queue: whether its
-        result awaits a word, its Condition with what it is decided on (the rule decides), the
-        word that stands for its gate (a result awaiting its word is judged by neither)."""
+        result awaits a word, its Condition with what it is decided on, the last word said at its
+        gate before it starts with what it stands on (the rules decide; a result awaiting its word
+        is judged by neither)."""
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
         if view.status == TaskStatus.WAITING:  # (ready: a task with a Condition is, once its upstream is done with)
@@ -69,14 +72,13 @@ class Gates:
         if task.condition and not awaits:
             outcomes = {dep: str(self.recorder.views[dep].status) for dep in task.dependencies}
             condition = judged(self.plan, task, outcomes, self._fields)
-        word = self.standing(task, record) if task.approval == "before" and not awaits else None
-        return Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=condition, gate=task.approval,
-                     word=word)  # fmt: skip
-
-    def standing(self, task: Task, record: ResultRecord | None) -> approvals.Decision | None:
-        """The word said for ``task``'s gate that still stands (``approvals.standing``), if one does."""
-        decision = approvals.latest(self.recorder.workspace).get(task.id)
-        return approvals.standing(decision, self.recorder.inputs_of(task), record)
+        taken = Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=condition, gate=task.approval)
+        if task.approval != "before" or awaits:
+            return taken
+        # (the last word said at its gate, and what it stands on: the rule judges whether it does)
+        word = approvals.latest(self.recorder.workspace).get(task.id)
+        inputs = self.recorder.inputs_of(task) if word is not None else None
+        return msgspec.structs.replace(taken, word=word, inputs=inputs, done=approvals.completed_at(record))
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""
