@@ -474,7 +474,8 @@ def test_word_for_a_task_at_no_gate_is_noted_for_when_it_gets_there() -> None:
 
 
 def test_retry_due_puts_each_task_due_back_in_the_queue() -> None:
-    assert handle(Tick(id=16, now=NOW, due=("T-01", "T-02"))) == [
+    """The loop tells its clock and when each waiting retry may start; the rule says which are due."""
+    assert handle(Tick(id=16, now=NOW, waiting={"T-01": NOW - 1, "T-03": NOW + 1, "T-02": NOW})) == [
         Requeue(stimulus=16, task="T-01"),
         Requeue(stimulus=16, task="T-02"),
     ]

@@ -331,7 +331,8 @@ def _found(s: on.Found, _: Context) -> list[do.Instruction]:
 
 
 def _due(s: on.Tick, _: Context) -> list[do.Instruction]:
-    return [do.Requeue(stimulus=s.id, task=task) for task in s.due]
+    """Each task whose next attempt may start by now goes back in the queue (in the order they wait)."""
+    return [do.Requeue(stimulus=s.id, task=task) for task, when in s.waiting.items() if when <= s.now]
 
 
 def _join(s: on.RowAdded, _: Context) -> list[do.Instruction]:

@@ -15,7 +15,7 @@
     WordAsked(task, approve, gate)              `approve`, `reject` asked, before the word is written
     AnswerAsked(task, named, asked, now)        `answer` asked: which question a word answers, or why none
     Found(task, recorded, attempt, ...)         what a workspace's files say of a task between runs (a view)
-    Tick(now, due)                              the loop's clock: the retries due now
+    Tick(now, waiting)                          the loop's clock, and the retries waiting: which are due
     RowAdded(task)                              a row added to the plan while the run goes on
 
 The loop reads the world (files, clocks, the board) into these; the machine never reads it.
@@ -253,10 +253,11 @@ class Found(Stimulus, frozen=True, kw_only=True):
 
 
 class Tick(Stimulus, frozen=True, kw_only=True):
-    """The loop's clock at ``now``: the tasks whose next attempt is ``due``."""
+    """The loop's clock at ``now``, and the tasks waiting for their next attempt with the loop time
+    each may start at (``waiting``): which are due is the ``retry-due`` rule's."""
 
     now: float
-    due: tuple[str, ...] = ()
+    waiting: Mapping[str, float] = msgspec.field(default_factory=dict)
 
 
 class RowAdded(Stimulus, frozen=True, kw_only=True):

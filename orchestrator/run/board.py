@@ -74,10 +74,6 @@ class Board:
         self.delayed[task_id] = when
         self.waiting[task_id] = outcome
 
-    def due(self, now: float) -> tuple[str, ...]:
-        """The tasks whose next attempt is due at loop time ``now``."""
-        return tuple(task_id for task_id, when in self.delayed.items() if when <= now)
-
     def back(self, task_id: str) -> None:
         """``task_id`` back in the queue: its retry due (the attempt it retries kept in ``waiting``
         until the next one starts: a run stopped before it does fails the task on it), or held at

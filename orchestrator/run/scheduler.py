@@ -58,7 +58,7 @@ class Scheduler:
         self.holds.tell(self.recorder.blocked)
         async with anyio.create_task_group() as self.spawner.group:
             while True:
-                self._tell(Tick(id=self.desk.stamp(), now=(now := anyio.current_time()), due=self.board.due(now)))
+                self._tell(Tick(id=self.desk.stamp(), now=(now := anyio.current_time()), waiting=self.board.delayed))
                 self.admission.tick(now, time.time())  # (the windows' slots due given back)
                 self.parts.forecast.tell(self.board.queue.finished_count)  # (at the start; each hundredth finished)
                 self._fill()
