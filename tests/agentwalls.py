@@ -156,6 +156,35 @@ class WallsSuite(Agent):
         assert meta["status"] == "failed" and meta["error_class"] == "denied", meta
         assert meta["permission_denials"] >= 1, meta
 
+    def test_in_a_worktree_its_shell_tool_pushes_nothing_and_the_task_is_not_done(
+        self, tmp_path: Path, binary: str
+    ) -> None:
+        """The model runs ``git push`` in its worktree, whose repository's ``origin`` is a bare
+        repository on disk, as an agent told to "push the work" would: the remote's refs are as
+        they were (the CLI's own rule refuses it, or the attempt's git sends it nowhere, which its
+        output names), and the task, whose work needed the push, failed ``denied``."""
+        tools = self.tools
+        project = self.project(tmp_path, "worktree", tools.shell, tools.shell_access)
+        origin = tmp_path / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True, timeout=60)
+        _git(project, "remote", "add", "origin", str(origin))
+        _git(project, "push", "-q", "origin", "main")
+        refs = _git(origin, "for-each-ref")
+        calls = [tools.run("git push origin HEAD:refs/heads/pwned"), tools.run("git push -f origin HEAD:main")]
+        with self.vendor.fake([*calls, Reply.say("I pushed the work. Done.")]) as api:
+            proc = subprocess.run(
+                [sys.executable, "-m", "orchestrator", "run", str(project / ".orchestrator"), "--json"],
+                env=self.environment(api, tmp_path, binary), cwd=project, capture_output=True, text=True,
+                timeout=TASK_GUARD,
+            )  # fmt: skip
+            asked = len(api.main_requests)
+        assert asked > len(calls), (asked, proc.stdout, proc.stderr)  # every call was made, and answered
+        assert _git(origin, "for-each-ref") == refs
+        meta, _ = result(project)
+        assert proc.returncode == 1, (proc.stdout, proc.stderr)
+        assert meta["status"] == "failed" and meta["error_class"] == "denied", meta
+        assert "git push" in meta["reason"], meta
+
     @pytest.mark.parametrize("isolation", ["none", "worktree"])
     def test_its_file_tool_writes_nothing_of_the_workspace_nor_the_claude_files(
         self, tmp_path: Path, binary: str, isolation: str

@@ -62,3 +62,20 @@ class TestGeminiWalls(WallsSuite):
         shell={"permission_mode": "yolo"},
         shell_access="",
     )
+
+
+def test_its_policy_refuses_a_push_in_a_worktree_before_git_runs(tmp_path: Path) -> None:
+    """Its own rule (``--admin-policy``'s ``commandPrefix``) refuses ``git push`` in a worktree:
+    the answer its model reads is the policy's, not git's (the push never ran)."""
+    from orchestrator.backends.gemini import DELIVERED
+    from orchestrator.git.remote import NOWHERE
+
+    suite = TestGeminiWalls()
+    binary = suite.vendor.binary()
+    if binary is None:
+        if required():
+            pytest.fail(suite.vendor.missing())
+        pytest.skip(suite.vendor.missing())
+    suite.test_in_a_worktree_its_shell_tool_pushes_nothing_and_the_task_is_not_done(tmp_path, binary)
+    log = (tmp_path / "project" / ".orchestrator" / "logs" / "agent-01.attempt-1.out").read_text(encoding="utf-8")
+    assert DELIVERED in log and NOWHERE not in log, log[-3000:]

@@ -86,7 +86,7 @@ def test_an_allowed_senders_approve_starts_the_gated_task_and_nothing_else_does(
         with served(root, "--webhook-secret-file", str(tmp_path / "secret"), env=env) as server:
             waiting(root, server)
             launched = json.loads((root / ".orchestrator/state/launches.json").read_text())["launches"]
-            assert launched[-1]["origin"] == {"repository": REPOSITORY, "issue": 7}
+            assert launched[-1]["origin"] == {"repository": REPOSITORY, "issue": 7, "pull": True}
             before = snapshot(root / ".orchestrator")
             stranger = said(server, comment("/approve T-02", login="mallory", association="CONTRIBUTOR"), "c-0")
             assert stranger.status == 403, stranger.body

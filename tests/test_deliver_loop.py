@@ -1,8 +1,8 @@
 """The loop closed (issue 76): a signed ``pull_request`` delivery to a real ``serve`` starts a run in
 worktrees; its gate waits (no pull request, no comment yet); an allowed sender's ``/approve`` on that
-pull request starts the run that takes it; its work arrives as one pull request, pushed to a bare
-repository on disk, with one summary comment on the pull request it came from, on the fake of
-GitHub's API. A redelivery of the same approval changes nothing.
+pull request starts the run that takes it; its work arrives as one update of the pull request it
+came from (pushed onto its branch, on a bare repository on disk: no second pull request), with one
+summary comment on it, on the fake of GitHub's API. A redelivery of the same approval changes nothing.
 """
 
 from __future__ import annotations
@@ -46,18 +46,23 @@ def gated(tmp_path: Path, remote: Path) -> Path:
     return root
 
 
-def test_a_pull_requests_run_gated_by_a_comment_delivers_one_pull_request_and_one_comment(tmp_path: Path) -> None:
+def test_a_pull_requests_run_gated_by_a_comment_updates_that_pull_request_with_one_comment(tmp_path: Path) -> None:
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True, timeout=60)
     root = gated(tmp_path, remote)
+    git(root, "push", "-q", str(remote), "main:refs/heads/feature")  # (pull request #7's branch: the project's)
     with FakeGitHub() as github:
+        github.pulls[REPOSITORY] = [{
+            "number": 7, "state": "open", "title": "theirs", "body": "theirs", "head": {"ref": "feature"},
+            "base": {"ref": "main"}, "html_url": f"https://github.test/{REPOSITORY}/pull/7",
+        }]  # fmt: skip
         env = {"ORCHESTRATOR_GITHUB_TOKEN": "ghs_fake_token", "ORCHESTRATOR_GITHUB_API": github.url}
         with served(root, "--webhook-secret-file", str(tmp_path / "secret"), env=env) as server:
             started = deliver(server, OPENED, delivery="opened-7")
             assert started.status == 202, started.body
             held = finished(root)
             assert held["launched"]["exit_code"] == 4, held["launched"]
-            assert github.pulls == {} and github.comments == {}  # (nothing goes out before the gate)
+            assert github.comments == {}  # (nothing goes out before the gate)
             approved = said(server, comment("/approve T-02", number=2001), "c-1")
             assert approved.status == 200, approved.body
             wait_for(lambda: bool(github.comments.get(f"{REPOSITORY}#7")), "the summary comment")
@@ -66,10 +71,10 @@ def test_a_pull_requests_run_gated_by_a_comment_delivers_one_pull_request_and_on
             again = said(server, comment("/approve T-02", number=2001), "c-1")  # (a redelivery)
             assert again.status == 409, again.body
         assert server.errors() == "", server.errors()
-    [pull] = github.pulls[REPOSITORY]
+    [pull] = github.pulls[REPOSITORY]  # (the one it came from: no other opened, its words untouched)
     tip = git(root, "rev-parse", INTEGRATION).strip()
-    assert pull["head"]["ref"] == INTEGRATION and tip[:12] in pull["body"]
-    held_remote = subprocess.run(["git", "rev-parse", f"refs/heads/{INTEGRATION}"], cwd=remote, capture_output=True,
+    assert pull["number"] == 7 and pull["head"]["ref"] == "feature" and pull["body"] == "theirs"
+    held_remote = subprocess.run(["git", "rev-parse", "refs/heads/feature"], cwd=remote, capture_output=True,
                                  text=True, check=True, timeout=60).stdout.strip()  # fmt: skip
     assert held_remote == tip and git(root, "show", f"{INTEGRATION}:shipped.txt").strip() == "shipped"
     [summary] = github.comments[f"{REPOSITORY}#7"]
@@ -78,7 +83,7 @@ def test_a_pull_requests_run_gated_by_a_comment_delivers_one_pull_request_and_on
     status = json.loads(subprocess.run([*CLI, "status", "--json"], cwd=root, capture_output=True, text=True,
                                        check=True).stdout)  # fmt: skip
     kinds = sorted(e["kind"] for e in status["effects"])
-    assert kinds == ["comment", "pr", "push"], status["effects"]
+    assert kinds == ["comment", "pr_update", "push"], status["effects"]
 
 
 def check_run(conclusion: str, branch: str, text: str = "") -> dict[str, Any]:

@@ -127,7 +127,8 @@ def test_the_simplest_form_posts_generic_json_for_a_failure_a_stuck_task_and_the
 
 def test_slack_and_discord_targets_get_their_own_formats_and_a_command_gets_the_event(tmp_path: Path) -> None:
     got = tmp_path / "got"
-    command = f'cat > "{got}.$ORCHESTRATOR_EVENT.json"; echo "$ORCHESTRATOR_NOTIFY_TEXT" > "{got}.text"'
+    command = (f'cat > "{got}.$ORCHESTRATOR_EVENT.json"; echo "$ORCHESTRATOR_NOTIFY_TEXT" > "{got}.text"; '
+               f'echo "$ORCHESTRATOR_IDEMPOTENCY_KEY" > "{got}.$ORCHESTRATOR_EVENT.key"')  # fmt: skip
     with Hook() as hook:
         targets = [
             {"url": hook.url + "/slack", "format": "slack"},
@@ -150,6 +151,10 @@ def test_slack_and_discord_targets_get_their_own_formats_and_a_command_gets_the_
     assert discord[0]["content"].startswith("**❌ run finished") and len(discord[0]["content"]) <= 2000
     event = json.loads(Path(f"{got}.task_failed.json").read_text())
     assert event["event"] == "task_failed" and event["task"] == "T-01"
+    # Its idempotency key, in the body and its environment: a message's own, the same on every try.
+    key = Path(f"{got}.task_failed.key").read_text().strip()
+    assert key.startswith("orch-") and event["idempotency_key"] == key
+    assert key != Path(f"{got}.run_finished.key").read_text().strip()
     assert json.loads(Path(f"{got}.run_finished.json").read_text())["exit_code"] == 1
     assert "run finished" in Path(f"{got}.text").read_text()
 
@@ -217,7 +222,9 @@ def test_a_pause_notifies_and_every_kind_in_each_format(tmp_path: Path) -> None:
     discord = [b["content"] for b in bodies if b["path"] == "/d"]
     assert any(c.startswith("**⏸️ run paused") for c in discord) and any("```\nx\n```" in c for c in discord)
     lines = [json.loads(line)["event"] for line in shown.getvalue().splitlines()]
-    assert lines == [e["event"] for e in events]
+    assert [kind for kind in lines if not kind.startswith("effect_")] == [e["event"] for e in events]
+    # Each of the 12 messages an effect of the ledger: its intent, then (all delivered) its outcome.
+    assert lines.count("effect_intended") == lines.count("effect_done") == 12, lines
 
 
 def test_the_user_config_adds_targets_and_a_bad_one_is_named_by_file_and_line(tmp_path: Path) -> None:

@@ -198,7 +198,7 @@ class GeminiBackend(Backend):
             argv += ["-m", settings.model]
         if settings.permission_mode:
             argv += ["--approval-mode", settings.permission_mode]
-        argv += ["--admin-policy", str(walled_policy(walls))]
+        argv += ["--admin-policy", str(walled_policy(walls, no_push=walls.isolated and not settings.agent_pushes))]
         if job.resume_session:
             argv += ["--resume", job.resume_session]
         if settings.permission_mode == "yolo" and bubblewrap():  # (its shell tool: no rule of gemini's holds it)
@@ -334,15 +334,22 @@ _WRITERS = ("write_file", "replace")  # gemini's tools that write a file (its sh
 POLICY_ERROR = "Policy file error"
 
 
-def walled_policy(walls: Walls) -> Path:
+def walled_policy(walls: Walls, *, no_push: bool = False) -> Path:
     """A policy file of gemini's (``--admin-policy``: over the user's own and over ``yolo``) that
-    denies its file tools a path into the walls (``walled_paths``). Written once, in the
-    workspace's state (out of every agent's reach), under a name its text gives it."""
+    denies its file tools a path into the walls (``walled_paths``), and with ``no_push`` (a
+    worktree's agent, ``agent_pushes: false``) its shell a ``git push`` or ``gh pr`` (beside the
+    attempt's git sending every push nowhere, which a command that does not begin so meets).
+    Written once, in the workspace's state (out of every agent's reach), under a name its text gives it."""
     rules = "".join(
         f"[[rule]]\ntoolName = {json.dumps(list(_WRITERS))}\nargsPattern = {json.dumps(pattern)}\n"
         f'decision = "deny"\npriority = 999\ndenyMessage = {json.dumps(f"{WALLS}: out of every agent reach")}\n\n'
         for pattern in walled_paths(walls)
     )
+    if no_push:
+        rules += (
+            f'[[rule]]\ntoolName = "run_shell_command"\ncommandPrefix = {json.dumps(list(NO_DELIVERY))}\n'
+            f'decision = "deny"\npriority = 999\ndenyMessage = {json.dumps(DELIVERED)}\n\n'
+        )
     text = f"# Written by orchestrator: no agent writes the workspace or the project's claude files.\n\n{rules}"
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     path = Workspace(walls.workspace).state_dir / "policies" / f"gemini-{digest}.toml"
@@ -350,6 +357,11 @@ def walled_policy(walls: Walls) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         store.write_text(path, text)
     return path
+
+
+# What a worktree's agent may not run itself: the run delivers its work (``run/deliver``), once.
+NO_DELIVERY = ("git push", "gh pr create", "gh pr merge")
+DELIVERED = "no agent pushes or opens a pull request: the orchestrator delivers the work"
 
 
 def walled_paths(walls: Walls) -> list[str]:

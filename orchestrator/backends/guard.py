@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from orchestrator.executors import sandbox
+from orchestrator.git.remote import NOWHERE
 from orchestrator.git.worktrees import INTEGRATION_DIR
 from orchestrator.plan.config.tasktypes import TYPES_FILE
 from orchestrator.state.workspace import Workspace
@@ -176,9 +177,11 @@ def refused_write(output: str, walls: Iterable[str] = ()) -> bool:
     """Whether a shell command's (or a file tool's) output says a write was stopped by the walls:
     the read-only file system they stand on, or a place walled off named beside a refusal, on its
     line (a sandbox answers a file it keeps from being made so; claude's, a start-up file of the
-    shell's it keeps, ``bash: ~/.bashrc: Permission denied``, is no refusal of the command's)."""
+    shell's it keeps, ``bash: ~/.bashrc: Permission denied``, is no refusal of the command's); or a
+    push the attempt's git sent nowhere (``git/remote.no_push``: git names the place it went, on
+    every CLI alike), which the run delivers itself: a task whose work needed it is not done."""
     said = output.lower()
-    if "read-only file system" in said or "erofs" in said:
+    if "read-only file system" in said or "erofs" in said or NOWHERE.lower() in said:
         return True
     return any(  # (on one line: a shell's warning about its own start-up file is not the walls')
         ("permission denied" in line.lower() or "operation not permitted" in line.lower()) and names_walled(line, walls)

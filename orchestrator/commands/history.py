@@ -92,7 +92,7 @@ def history(call: Call) -> Result:
             for attempt in (a for a in attempts if str(a["run"]) == run):
                 out.append("  " + _attempt_line(attempt, simulated_mark(attempt["simulated"])))
                 out += ["    " + _asked_line(asked) for asked in attempt.get("asked", ())]
-            out += ["  " + entry.said() for entry in delivered.get(run, [])]
+            out += ["  " + line for line in effects.said(delivered.get(run, []))]
         if said:
             out.append("words at the gates")
         for word in said:

@@ -75,7 +75,9 @@ def _effect_lines(entries: list[Any]) -> list[str]:
         return []
     states = {state: sum(1 for e in entries if e.state == state) for state in ("done", "unknown", "failed")}
     told = ", ".join(f"{n} {state}" for state, n in states.items() if n)
-    return [f"{counted(len(entries), 'outward effect')} in the log ({told}):", *("  " + e.said() for e in entries)]
+    from orchestrator.state.events.effects import said
+
+    return [f"{counted(len(entries), 'outward effect')} in the log ({told}):", *("  " + line for line in said(entries))]
 
 
 def _where(path: Path, line: int | None) -> str:

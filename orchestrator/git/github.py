@@ -48,14 +48,17 @@ class Pull:
     head: str
     base: str
     state: str = "open"  # open, closed (a merged one is closed)
+    head_repository: str | None = None  # where its head branch is (a fork's: not its own repository)
 
     @classmethod
     def of(cls, data: Any) -> Pull:
         if not isinstance(data, dict) or not isinstance(data.get("number"), int):
             raise GitHubError(f"GitHub answered no pull request: {str(data)[:200]}")
         head, base = data.get("head") or {}, data.get("base") or {}
+        where = (head.get("repo") or {}).get("full_name") if isinstance(head.get("repo"), dict) else None
         return cls(data["number"], str(data.get("html_url") or ""), str(head.get("ref") or ""),
-                   str(base.get("ref") or ""), str(data.get("state") or "open"))  # fmt: skip
+                   str(base.get("ref") or ""), str(data.get("state") or "open"),
+                   where if isinstance(where, str) else None)  # fmt: skip
 
 
 class GitHub:

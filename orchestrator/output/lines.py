@@ -21,7 +21,7 @@ from orchestrator.plan.table.times import spoken_in
 from orchestrator.printable import visible
 from orchestrator.state.causes import CauseKind
 from orchestrator.state.events.base import EventRecord
-from orchestrator.state.events.effects import effect_said
+from orchestrator.state.events.effects import NOTIFY, effect_said
 from orchestrator.state.events.records import parse
 from orchestrator.state.events.reporter import EventReporter
 from orchestrator.state.events.runs import (
@@ -104,10 +104,12 @@ def _agent(agent: str | None) -> str:
 class _EffectLines(EventReporter[str | None]):
     """The lines of an outward effect (``state/events/effects``): intended, done (with its link), failed."""
 
-    def effect_intended(self, event: EffectIntended) -> str:
-        return f"📤 {effect_said(event)}…"
+    def effect_intended(self, event: EffectIntended) -> str | None:
+        return f"📤 {effect_said(event)}…" if event.kind != NOTIFY else None  # (a notification: told if it fails)
 
-    def effect_done(self, event: EffectDone) -> str:
+    def effect_done(self, event: EffectDone) -> str | None:
+        if event.kind == NOTIFY:
+            return None
         how = " (found done there: not done again)" if event.found else ""
         return f"📬 {effect_said(event)}{how}" + (f": {event.url}" if event.url else "")
 

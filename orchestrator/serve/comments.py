@@ -131,7 +131,8 @@ def comment_of(payload: Mapping[str, Any]) -> Comment | None:
 
 
 def origin_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Where a delivery that started a run came from: its repository and pull request or issue."""
+    """Where a delivery that started a run came from: its repository and pull request or issue
+    (``pull``: a pull request, whose branch a run's ``deliver: pr`` updates)."""
     repository = dig(payload, "repository", "full_name")
     number = next(
         (n for n in (dig(payload, "pull_request", "number"), dig(payload, "issue", "number"), payload.get("number"))
@@ -140,7 +141,10 @@ def origin_of(payload: Mapping[str, Any]) -> dict[str, Any] | None:
     )  # fmt: skip
     if not isinstance(repository, str) or not _REPOSITORY.match(repository) or number is None:
         return None
-    return {"repository": repository, "issue": number}
+    pull = isinstance(dig(payload, "pull_request", "number"), int) or isinstance(
+        dig(payload, "issue", "pull_request"), dict
+    )
+    return {"repository": repository, "issue": number, **({"pull": True} if pull else {})}
 
 
 def remember_origin(workspace: Workspace, launch: str, payload: Mapping[str, Any]) -> None:

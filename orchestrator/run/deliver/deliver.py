@@ -11,6 +11,10 @@ a comment on the pull request or issue the run came from. Each is an effect of t
                 │                       └─ no ─▶ pr_update (PATCH its body, once per commit)
                 │ no ─▶ an open pull request for the head branch? ─ yes ─▶ done (found) ─▶ pr_update
                 └─▶ intent ─▶ POST ─▶ done (number, URL) | failed
+    pr, for a run from a pull request (of the same repository, open): no pull request opened; the
+         run's work pushed onto that pull request's head branch, a fast-forward only (its head
+         moved to a commit the work does not hold: refused, said in one line), then ``pr_update``
+         of that pull request (its page read back; its title and body are its author's, untouched)
     comment ─▶ ledger done? ─ yes ─▶ nothing
                 │ no: an intent left unknown? ─▶ a comment there carrying the key? ─ yes ─▶ done (found)
                 └─▶ intent ─▶ POST ─▶ done | failed
@@ -33,7 +37,7 @@ from typing import Any
 from orchestrator.errors import GitError
 from orchestrator.git.github import GitHub, GitHubError, Pull, repository_of
 from orchestrator.git.remote import push, remote_sha, url_of
-from orchestrator.git.repo import current_branch
+from orchestrator.git.repo import current_branch, git
 from orchestrator.plan.config.deliver import Deliver
 from orchestrator.run.deliver.bodies import Account, comment_body, marked, pull_body
 from orchestrator.state.events.effects import DONE, EffectFailedError, Effects, Entry, Outcome, key
@@ -70,6 +74,8 @@ class Delivery:
         pull: Entry | None = None
         if self.deliver.pushes and account.exit_code != 0:
             self.skipped.append(f"not pushed: the run did not complete its work (exit {account.exit_code})")
+        elif self.deliver.pushes and (came := self._came_from(account)) is not None:
+            pull = self._onto(account, *came)
         elif self.deliver.pushes:
             self._push(account)
             if "pr" in self.deliver.to:
@@ -185,6 +191,63 @@ class Delivery:
             return self._client().pull(repository, entry.number).state != "open"
         except GitHubError as exc:
             raise Undelivered(f"pr {repository}#{entry.number}: {exc}") from None
+
+    # --- the pull request the run came from ----------------------------------------------------
+
+    def _came_from(self, account: Account) -> tuple[str, int, Pull | None] | None:
+        """The pull request the run came from, when its work goes onto it (``deliver: pr``; the
+        same repository): its repository and number, and GitHub's word on it (``None``: its update
+        at this commit is done already, nothing to ask). ``None`` for a run from no pull request,
+        or from one closed, or a fork's (its branch not ours to push to): its own pull request."""
+        origin = self.where.origin or {}
+        if "pr" not in self.deliver.to or not origin.get("pull") or not isinstance(origin.get("issue"), int):
+            return None
+        repository, number = str(origin.get("repository")), int(origin["issue"])
+        if self.deliver.repository not in (None, repository):
+            return None
+        if self.effects.done("pr_update", f"{repository}#{number}", account.commit):
+            return repository, number, None
+        try:
+            pull = self._client().pull(repository, number)
+        except GitHubError as exc:
+            raise Undelivered(f"pr {repository}#{number}: {exc}") from None
+        if pull.state != "open" or not pull.head or pull.head_repository not in (None, repository):
+            return None
+        return repository, number, pull
+
+    def _onto(self, account: Account, repository: str, number: int, pull: Pull | None) -> Entry:
+        """The run's work pushed onto pull request ``number``'s branch, as a fast-forward, and
+        recorded as that pull request's update: never a second pull request."""
+        target = f"{repository}#{number}"
+        if pull is None:  # (done at this commit: the ledger's word)
+            entry = self.effects.done("pr_update", target, account.commit)
+            assert entry is not None
+            self.made.append(entry)
+            return entry
+        repo, commit = self.where.repo, account.commit
+        if repo is None or commit is None:
+            raise Undelivered("deliver: pr needs isolation: worktree — the run has no branch of its work")
+        remote, branch = self.deliver.remote, pull.head
+
+        def pushed() -> Outcome:
+            there = remote_sha(repo, remote, branch)
+            if there is not None and there != commit and not git(["merge-base", "--is-ancestor", there, commit],
+                                                                 repo, check=False).ok:  # fmt: skip
+                raise GitError(f"the branch of #{number} moved to {there[:12]}, which the run's work does not "
+                               "hold: not pushed over it (bring it into the work, then run again)")  # fmt: skip
+            push(repo, remote, commit, branch)  # (no lease: a fast-forward, or git refuses)
+            return Outcome()
+
+        def landed() -> Outcome | None:
+            return Outcome() if remote_sha(repo, remote, branch) == commit else None
+
+        self._step("push", f"{remote} {branch}", commit, pushed, landed)
+        github = self._client()
+
+        def updated() -> Outcome:
+            return _of(github.pull(repository, number))
+
+        return self._step("pr_update", target, commit, updated, lambda: None)
 
     # --- the comment ------------------------------------------------------------------------------
 

@@ -16,6 +16,11 @@ one-line text in ``ORCHESTRATOR_NOTIFY_TEXT``; it is killed (its whole group) pa
 and reaped, and its group is killed once it exits so nothing it started outlives it. Its exit
 status decides as soon as it exits: a child it left in the background (``sleep 300 &``) is killed
 with its group, and never waited for.
+
+Each message carries its idempotency key (``Message.key``: the same on every try, and on the next
+run's when this one died before its outcome was known): a webhook's ``Idempotency-Key`` header, a
+command's ``ORCHESTRATOR_IDEMPOTENCY_KEY``. Its outcome (delivered, or not: why) is handed back to
+the run's thread (``outcomes``), the one writer of the event log, which records it.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from orchestrator import redaction, timing
@@ -47,6 +52,8 @@ class Message:
     kind: str
     body: dict[str, Any]
     text: str
+    key: str | None = None  # its idempotency key, handed to the receiver
+    effect: str | None = None  # its effect's key in the ledger (``state/events/effects``)
 
 
 class DeliveryFailed(Exception):
@@ -65,6 +72,7 @@ class Courier:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._notices: list[str] = []
+        self._outcomes: list[tuple[str, str | None]] = []
         if delays is None:
             first = timing.current().notify_retry
             delays = (first, 2 * first, 4 * first)
@@ -78,6 +86,23 @@ class Courier:
     def tell(self, notice: str) -> None:
         with self._lock:
             self._notices.append(notice)
+
+    def settled(self, message: Message, problem: str | None) -> None:
+        """``message`` delivered (``problem``: ``None``) or given up, from a target's thread."""
+        if message.effect is not None:
+            with self._lock:
+                self._outcomes.append((message.effect, problem))
+
+    def outcomes(self) -> list[tuple[str, str | None]]:
+        """Each message's outcome since the last call, by its effect's key: ``None`` when it was
+        delivered, else why not; for the run's thread to record."""
+        with self._lock:
+            found, self._outcomes = self._outcomes, []
+        return found
+
+    def left(self) -> list[str]:
+        """The effects of the messages still queued or under way: after ``close``, those given up."""
+        return [effect for line in self._lines for effect in line.holding()]
 
     def notices(self) -> list[str]:
         """What went wrong since the last call (each target's first failure only)."""
@@ -113,6 +138,7 @@ class _Line:
         self.cwd = cwd
         self.delays = delays
         self.queue: queue.Queue[Message] = queue.Queue()
+        self._held: dict[str, None] = {}  # the effects of the messages queued or under way
         self.pending = 0  # queued or being delivered
         self.down = False
         self.told = False
@@ -123,12 +149,18 @@ class _Line:
     def put(self, message: Message) -> None:
         with self._lock:
             self.pending += 1
+            if message.effect is not None:
+                self._held[message.effect] = None
         self.queue.put(message)
 
     def busy(self) -> bool:
         """Whether the end of the run should wait for this target: it has messages and is up."""
         with self._lock:
             return self.pending > 0 and not self.down
+
+    def holding(self) -> list[str]:
+        with self._lock:
+            return list(self._held)
 
     def abandon(self) -> int:
         """Stop: a command under way is killed (its thread reaps it); how many messages are left."""
@@ -147,18 +179,23 @@ class _Line:
             except queue.Empty:
                 continue
             try:
-                self._deliver(message)
+                problem = self._deliver(message)
             finally:
                 with self._lock:
                     self.pending -= 1
+            if problem is not False:  # (stopped between its tries: given up, told by ``close``)
+                with self._lock:
+                    self._held.pop(message.effect or "", None)
+                self.courier.settled(message, problem)
 
-    def _deliver(self, message: Message) -> None:
+    def _deliver(self, message: Message) -> str | Literal[False] | None:
+        """``None`` once delivered, else why not; ``False`` when the courier stopped between tries."""
         stop = self.courier.stopping
         tries = 1 if self.down else 1 + len(self.delays)
         problem = ""
         for attempt in range(tries):
             if attempt and stop.wait(self.delays[attempt - 1]):
-                return
+                return False
             try:
                 self._once(message)
             except DeliveryFailed as exc:
@@ -167,7 +204,7 @@ class _Line:
                     break
                 continue
             self.down = False
-            return
+            return None
         self.down = True
         if not self.told:
             self.told = True
@@ -175,10 +212,11 @@ class _Line:
                 f"notifications to {self.target.name} fail ({problem}); the run goes on, and later ones "
                 "are tried once each"
             )
+        return problem or "not delivered"
 
     def _once(self, message: Message) -> None:
         if self.target.url is not None:
-            post(self.target.url, message.body)
+            post(self.target.url, message.body, key=message.key)
         else:
             self._command(message)
 
@@ -191,6 +229,7 @@ class _Line:
             "ORCHESTRATOR_EVENT": message.kind,
             "ORCHESTRATOR_EVENT_JSON": data,
             "ORCHESTRATOR_NOTIFY_TEXT": redaction.text(message.text),
+            **({"ORCHESTRATOR_IDEMPOTENCY_KEY": message.key} if message.key else {}),
         }
         # The event goes in, and what the command says comes out, through unlinked files, not
         # pipes: a child it leaves running in the background holds a pipe open, and waiting for
@@ -243,8 +282,8 @@ def _kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def post(url: str, body: dict[str, Any], timeout: float | None = None) -> None:
-    """POST ``body`` as JSON; ``DeliveryFailed`` unless the answer is 2xx."""
+def post(url: str, body: dict[str, Any], timeout: float | None = None, *, key: str | None = None) -> None:
+    """POST ``body`` as JSON (``key``: its ``Idempotency-Key`` header); ``DeliveryFailed`` unless the answer is 2xx."""
     import urllib.error  # (here: 20 ms of every run's start-up, for the runs that notify a webhook)
     import urllib.request
 
@@ -253,7 +292,11 @@ def post(url: str, body: dict[str, Any], timeout: float | None = None) -> None:
         url,
         data=data,
         method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": f"orchestrator/{__version__}"},
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": f"orchestrator/{__version__}",
+            **({"Idempotency-Key": key} if key else {}),
+        },
     )
     handlers = [urllib.request.ProxyHandler({})] if urlsplit(url).hostname in _LOOPBACK else []
     opener = urllib.request.build_opener(*handlers)

@@ -13,10 +13,19 @@ A task is *stuck* (one ``task_stuck`` event per attempt, whether or not anyone i
 its attempt has run for ``STUCK_RUNNING`` (80%) of its ``timeout``, or printed nothing (no byte
 added to its stdout or stderr log) for ``STUCK_SILENT`` (half) of its ``inactivity_timeout``:
 early enough that a person can look before the watchdog kills it.
+
+Each message is an effect of the ledger (``state/events/effects``, kind ``notify``): its key names
+the target, the event's kind, its task and attempt and the run (``#2`` for a second of the same in
+one run); its intent, holding the message, is on disk before the message is queued, and its outcome
+is recorded when the target's thread hands it back (``Courier.outcomes``, read on the run's thread
+at each tick and at the end). The receiver gets an idempotency key made of the workspace and that
+key. A run that finds an intent with no outcome (its run was killed in between) sends it again
+first, under the same key; one with an outcome, it never sends again.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from dataclasses import dataclass
@@ -31,9 +40,18 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.run.notices.delivery import Courier, Message
 from orchestrator.run.notices.digest import Digest
 from orchestrator.state import journal as journals
+from orchestrator.state.events import effects
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
-from orchestrator.state.events.runs import BudgetReached, Notice, RunFinished, RunStarted
+from orchestrator.state.events.runs import (
+    BudgetReached,
+    EffectDone,
+    EffectFailed,
+    EffectIntended,
+    Notice,
+    RunFinished,
+    RunStarted,
+)
 from orchestrator.state.events.tasks import (
     ApprovalRequested,
     PermissionAnswered,
@@ -196,6 +214,10 @@ class Notifying(Recording):
         self.project = workspace.project_dir.name
         self._problem = problem
         self.digest = Digest(timing.current().notify_digest)  # (a row's items' failures: one message a while)
+        self.labels = [label(target) for target in targets]
+        self.plan_id = hashlib.sha256(str(workspace.root.resolve()).encode()).hexdigest()[:16]
+        self.keys: dict[str, int] = {}  # each effect key's uses in this run (a second: ``#2``)
+        self.events_file = workspace.events_file
 
     def run_finished(self, event: RunFinished) -> None:
         for digest in self.digest.all(time.monotonic()):  # (a row's failures not told yet: before the end)
@@ -210,6 +232,8 @@ class Notifying(Recording):
         if self._problem:
             self._notice(self._problem)
             self._problem = None
+        if self.courier is not None:
+            self._send_again()
 
     def any_event(self, event: EventRecord) -> None:
         super().any_event(event)
@@ -227,9 +251,52 @@ class Notifying(Recording):
         text = headline(event, self.project)
         wanted = [(index, target) for index, target in enumerate(self.targets) if kind in target.events]
         found = links_for(self.watch.workspace, self.watch.plan, event, self.log.run) if wanted else None
+        messages: list[tuple[int, Message]] = []
         for index, target in wanted:
             body = payload(event, target.format, workspace=self.workspace, project=self.project, links=found)
-            self.courier.send(index, Message(kind, body, text))
+            name, said = self._effect(event, self.labels[index])
+            sent = self.idempotency_key(name)
+            if target.format == "generic":  # (slack's and discord's bodies are their APIs': the header only)
+                body = {**body, "idempotency_key": sent}
+            message = Message(kind, body, text, sent, name)
+            intent = {"target": self.labels[index], "event": kind, "body": body, "text": text, "key": sent}
+            super().any_event(EffectIntended(key=name, kind=effects.NOTIFY, target=said, message=intent))
+            messages.append((index, message))
+        self.flush()  # (each intent on disk before its message may leave)
+        for index, message in messages:
+            self.courier.send(index, message)
+
+    def _effect(self, event: EventRecord, target: str) -> tuple[str, str]:
+        """The key of ``event``'s notification to ``target`` in this run, and what it is for."""
+        task, attempt = getattr(event, "task", None), getattr(event, "attempt", None)
+        of = f" {task}" if isinstance(task, str) else ""
+        of += f" attempt {attempt}" if isinstance(attempt, int) else ""
+        said = f"{target}: {event.event}{of} in run {self.log.run}"
+        name = effects.key(effects.NOTIFY, said)
+        count = self.keys[name] = self.keys.get(name, 0) + 1
+        if count > 1:
+            said += f" #{count}"
+        return effects.key(effects.NOTIFY, said), said
+
+    def idempotency_key(self, effect: str) -> str:
+        """What a receiver is handed for the notification of ``effect``: the same on every try."""
+        return "orch-" + hashlib.sha256(f"{self.plan_id}\n{effect}".encode()).hexdigest()[:32]
+
+    def _send_again(self) -> None:
+        """The notifications a killed run intended and never knew the outcome of: sent again,
+        each under its own key (to a target still named; else given up, and said so)."""
+        assert self.courier is not None
+        for intent in effects.unsent(self.events_file):
+            message = intent.message or {}
+            named = str(message.get("target"))
+            index = self.labels.index(named) if named in self.labels else None
+            common = {"key": intent.key, "kind": intent.kind, "target": intent.target}
+            if index is None or not isinstance(message.get("body"), dict):
+                super().any_event(EffectFailed(**common, error="its target is no longer notified: not sent again"))
+                continue
+            again = Message(str(message.get("event")), message["body"], str(message.get("text", "")),
+                            message.get("key"), intent.key)  # fmt: skip
+            self.courier.send(index, again)
 
     def next_tick(self, now: float, every: float) -> float:
         """Seconds until the run's clock should tick again: ``every``, or sooner when an attempt
@@ -253,6 +320,20 @@ class Notifying(Recording):
         if self.courier is not None:
             for message in self.courier.notices():
                 self._notice(message)
+            self._settled(self.courier)
+
+    def _settled(self, courier: Courier) -> None:
+        """Each notification's outcome, as its target's thread handed it back: in the log, now (the
+        loop may not flush for a long task's while, and a kill meanwhile would send it again)."""
+        settled = courier.outcomes()
+        for name, problem in settled:
+            kind, _, said = name.partition(":")
+            if problem is None:
+                super().any_event(EffectDone(key=name, kind=kind, target=said))
+            else:
+                super().any_event(EffectFailed(key=name, kind=kind, target=said, error=problem))
+        if settled:
+            self.flush()
 
     def _drain(self) -> None:
         """The end of the run: what is still queued gets ``timing.notify_drain``, then is given up."""
@@ -263,12 +344,23 @@ class Notifying(Recording):
         given_up = courier.close(drain)
         for message in courier.notices():
             self._notice(message)
+        self._settled(courier)
+        for name in courier.left():
+            why = f"not delivered within {drain:g}s of the run's end; given up"
+            super().any_event(EffectFailed(key=name, kind=effects.NOTIFY, target=name.partition(":")[2], error=why))
         if given_up:
             plural = "s" if given_up != 1 else ""
             self._notice(f"{given_up} notification{plural} not delivered within {drain:g}s; given up")
 
     def _notice(self, message: str) -> None:
         super().any_event(Notice(message=message))
+
+
+def label(target: Target) -> str:
+    """A target as its notifications' keys name it: its name and a digest of all of it (two URLs of
+    one host differ by their path, which may be a secret and is not shown)."""
+    whole = target.url or "\0".join(target.argv) or target.shell or ""
+    return f"{target.name} [{hashlib.sha256(whole.encode()).hexdigest()[:8]}]"
 
 
 def links_for(workspace: Workspace, plan: Plan, event: EventRecord, run: str | None = None) -> dict[str, str] | None:

@@ -13,6 +13,12 @@ Its intent (``effect_intended``) is on disk before the effect is attempted; its 
 have reached the remote all the same: a timeout) is *unknown*: ``Effects.do`` asks the remote
 (``reconcile``: the open pull requests of that head branch, the remote's ref, the comments that
 carry the key) before it tries again, and takes what it finds as done (``found``).
+
+A notification (``notify``: an event told to a target of the ``notify`` setting, a row's digest of
+failures one message) is an effect too, with a key of its own (``run/notices/notify``): the target,
+the event's kind, its task and attempt, the run. Its receiver is handed an idempotency key made of
+it, and no receiver can be asked whether it has one: an intent a crash left with no outcome is sent
+again by the next run (``unsent``), under the same key, for the receiver to drop if it had it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from typing import Any
 from orchestrator.state.events.base import EventRecord
 
 DONE, UNKNOWN, FAILED = "done", "unknown", "failed"
-_WORDS = {"push": "push of", "pr": "pull request for", "pr_update": "pull request update to", "comment": "comment on"}
+_WORDS = {"push": "push of", "pr": "pull request for", "pr_update": "pull request update to", "comment": "comment on",
+          "notify": "notification to"}  # fmt: skip
+NOTIFY = "notify"  # a notification or a webhook (``run/notices``): one effect a message and target
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +125,37 @@ def ledger(events_file: Path) -> dict[str, Entry]:
 
 def current(entries: dict[str, Entry], limit: int = 10) -> list[Entry]:
     """What ``status`` and the dashboard show: the last word on each thing delivered to (a remote's
-    branch, a pull request, an issue's comments), the ``limit`` latest, oldest first."""
+    branch, a pull request, an issue's comments), the ``limit`` latest, oldest first; a notification
+    only while it is not done (many are sent, and one delivered says nothing a person must do)."""
     last: dict[tuple[str, str], Entry] = {}
     for entry in sorted(entries.values(), key=lambda e: e.time):
+        if entry.kind == NOTIFY and entry.state == DONE:
+            continue
         kind = "pr" if entry.kind == "pr_update" else entry.kind
         target = entry.target if entry.kind != "pr_update" else f"{entry.target} (update)"
         last[(kind, target)] = entry
     return list(last.values())[-limit:]
+
+
+def said(entries: Iterable[Entry]) -> list[str]:
+    """The lines ``history`` and ``verify`` show of ``entries``: each effect's, but the
+    notifications delivered, counted in one line (a run may send many, and they need no one)."""
+    entries = list(entries)
+    sent = sum(1 for e in entries if e.kind == NOTIFY and e.state == DONE)
+    lines = [e.said() for e in entries if e.kind != NOTIFY or e.state != DONE]
+    return lines + ([f"📬 {sent} notification{'s' if sent != 1 else ''} delivered"] if sent else [])
+
+
+def unsent(events_file: Path) -> list[Any]:
+    """The notifications whose intent has no outcome (its run died between them): each intent,
+    which holds its message, oldest first."""
+    from orchestrator.state.events.log import Cursor, read_new
+    from orchestrator.state.events.runs import EffectIntended
+
+    records = read_new(events_file, Cursor(0), only=(b'"effect_',))
+    entries = read(records)
+    intents = {e.key: e for e in records if isinstance(e, EffectIntended) and e.kind == NOTIFY and e.message}
+    return [intent for name, intent in intents.items() if entries[name].state == UNKNOWN]
 
 
 def of_run(entries: dict[str, Entry], run: str | None) -> list[Entry]:

@@ -318,7 +318,7 @@ class CheckpointRestored(EventRecord):
 class _Effect(EventRecord):
     """An outward effect (``state/events/effects``): ``key``, what it is for (its kind, where it goes, the
     work it carries), which no retry, rerun or resume does twice; ``kind``: push, pr, pr_update,
-    comment; ``target``: where it goes (a remote's branch, ``OWNER/NAME#7``); ``commit``: the work."""
+    comment, notify; ``target``: where it goes (a remote's branch, ``OWNER/NAME#7``); ``commit``: the work."""
 
     key: str
     kind: str
@@ -328,9 +328,12 @@ class _Effect(EventRecord):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EffectIntended(_Effect):
-    """An effect about to be attempted: written, and on disk, before it is."""
+    """An effect about to be attempted: written, and on disk, before it is. ``message``: a
+    notification's (``run/notices``), what it carries, to be sent again, under the same
+    idempotency key, by the next run when this one died before its outcome was known."""
 
     event: ClassVar[EventKind] = EventKind.EFFECT_INTENDED
+    message: dict[str, Any] | None = field(default=None, metadata=OPTIONAL)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
