@@ -26,6 +26,7 @@ from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.journal import Journal
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
+from orchestrator.state.taskstate import Numbers
 from orchestrator.vocabulary import TaskStatus
 
 
@@ -42,11 +43,14 @@ class Board:
     ) -> None:
         self.plan, self.queue, self.recorder = plan, queue, recorder
         self.running: dict[str, Attempt] = {}
-        self.attempts = dict(attempts)  # task -> number of its last attempt, in this run or an earlier one
-        self.first_attempt: dict[str, int] = {}  # task -> number of its first attempt in this run
         self.delayed: dict[str, float] = {}  # task -> loop time its next attempt may start
         self.waiting: dict[str, Outcome] = {}  # task -> the attempt that ended, whose next one is delayed
         self.retries = retries if retries is not None else RetryBook()  # (the machine's memory of them)
+        # Each task's attempts' numbers, held in the machine's state of it (``TaskState``): its last
+        # attempt's, in this run or an earlier one, and its first in this run.
+        self.attempts = Numbers(self.retries.tasks, "attempt")
+        self.attempts.update(attempts)
+        self.first_attempt = Numbers(self.retries.tasks, "first")
         # Told of each task that ended, and whether it completed (``run/items``: a row's instances
         # counted for the views; the first that failed stops the others, when its row says so).
         self.ended: Callable[[str, bool], None] = lambda task_id, completed: None
@@ -67,7 +71,9 @@ class Board:
     def numbered(self, task_id: str) -> tuple[int, int]:
         """The number of ``task_id``'s next attempt, and of its first in this run."""
         number = self.attempts[task_id] = self.attempts.get(task_id, 0) + 1
-        return number, self.first_attempt.setdefault(task_id, number)
+        first = self.first_attempt.get(task_id) or number
+        self.first_attempt[task_id] = first
+        return number, first
 
     def later(self, task_id: str, when: float, outcome: Outcome) -> None:
         """``task_id``'s next attempt starts at loop time ``when``, after ``outcome``'s."""

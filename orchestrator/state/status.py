@@ -66,7 +66,6 @@ class TaskView:
     # From its first attempt's start to its last's end, in the run of it that made its result
     # (retries and the waits between them in it): ``output/final.as_spent`` sets it; None: not known.
     span: float | None = None
-    attempts: int = 0  # the number of its last attempt (numbers go on across runs)
     run_attempts: int = 0  # how many attempts the run of it that made its state made: 1 + its retries
     backend: str | None = None
     cost_usd: float | None = None
@@ -89,6 +88,16 @@ class TaskView:
     @property
     def status(self) -> TaskStatus:
         return self.state.status
+
+    @property
+    def attempts(self) -> int:
+        """The number of its last attempt (numbers go on across runs), as the machine holds it
+        (``TaskState.attempt``: what a run numbers its next attempt from)."""
+        return self.state.attempt
+
+    @attempts.setter
+    def attempts(self, number: int) -> None:
+        self.state.attempt = number
 
     @property
     def cause(self) -> Cause | None:

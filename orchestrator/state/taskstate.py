@@ -3,6 +3,7 @@ machine (``machine/``) holds it and a task's view (``state/status.TaskView``) re
 
 from __future__ import annotations
 
+from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
 
 from orchestrator.state.causes import Cause
@@ -25,3 +26,41 @@ class TaskState:
     limited: tuple[int, float] | None = None
     hold: Cause | None = None
     gate: str | None = None  # the gate it waits at for a person's word: before, after
+    attempt: int = 0  # the number of its last attempt, in this run or an earlier one (0: none yet)
+    first: int = 0  # the number of its first attempt in this run (0: none started in it)
+
+
+class Numbers(MutableMapping[str, int]):
+    """One number the machine holds of each task (``field``: ``attempt``, its last attempt's;
+    ``first``, its first in this run), as a mapping: a task with none (0) is not in it. A task
+    the machine does not hold (yet) keeps its number here, beside it."""
+
+    def __init__(self, tasks: MutableMapping[str, TaskState], field: str) -> None:
+        self._tasks, self._field = tasks, field
+        self._beside: dict[str, int] = {}
+
+    def __getitem__(self, task: str) -> int:
+        state = self._tasks.get(task)
+        value: int = getattr(state, self._field) if state is not None else self._beside.get(task, 0)
+        if not value:
+            raise KeyError(task)
+        return value
+
+    def __setitem__(self, task: str, value: int) -> None:
+        state = self._tasks.get(task)
+        if state is None:
+            self._beside[task] = value
+        else:
+            setattr(state, self._field, value)
+
+    def __delitem__(self, task: str) -> None:
+        self[task]  # (KeyError for one it has none of)
+        self[task] = 0
+        self._beside.pop(task, None)
+
+    def __iter__(self) -> Iterator[str]:
+        yield from (task for task, state in self._tasks.items() if getattr(state, self._field))
+        yield from (task for task, value in self._beside.items() if value and task not in self._tasks)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -97,7 +98,13 @@ class ViewDesk:
             if isinstance(instruction, do.Shows):
                 with governed(rule.name, instruction.task, frozenset(rule.moves)):
                     status = joined(instruction.task, instruction.status)
-                self.machine.tasks[instruction.task] = TaskState(status, instruction.cause, instruction.note)
+                held = self.machine.tasks.get(instruction.task)  # (what its files say of it but its state: its numbers)
+                joining = TaskState(status, instruction.cause, instruction.note)
+                self.machine.tasks[instruction.task] = (
+                    joining
+                    if held is None
+                    else replace(held, status=status, cause=instruction.cause, note=instruction.note)
+                )
                 return
             state = _state_of(instruction)
             if state is None or task is None:

@@ -31,7 +31,7 @@ import dataclasses
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
@@ -67,7 +67,7 @@ class Hedger:
         admission: Admission,
         journal: Journal,
         emit: Callable[[EventRecord], None],
-        numbers: dict[str, int],
+        numbers: MutableMapping[str, int],
         desk: Desk,
     ) -> None:
         self.plan, self.admission, self.emit = plan, admission, emit

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 
 import anyio
@@ -65,7 +65,9 @@ async def run_lane(lane: Lane, run: Callable[[], Awaitable[Outcome]], send: Obje
 class Racing:
     """What starts attempts beside a task's own and settles the race's lanes."""
 
-    def __init__(self, launcher: Launcher, admission: Admission, journal: Journal, numbers: dict[str, int]) -> None:
+    def __init__(
+        self, launcher: Launcher, admission: Admission, journal: Journal, numbers: MutableMapping[str, int]
+    ) -> None:
         self.launcher, self.admission, self.journal = launcher, admission, journal
         self.numbers = numbers  # task -> its last attempt's number (the scheduler's)
         self.live: dict[str, Attempt] = {}  # the lanes' attempts holding a slot, by ``key``
