@@ -53,14 +53,15 @@ def row_record(
                         fingerprint=fingerprint)  # fmt: skip
 
 
-def spent(workspace: Workspace, instances: list[Task]) -> dict[str, Any]:
-    """What a row's instances spent, summed from their results: its cost, tokens (by kind) and
-    duration, as every total shows the row (``status``, ``report``, ``history``, ``final_output.md``)."""
+def spent(workspace: Workspace, instances: list[Task], held: Mapping[str, ResultRecord]) -> dict[str, Any]:
+    """What a row's instances spent, summed from their results (those the run holds, ``held``; a
+    file read only for one it does not): its cost, tokens (by kind) and duration, as every total
+    shows the row (``status``, ``report``, ``history``, ``final_output.md``)."""
     cost: float | None = None
     tokens: dict[str, int] = {}
     duration = 0.0
     for task in instances:
-        record = read_record(workspace.result(task), task.id)
+        record = held.get(task.id) or read_record(workspace.result(task), task.id)
         if record is None:
             continue
         if record.cost_usd is not None:
@@ -72,8 +73,9 @@ def spent(workspace: Workspace, instances: list[Task]) -> dict[str, Any]:
             "duration": round(duration, 3)}  # fmt: skip
 
 
-def body_of(instances: list[Task], outputs: Mapping[str, str | None], failed: list[str], declared: bool) -> str:
-    """A settled row's result: every item's answer in order, then the JSON a dependent reads."""
+def body_of(instances: list[Task], outputs: Callable[[Task], str | None], failed: list[str], declared: bool) -> str:
+    """A settled row's result: every item's answer in order (``outputs``: each read as it is
+    reached, never all held at once), then the JSON a dependent reads."""
     done = len(instances) - len(failed)
     parts: list[str] = [
         f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
@@ -81,7 +83,7 @@ def body_of(instances: list[Task], outputs: Mapping[str, str | None], failed: li
     answers: list[Any] = []
     undone = set(failed)  # (a list of thousands, asked of each of 100,000 items)
     for task in instances:
-        output = (outputs.get(task.id) or "").strip()
+        output = (outputs(task) or "").strip()
         status = "" if task.id not in undone else " (did not complete)"
         parts.append(f"## {task.id} · {task.item}{status}\n\n{output or '(no output)'}\n")
         answers.append(output_fields(output) if declared else output)
@@ -233,12 +235,11 @@ class Rows:
         if reason is not None:
             board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, reason))
         else:
-            outputs = {task.id: documents.read_output(ws.result(task)) for task in made}
-            body = body_of(made, outputs, failed, bool(row.outputs))
+            body = body_of(made, lambda task: documents.read_output(ws.result(task)), failed, bool(row.outputs))
             brief = documents.read_body(ws.brief(row))
             record = row_record(row, TaskStatus.COMPLETED, items_note(made, failed), settings.backend,
                                 fingerprint(brief) if brief is not None else None)  # fmt: skip
-            record = dataclasses.replace(record, inputs=recorder.inputs_of(row), **spent(ws, made))
+            record = dataclasses.replace(record, inputs=recorder.inputs_of(row), **spent(ws, made, recorder.records))
             recorder.write(row, record, body)
             recorder.told_completed(row, record)
             board.completed(row.id)
