@@ -33,6 +33,7 @@ class Machine:
         self.retries = RetryBook(self.tasks)  # (each task's retries, read from and booked in ``tasks``)
         self.rng = rng if rng is not None else random.Random()
         self.rules = rules
+        self._asked: dict[type[Stimulus], tuple[Rule, ...]] = {}
         self._ids = itertools.count(1)
 
     def stamp(self) -> int:
@@ -43,12 +44,15 @@ class Machine:
         """What ``stimulus`` leads to: each rule that answers its kind asked in turn, until a final
         one has answered."""
         context = Context(stimulus, self.retries, self.rng)
-        for rule in self.rules:
-            if isinstance(stimulus, rule.stimuli):
-                said = [msgspec.structs.replace(i, rule=rule.name) for i in rule.says(stimulus, context)]
-                context.said.extend(said)
-                if said and rule.final:
-                    break
+        kind = type(stimulus)
+        asked = self._asked.get(kind)
+        if asked is None:  # (the rules that answer its kind, in their order: worked out once a kind)
+            asked = self._asked[kind] = tuple(rule for rule in self.rules if issubclass(kind, rule.stimuli))
+        for rule in asked:
+            said = [msgspec.structs.replace(i, rule=rule.name) for i in rule.says(stimulus, context)]
+            context.said.extend(said)
+            if said and rule.final:
+                break
         return context.said
 
     def governing(self, move: str) -> list[str]:
