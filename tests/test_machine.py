@@ -117,6 +117,11 @@ def ended(error: ErrorClass | None = None, *, machine: Machine | None = None, **
     return handle(stimulus, machine)
 
 
+def with_word(said: Decision) -> Machine:
+    """A machine that holds ``said`` as the last word at T-01's gate before it starts (``TaskState.word``)."""
+    return Machine(tasks={"T-01": TaskState(TaskStatus.PENDING, word=said)})
+
+
 def word(decision: str, reason: str = "") -> Decision:
     return Decision(task="T-01", decision=decision, reason=reason, time="2025-11-25T14:02:00Z", by="ada")
 
@@ -241,31 +246,32 @@ def test_approve_before_rejects_a_task_whose_standing_word_is_a_rejection() -> N
     said = word("rejected", "not now")
     cause = Cause(CauseKind.REJECTED, gate="before", by="ada", said="not now")
     assert rejected_cause(said, "before") == cause
-    assert handle(Taken(id=9, task="T-01", gate="before", word=said)) == [
+    assert handle(Taken(id=9, task="T-01", gate="before"), with_word(said)) == [
         GiveUp(stimulus=9, task="T-01", status=TaskStatus.REJECTED, cause=cause)
     ]
 
 
 def test_approve_before_judges_whether_the_last_word_stands_on_the_inputs_it_is_told() -> None:
-    """The loop tells the last word said at the gate and what it stands on; whether it stands is
-    the rule's (``Decision.stands``): a word made on other inputs than the task has now does not
+    """The machine holds the last word said at the gate, the loop tells what it stands on; whether
+    it stands is the rule's (``Decision.stands``): a word made on other inputs than the task has now does not
     (it is asked again); with the inputs unknown, one said before its last completed result does
     not (used up by it), one said since does."""
     held = [AwaitWord(stimulus=12, task="T-01", gate="before", cause=Cause(CauseKind.HELD, gate="before")),
             Requeue(stimulus=12, task="T-01")]  # fmt: skip
     on_inputs = dataclasses.replace(word("approved"), inputs="v2-p-t1-u1")
-    assert handle(Taken(id=12, task="T-01", gate="before", word=on_inputs, inputs="v2-p-t2-u1")) == held
-    assert [type(i) for i in handle(Taken(id=12, task="T-01", gate="before", word=on_inputs,
-                                          inputs="v2-q-t1-u1"))] == [Start]  # fmt: skip
-    used_up = handle(Taken(id=12, task="T-01", gate="before", word=word("approved"), done="2025-11-25T15:00:00Z"))
+    assert handle(Taken(id=12, task="T-01", gate="before", inputs="v2-p-t2-u1"), with_word(on_inputs)) == held
+    assert [type(i) for i in handle(Taken(id=12, task="T-01", gate="before", inputs="v2-q-t1-u1"),
+                                    with_word(on_inputs))] == [Start]  # fmt: skip
+    approved = word("approved")
+    used_up = handle(Taken(id=12, task="T-01", gate="before", done="2025-11-25T15:00:00Z"), with_word(approved))
     assert used_up == held
-    since = handle(Taken(id=12, task="T-01", gate="before", word=word("approved"), done="2025-11-25T13:00:00Z"))
+    since = handle(Taken(id=12, task="T-01", gate="before", done="2025-11-25T13:00:00Z"), with_word(approved))
     assert [type(i) for i in since] == [Start]
 
 
 def test_start_starts_a_task_approved_at_its_gate_and_one_with_no_gate() -> None:
     approved = Cause(CauseKind.APPROVED, gate="before", by="ada")  # (what lets it past its gate, said)
-    said = handle(Taken(id=10, task="T-01", gate="before", word=word("approved")))
+    said = handle(Taken(id=10, task="T-01", gate="before"), with_word(word("approved")))
     assert said == [Start(stimulus=10, task="T-01", cause=approved)]
     assert handle(Taken(id=11, task="T-02", gate="after")) == [Start(stimulus=11, task="T-02")]
 

@@ -20,6 +20,7 @@ from orchestrator.plan import parse_plan
 from orchestrator.state import approvals
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
+from orchestrator.state.taskstate import TaskState
 from orchestrator.state.workspace import Workspace
 from orchestrator.views.replay import Replay
 from orchestrator.vocabulary import TaskStatus
@@ -60,9 +61,9 @@ def test_the_run_and_status_read_one_rule_for_a_word_at_a_gate_before(
 ) -> None:
     plan = parse_plan(plan_text([Spec("T-01", "true")]))
     task = plan.tasks["T-01"] = replace(plan.tasks["T-01"], approval="before")
-    stands = approvals.standing(decision, inputs, record)
-    # The run: what the machine does with the word its gate reads.
-    said = Machine().handle(Taken(id=1, task="T-01", gate="before", word=stands))
+    # The run: what the machine does with the word its gate reads into it, on what it stands on.
+    held = Machine(tasks={"T-01": TaskState(TaskStatus.PENDING, word=decision)})
+    said = held.handle(Taken(id=1, task="T-01", gate="before", inputs=inputs, done=approvals.completed_at(record)))
     run = {Start: TaskStatus.PENDING, AwaitWord: TaskStatus.AWAITING_APPROVAL, GiveUp: TaskStatus.REJECTED}[
         type(said[0])
     ]

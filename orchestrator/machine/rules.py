@@ -85,17 +85,19 @@ def _condition(s: on.Taken, _: Context) -> list[do.Instruction]:
     return [do.GiveUp(stimulus=s.id, task=s.task, status=status, cause=cause)]
 
 
-def _standing(s: on.Taken) -> Decision | None:
-    """The word said at its gate before it starts that stands now (``Decision.stands``): made on the
-    inputs it has now, else, with either unknown, since its last completed result."""
-    return standing_on(s.word, s.inputs, s.done)
+def _standing(s: on.Taken, c: Context) -> Decision | None:
+    """The last word said at its gate before it starts (as the machine holds it) if it stands now
+    (``Decision.stands``): made on the inputs it has now, else, with either unknown, since its last
+    completed result."""
+    state = c.tasks.get(s.task)
+    return standing_on(state.word if state is not None else None, s.inputs, s.done)
 
 
-def _approve_before(s: on.Taken, _: Context) -> list[do.Instruction]:
+def _approve_before(s: on.Taken, c: Context) -> list[do.Instruction]:
     """No word that stands: it waits at its gate, ready, for when it is approved."""
     if s.gate != "before":
         return []
-    word = _standing(s)
+    word = _standing(s, c)
     if word is None:
         cause = Cause(CauseKind.HELD, gate="before")
         return [do.AwaitWord(stimulus=s.id, task=s.task, gate="before", cause=cause),
@@ -106,9 +108,9 @@ def _approve_before(s: on.Taken, _: Context) -> list[do.Instruction]:
     return []
 
 
-def _start(s: on.Taken, _: Context) -> list[do.Instruction]:
+def _start(s: on.Taken, c: Context) -> list[do.Instruction]:
     """It starts: past its gate by the word that stands for it, the cause says so."""
-    word = _standing(s) if s.gate == "before" else None
+    word = _standing(s, c) if s.gate == "before" else None
     cause = Cause(CauseKind.APPROVED, gate="before", by=word.by or None) if word is not None else None
     return [do.Start(stimulus=s.id, task=s.task, cause=cause)]
 

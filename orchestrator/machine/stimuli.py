@@ -82,15 +82,16 @@ class Scheduled(Stimulus, frozen=True, kw_only=True):
 
 
 class Taken(Stimulus, frozen=True, kw_only=True):
-    """``task``, taken from the queue: what its backend and its gates say (``run/held/gates.Gates.facts``)."""
+    """``task``, taken from the queue: what its backend and its gates say (``run/held/gates.Gates.taken``);
+    the last word said at its gate before it starts is the machine's (``TaskState.word``), and what
+    it stands on, told here."""
 
     task: str
     blocked: str | None = None  # its backend is blocked (not logged in): why
     awaits_word: bool = False  # its result from an earlier run awaits a person's word (a gate after)
     condition: Judged | None = None  # its Condition, and what it is decided on
     gate: str | None = None  # its Approval cell: before, after
-    word: Decision | None = None  # the last word said at its gate before it starts (the rule judges if it stands)
-    inputs: str | None = None  # its inputs now (``run/resume/basis``; None: not known), a word made on which stands
+    inputs: str | None = None  # its inputs now (``run/resume/basis``; None: not known): a word made on them stands
     done: str | None = None  # when its last completed result finished: a word said since stands, inputs unknown
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from orchestrator.state.causes import Cause
 from orchestrator.vocabulary import TaskStatus
+
+if TYPE_CHECKING:
+    from orchestrator.state.approvals import Decision
 
 
 @dataclass(slots=True)
 class TaskState:
     """What the machine holds of one task (``machine.Machine.tasks``): its status, why it is in it
     (``cause``; else an attempt's own words, ``note``), the retries it has spent in this run, its
-    rate-limited attempts in a row (how many, and when the first of them ended), and whether a
-    person holds it back (``hold``: why; its Blocked cell, or its Approval ``gate`` it waits at).
+    rate-limited attempts in a row (how many, and when the first of them ended), whether a person
+    holds it back (``hold``: why; its Blocked cell, or its Approval ``gate`` it waits at), the last
+    word said at its gate before it starts (``word``: whether it stands is the machine's rule's),
+    and its attempts' numbers.
     A run's machine holds the very records its views read (``TaskView.state``): one state, not a
     copy."""
 
@@ -26,6 +32,7 @@ class TaskState:
     limited: tuple[int, float] | None = None
     hold: Cause | None = None
     gate: str | None = None  # the gate it waits at for a person's word: before, after
+    word: Decision | None = None  # the last word a person said at its gate before it starts, as last read
     attempt: int = 0  # the number of its last attempt, in this run or an earlier one (0: none yet)
     first: int = 0  # the number of its first attempt in this run (0: none started in it)
 

@@ -218,11 +218,9 @@ class Replay:
         taken = on.Taken(id=self.machine.stamp(), task=task.id, gate=task.approval)
         if task.approval != "before":
             return taken
-        word = self.decisions.get(task.id)
+        word = self.desk.views[task.id].state.word = self.decisions.get(task.id)  # (held by the machine)
         inputs = self.inputs(task) if self.inputs and word is not None else None
-        return msgspec.structs.replace(
-            taken, word=word, inputs=inputs, done=approvals.completed_at(self.records.get(task.id))
-        )
+        return msgspec.structs.replace(taken, inputs=inputs, done=approvals.completed_at(self.records.get(task.id)))
 
 
 def read_view(task: Task, record: ResultRecord, result_file: str) -> TaskView:

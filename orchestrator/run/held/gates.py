@@ -75,10 +75,11 @@ class Gates:
         taken = Taken(id=stimulus, task=task_id, awaits_word=awaits, condition=condition, gate=task.approval)
         if task.approval != "before" or awaits:
             return taken
-        # (the last word said at its gate, and what it stands on: the rule judges whether it does)
-        word = approvals.latest(self.recorder.workspace).get(task.id)
+        # (the last word said at its gate, read into the machine's state of it, and what it stands
+        # on told: the rule judges whether it does)
+        word = view.state.word = approvals.latest(self.recorder.workspace).get(task.id)
         inputs = self.recorder.inputs_of(task) if word is not None else None
-        return msgspec.structs.replace(taken, word=word, inputs=inputs, done=approvals.completed_at(record))
+        return msgspec.structs.replace(taken, inputs=inputs, done=approvals.completed_at(record))
 
     def _fields(self, task_id: str) -> Mapping[str, Any] | None:
         """The fields of ``task_id``'s output: the JSON object its result's body is or ends with."""
@@ -108,6 +109,8 @@ class Gates:
         self.holds.release(task_id)
         task = self.plan.tasks[task_id]
         view = self.recorder.views[task_id]
+        if gate == "before":
+            view.state.word = decision  # (the machine holds the last word said at its gate)
         approved = decision.decision == approvals.APPROVED
         word = ApprovalGiven if approved else ApprovalRefused
         self.recorder.emit(word(task=task_id, agent=task.agent, gate=gate, by=decision.by, reason=decision.reason))
