@@ -62,7 +62,7 @@ class Scheduler:
                 self.admission.tick(now, time.time())  # (the windows' slots due given back)
                 self.parts.forecast.tell(self.board.queue.finished_count)  # (at the start; each hundredth finished)
                 self._fill()
-                self.parts.budget.hold(self.board.queue.ready(), bool(self.board.running))  # (at its budget: a pause)
+                self.parts.budget.hold(self.board.queue.ready, bool(self.board.running))  # (at its budget: a pause)
                 self.started.set()
                 if not self.board.running and (
                     self.stop.why or (not self.board.delayed and not self.holds.goes_on(self.board.queue))

@@ -36,13 +36,14 @@ class Budget:
         self.admission, self.holds, self.recorder, self.slot = admission, holds, recorder, slot
         self.held: list[str] = []  # the tasks the budget holds now
 
-    def hold(self, ready: Iterable[str], running: bool) -> bool:
-        """On the loop, with nothing ``running``: when no task ``ready`` (and not held already)
-        fits the budget, they are held and the run says so, once; True when it held them."""
+    def hold(self, ready: Callable[[], Iterable[str]], running: bool) -> bool:
+        """On the loop, with nothing ``running``: when no task ``ready`` (asked only then: the queue's
+        ready tasks, at every turn of the loop) and not held already fits the budget, they are held
+        and the run says so, once; True when it held them."""
         limit = self.admission.max_cost
         if running or limit is None:
             return False
-        waiting = [task_id for task_id in ready if task_id not in self.holds]
+        waiting = [task_id for task_id in ready() if task_id not in self.holds]
         slots = {task_id: self.slot(task_id) for task_id in waiting}
         if not waiting or any(self.admission.fits(slot) for slot in slots.values()):
             return False
