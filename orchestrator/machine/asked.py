@@ -99,12 +99,13 @@ def answer_asked(s: on.AnswerAsked, _: Context) -> list[do.Instruction]:
     asking = [q for q, reply in found if not closed(q, reply, now)]
     if s.named is not None:
         match = next(((q, reply) for q, reply in found if q.named(s.named)), None)
+        now_asked = asking_now(asking, task, s.word, comment=s.comment)  # (what refusing it adds)
         if match is None:
             known = ", ".join(q.short for q, _ in found) or "none yet"
-            why = f"{task} has no question {s.named} (its questions: {known})" + asking_now(asking, task, s)
+            why = f"{task} has no question {s.named} (its questions: {known})" + now_asked
         elif closed(*match, now):
             question, reply = match
-            why = f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + asking_now(asking, task, s)
+            why = f"{task}'s {question.short}, {question.said}, is closed: {_how(reply)}" + now_asked
         else:
             return [do.Chosen(stimulus=s.id, task=task, question=match[0].question)]
         return [do.Refuse(stimulus=s.id, task=task, why=why)]
@@ -129,11 +130,8 @@ def answer_asked(s: on.AnswerAsked, _: Context) -> list[do.Instruction]:
     return [do.Chosen(stimulus=s.id, task=task, question=only.question)]
 
 
-def asking_now(asking: list[Question], task: str, said: on.AnswerAsked | None = None, *, word: str = "allow|deny",
-               comment: bool = False) -> str:  # fmt: skip
+def asking_now(asking: list[Question], task: str, word: str = "allow|deny", *, comment: bool = False) -> str:
     """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
-    if said is not None:
-        word, comment = said.word, said.comment
     if not asking:
         return f" — {task} asks nothing now"
     more = f" (and {len(asking) - 1} more)" if len(asking) > 1 else ""

@@ -65,9 +65,10 @@ class Decision:
 def standing(decision: Decision | None, inputs: str | None, record: ResultRecord | None) -> Decision | None:
     """The word that stands at a task's gate before it starts, of its latest ``decision``: made on
     the ``inputs`` it has now (``Decision.stands``), else, with either unknown, made since its last
-    completed result (``record``, its result file); ``None`` when none does. The one rule the run's
-    gate (``run/held/gates``), `approve` and `reject` (``run/inflight/decisions.standing``) and
-    ``status`` (``views/replay``) read, so that what a view says the run does."""
+    completed result (``record``, its result file); ``None`` when none does. The one rule `approve`
+    and `reject` (``run/inflight/decisions.standing``) read, and the machine's ``approve-before``
+    rule by ``standing_on`` (which the run's gate and ``status`` tell the word and what it stands
+    on), so that what a view says the run does."""
     return standing_on(decision, inputs, completed_at(record))
 
 

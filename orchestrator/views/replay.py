@@ -42,7 +42,6 @@ from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import States, TaskView, blocked_cause, listed, read_records
-from orchestrator.state.taskstate import TaskState
 from orchestrator.state.transitions import governed, joined
 from orchestrator.vocabulary import TaskStatus
 
@@ -98,12 +97,9 @@ class ViewDesk:
             if isinstance(instruction, do.Shows):
                 with governed(rule.name, instruction.task, frozenset(rule.moves)):
                     status = joined(instruction.task, instruction.status)
-                held = self.machine.tasks.get(instruction.task)  # (what its files say of it but its state: its numbers)
-                joining = TaskState(status, instruction.cause, instruction.note)
-                self.machine.tasks[instruction.task] = (
-                    joining
-                    if held is None
-                    else replace(held, status=status, cause=instruction.cause, note=instruction.note)
+                held = self.machine.tasks[instruction.task]  # (what its files say of it but its state: its numbers)
+                self.machine.tasks[instruction.task] = replace(
+                    held, status=status, cause=instruction.cause, note=instruction.note
                 )
                 return
             state = _state_of(instruction)
@@ -130,12 +126,16 @@ class Replay:
         inputs: Callable[[Task], str | None] | None = None,
     ) -> None:
         self.plan, self.records, self.inputs = plan, records, inputs
-        self.desk = ViewDesk({})
-        self.machine = self.desk.machine  # (holding the tasks it answers for: ``found``)
+        self.desk = ViewDesk({})  # (holding the tasks it answers for: ``found``)
         gated = any(task.approval for task in plan.tasks.values())
         self.decisions = approvals.latest(workspace) if gated else {}
         self.paused = paused(workspace)
         self.now = time.time()
+
+    @property
+    def machine(self) -> Machine:
+        """The machine that answers for the views (its desk's)."""
+        return self.desk.machine
 
     def found(
         self, plan: Plan, workspace: Workspace, records: Mapping[str, ResultRecord], *, left_behind: bool = False
@@ -150,8 +150,7 @@ class Replay:
         rows_running = {split[0] for name in attempts.open if (split := split_instance(name)) is not None}
         unreadable = _unreadable(plan, workspace, records)
         views: dict[str, TaskView] = {}
-        self.desk = desk = ViewDesk(views)
-        self.machine = desk.machine
+        self.desk = ViewDesk(views)
         for task in plan.tasks.values():
             view = views[task.id] = TaskView.of(task)
             record = records.get(task.id)
@@ -178,7 +177,6 @@ class Replay:
         """Each task's view made what the machine answers for it (the machine holds their states)."""
         if views is not self.desk.views:  # (views made elsewhere: a machine to hold them)
             self.desk = ViewDesk(views)
-            self.machine = self.desk.machine
         for task_id, view in views.items():
             decision, record = self.decisions.get(task_id), self.records.get(task_id)
             if view.status != TaskStatus.AWAITING_APPROVAL or decision is None or record is None:

@@ -169,4 +169,4 @@ def chosen(
 
 def _asking_now(workspace: Workspace, task: str, word: str = "allow|deny", *, comment: bool = False) -> str:
     """What a refusal adds: `` — it asks Q2 now: Bash(...): `orchestrator answer T-03 Q2 allow` ``."""
-    return asking_now(questions.pending(workspace, task), task, word=word, comment=comment)
+    return asking_now(questions.pending(workspace, task), task, word, comment=comment)

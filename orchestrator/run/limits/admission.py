@@ -174,7 +174,7 @@ class Admission:
         what they are expected to cost (an attempt with no forecast counts nothing)."""
         if self.max_cost is None:
             return True
-        if self.cost >= self.max_cost:
+        if self.over_budget():
             return False
         return self.cost + sum(self.committed.values()) + (slot.expected_cost or 0.0) <= self.max_cost
 
@@ -227,4 +227,5 @@ class Admission:
                 self.pacer.spent(self.now, cost)
 
     def over_budget(self) -> bool:
+        """Whether the run has spent its ``max_cost`` (none: never)."""
         return self.max_cost is not None and self.cost >= self.max_cost
