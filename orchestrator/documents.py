@@ -8,6 +8,7 @@ the split). Nothing here writes: ``state.store`` does, atomically.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import stat
@@ -188,6 +189,29 @@ def output_of(text: str) -> str:
     body = text[end:] if end is not None else text
     body = body[1:] if body.startswith("\n") else body  # (one a hand-written file lacks: nothing taken)
     return body.rstrip() + "\n" if body.strip() else ""
+
+
+def read_output_head(path: Path, chars: int) -> tuple[str, bool] | None:
+    """The first ``chars`` or more characters of what a task printed (``output_of``), and whether
+    that is all of it; ``None`` as ``read_output``. Only so much of the file is read: a row's
+    result over 100,000 items is tens of MB, of which final_output.md shows the start."""
+    try:
+        fd = open_regular(path)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 64 * 1024 + 4 * chars)  # (its frontmatter, then at most 4 bytes a character)
+        whole = len(data) < 64 * 1024 + 4 * chars or not os.read(fd, 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    try:
+        text = codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
+    except UnicodeDecodeError:
+        return None
+    text = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+    return (output_of(text), True) if whole else (output_of(text).rstrip("\n"), False)
 
 
 def read_output(path: Path) -> str | None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from orchestrator.documents import read_output, sha256
+from orchestrator.documents import read_output, read_output_head, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
 from orchestrator.output.timeline import MERMAID_LIMIT, bars, mermaid
@@ -210,7 +210,7 @@ def _rendered(
     by_id = {v.id: v for v in views}
     order = plan.topological_order()
     outputs = {
-        task_id: read_output(workspace.result(plan.tasks[task_id]))
+        task_id: _output(workspace, plan.tasks[task_id])
         for task_id in order
         if by_id[task_id].status == TaskStatus.COMPLETED
     }
@@ -274,16 +274,32 @@ class Sections(Sequence[dict[str, Any]]):
 
 
 # Characters of a row run per item's result that final_output.md shows (its counts and first items'
-# answers); its result file holds them all (100,000 items: tens of MB).
+# answers); its result file holds them all (100,000 items: tens of MB), of which only the start is read.
 ROW_SHOWN = 20_000
+
+
+class Cut(str):
+    """The start of a row's result, the rest left in its file: never taken for an output a
+    dependent quotes in full (``_quoted_by``)."""
+
+
+def _output(workspace: Workspace, task: Task) -> str | None:
+    """What ``task`` printed, as its section shows it: a row's, run per item, only its start."""
+    if task.each is None:
+        return read_output(workspace.result(task))
+    head = read_output_head(workspace.result(task), ROW_SHOWN)
+    if head is None:
+        return None
+    text, whole = head
+    return text if whole and len(text) <= ROW_SHOWN else Cut(text)
 
 
 def _completed(plan: Plan, task: Task, view: TaskView, output: str | None, holder: str | None) -> dict[str, Any]:
     """A completed task's section: its result, or where it is quoted in full, and what it spent."""
-    form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
-    if task.each is not None and output is not None and len(output) > ROW_SHOWN:  # a row run per item
-        cut = output.rfind("\n## ", 0, ROW_SHOWN)  # (at an item's heading: its first items' answers)
+    if isinstance(output, Cut):  # a row run per item: its first items' answers (what its form is judged by)
+        cut = output.rfind("\n## ", 0, ROW_SHOWN)  # (at an item's heading)
         output = output[: cut if cut > 0 else ROW_SHOWN] + f"\n\n*Every item's answer is in `{view.result_file}`.*\n"
+    form = output_form(plan.settings.result_format, view.backend or plan.settings_for(task).backend, output)
     if output is None:
         body = "(result file unreadable)"
     elif not output.strip():
@@ -350,7 +366,7 @@ def _quoted_by(plan: Plan, order: list[str], outputs: dict[str, str | None]) -> 
     position = {task_id: index for index, task_id in enumerate(order)}
     for task_id in reversed(order):
         output = outputs.get(task_id)
-        if not output:
+        if not output or isinstance(output, Cut):
             continue
         dependents = sorted((t for t in plan.graph.successors(task_id) if outputs.get(t)), key=position.__getitem__)
         for dependent in dependents:

@@ -8,7 +8,7 @@ status blocks of master_plan.md show) and the event a reporter shows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import TypedDict
 
@@ -258,7 +258,7 @@ class Recorder:
         self.write(task, record, self.files.body(record, outcome.result.text, stderr))
         return record
 
-    def write(self, task: Task, record: ResultRecord, body: str) -> None:
+    def write(self, task: Task, record: ResultRecord, body: str | Iterable[str]) -> None:
         """``task`` moved to ``record`` (its state, its cause): the move checked against the state
         machine first (``IllegalTransition``, nothing written), then its result written, then its view."""
         view = self.views[task.id]

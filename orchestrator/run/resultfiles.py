@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TypedDict
 
@@ -64,7 +64,7 @@ class ResultFiles:
             simulated=record.simulated,
         )
 
-    def put(self, task: Task, record: ResultRecord, body: str) -> None:
+    def put(self, task: Task, record: ResultRecord, body: str | Iterable[str]) -> None:
         """``record`` and ``body`` written as ``task``'s result file (atomically; durable at the
         next flush)."""
         self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile

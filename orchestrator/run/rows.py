@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from orchestrator import documents
@@ -73,23 +74,29 @@ def spent(workspace: Workspace, instances: list[Task], held: Mapping[str, Result
             "duration": round(duration, 3)}  # fmt: skip
 
 
-def body_of(instances: list[Task], outputs: Callable[[Task], str | None], failed: list[str], declared: bool) -> str:
-    """A settled row's result: every item's answer in order (``outputs``: each read as it is
-    reached, never all held at once), then the JSON a dependent reads."""
+def body_of(
+    instances: list[Task], outputs: Callable[[Task], str | None], failed: list[str], declared: bool
+) -> Iterator[str]:
+    """A settled row's result, a piece at a time (``state/results.write_result`` spools them to
+    disk): every item's answer in order (``outputs``: each read as it is reached, never all held
+    at once), then the JSON a dependent reads, ``{"items": [...], "failed": [...]}`` as
+    ``json.dumps`` writes it, its items spooled to a temp file meanwhile."""
     done = len(instances) - len(failed)
-    parts: list[str] = [
-        f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
-    ]
-    answers: list[Any] = []
+    yield f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
     undone = set(failed)  # (a list of thousands, asked of each of 100,000 items)
-    for task in instances:
-        output = (outputs(task) or "").strip()
-        status = "" if task.id not in undone else " (did not complete)"
-        parts.append(f"## {task.id} · {task.item}{status}\n\n{output or '(no output)'}\n")
-        answers.append(output_fields(output) if declared else output)
-    data = {"items": answers, "failed": failed}
-    parts.append("```json\n" + json.dumps(data, ensure_ascii=False) + "\n```\n")
-    return "\n".join(parts)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as answers:
+        for index, task in enumerate(instances):
+            output = (outputs(task) or "").strip()
+            status = "" if task.id not in undone else " (did not complete)"
+            yield f"\n## {task.id} · {task.item}{status}\n\n{output or '(no output)'}\n"
+            answers.write(
+                (", " if index else "") + json.dumps(output_fields(output) if declared else output, ensure_ascii=False)
+            )
+        answers.seek(0)
+        yield '\n```json\n{"items": ['
+        while chunk := answers.read(1 << 20):
+            yield chunk
+    yield "], " + json.dumps({"failed": failed}, ensure_ascii=False)[1:] + "\n```\n"
 
 
 def verdict(total: int, failed: list[str], policy: str, min_success: float, unstarted: int = 0) -> str | None:

@@ -8,7 +8,10 @@ this task writes its own (``write_result``, with ``kept/aside.set_aside``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
@@ -234,7 +237,7 @@ class Written:
 def write_result(
     path: Path,
     record: ResultRecord,
-    body: str,
+    body: str | Iterable[str],
     *,
     durable: bool = True,
     exists: bool = True,
@@ -247,6 +250,8 @@ def write_result(
     a hash of the body (``content_hash``), by which a hand edit of it is known. ``before`` is
     handed the digest of the bytes before they are written (a runner journals it: ``state/events/untold``)."""
     kept = keep_aside(path, record.task) if exists else None
+    if not isinstance(body, str):
+        return Written(kept, _streamed(path, record, body, durable=durable, exists=exists, before=before))
     body = visible(body)  # what the task printed: no secret, no control character in a markdown file
     mapping = {**redaction.current().data(record.to_mapping()), "content_hash": sha256(body.strip())}
     data = compose(mapping, body).encode("utf-8")
@@ -255,6 +260,81 @@ def write_result(
         before(written)
     store.write_bytes(path, data, durable=durable, parent_exists=True, exists=exists)
     return Written(kept, written)
+
+
+def _streamed(
+    path: Path, record: ResultRecord, pieces: Iterable[str], *, durable: bool, exists: bool,
+    before: Callable[[str], None] | None,
+) -> str:  # fmt: skip
+    """``write_result`` of a body given in ``pieces`` (a row's over 100,000 items: tens of MB),
+    never held whole: spooled to a temp file beside ``path`` as they come, then put after the
+    frontmatter its hash makes; the same bytes as ``write_result`` of their join. Each piece is
+    redacted on its own: a caller never cuts one inside a secret (a row's pieces are its items'
+    answers, each read from a result file redacted already). The digest of what is written is
+    returned."""
+    spool = _Spool(store.write_temp(path, b"", sync=False, parent_exists=True, exists=False))
+    try:
+        carried = ""  # (a piece's last ``\r``, which may begin a ``\r\n`` that ``visible`` makes one newline)
+        for piece in pieces:
+            piece, carried = carried + piece, ""
+            if piece.endswith("\r"):
+                piece, carried = piece[:-1], "\r"
+            spool.add(visible(piece))
+        spool.add(visible(carried))
+        spool.close()
+        mapping = {**redaction.current().data(record.to_mapping()), "content_hash": spool.content_hash.hexdigest()}
+        head = compose(mapping, "").encode("utf-8") + (b"\n" if spool.started else b"")
+        chain = hashlib.blake2b(head, digest_size=20)  # (``digest``'s, of the bytes as they are written)
+        temp = store.write_temp(path, head, sync=False, parent_exists=True, exists=exists)
+        try:
+            with open(spool.name, "rb") as source, open(temp, "ab") as target:
+                while chunk := source.read(1 << 20):
+                    chain.update(chunk)
+                    target.write(chunk)
+                if spool.started:
+                    target.write(b"\n")
+                    chain.update(b"\n")
+                if durable:
+                    target.flush()
+                    os.fsync(target.fileno())
+            if before is not None:
+                before(chain.hexdigest())
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+    finally:
+        spool.close()
+        with contextlib.suppress(OSError):
+            os.unlink(spool.name)
+    store.replace(Path(temp), path, durable=durable)
+    return chain.hexdigest()
+
+
+class _Spool:
+    """A body written to the temp file ``name`` a piece at a time, as ``compose`` ends it (its
+    trailing whitespace held back until more text follows, and never written), with the
+    ``content_hash`` of its stripped text made on the way."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.file = open(name, "ab")  # noqa: SIM115 (closed by ``close``; the caller unlinks it either way)
+        self.content_hash = hashlib.sha256()
+        self.started = False  # (text other than whitespace was seen: what ``strip`` keeps begins)
+        self.pending = ""  # whitespace after the last text: written if text follows
+
+    def add(self, piece: str) -> None:
+        text = piece.rstrip()
+        if not text:
+            self.pending += piece
+            return
+        kept = self.pending + text if self.started else text.lstrip()
+        self.file.write((self.pending + text).encode("utf-8"))
+        self.content_hash.update(kept.encode("utf-8"))
+        self.started, self.pending = True, piece[len(text) :]
+
+    def close(self) -> None:
+        self.file.close()
 
 
 def keep_aside(path: Path, task_id: str) -> Kept | None:
