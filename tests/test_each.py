@@ -111,6 +111,22 @@ def test_items_from_an_upstreams_answer_are_known_when_it_completes_and_quoted_a
     assert [(e["task"], e["items"], e["each"], e.get("joined")) for e in known] == [("T-02", 2, "T-01.files", True)]
 
 
+def test_a_rows_items_read_their_rows_inputs_written_once_not_a_copy_an_item(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "", "echo first answer"),
+                     ("T-02", "T-01", "a, b, c, d, e", 'cat "$ORCHESTRATOR_INPUTS_DIR/T-01.md"; echo {{ item }}')],
+          parallel=2)  # fmt: skip
+    assert run(tmp_path).code == 0
+    assert [output(tmp_path, f"T-02[{n}]") for n in (1, 5)] == ["first answer\na", "first answer\ne"]
+    inputs = tmp_path / ".orchestrator" / "state" / "inputs"
+    assert sorted(p.name for p in inputs.iterdir()) == ["agent-01", "agent-01.txt", "agent-02", "agent-02.txt"]
+    assert (inputs / "agent-02" / "T-01.md").read_text() == "first answer\n"
+    # T-01 changed and run again: its items read the new answer (the row's inputs written anew)
+    text = (tmp_path / ".orchestrator" / "master_plan.md").read_text()
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(text.replace("echo first answer", "echo second"))
+    assert run(tmp_path).code == 0
+    assert [output(tmp_path, f"T-02[{n}]") for n in (1, 5)] == ["second\na", "second\ne"]
+
+
 def test_an_upstream_field_that_is_no_list_fails_the_row_with_why(tmp_path: Path) -> None:
     write(tmp_path, [("T-01", "", "", """echo '{"files": "x"}'"""), ("T-02", "T-01", "T-01.files", "echo {{ item }}")])
     found = run(tmp_path)

@@ -44,8 +44,8 @@ def test_a_body_written_in_pieces_is_the_body_written_whole(tmp_path_factory: ob
 
 
 def test_a_rows_body_comes_in_pieces_and_ends_with_the_json_a_dependent_reads(tmp_path: Path) -> None:
-    row = Task(id="T-01", name="per item", description="", dependencies=[])
-    items = [Task(id=f"T-01[{n}]", name="per item", description="", dependencies=[], row="T-01", number=n,
+    row = Task(id="T-01", name="per item", description="", dependencies=())
+    items = [Task(id=f"T-01[{n}]", name="per item", description="", dependencies=(), row="T-01", number=n,
                   item=f"item-{n}") for n in range(1, 2001)]  # fmt: skip
     answers = {task.id: f"answer «{task.item}»\n" for task in items}
     pieces = list(body_of(items, lambda task: answers[task.id], ["T-01[7]"], False))

@@ -244,6 +244,7 @@ class Launcher:
         self.executor = executor
         self.base_env = dict(base_env)
         self._backends: dict[str, Backend] = {}
+        self.inputs = inputs_files.Book(workspace)  # (each attempt's, as it is prepared)
 
     def backend(self, name: str) -> Backend:
         found = self._backends.get(name)
@@ -296,7 +297,8 @@ class Launcher:
         )
         invocation = backend.invocation(job)
         upstream_ids = tuple(upstream.id for upstream in self.plan.inputs_of(task))
-        written = inputs_files.write_inputs(ws, task.slug, tuple(zip(upstream_ids, job.inputs, strict=True)))
+        row = self.plan.tasks[task.row] if task.row is not None else task  # (a row's instances share its inputs)
+        written = self.inputs.write(row.slug, tuple(zip(upstream_ids, job.inputs, strict=True)), shared=row is not task)
         env = _environment(ws, self.plan, task, number, written, job.inputs)
         launch = simulating(self.executor, backend, build_launch(invocation, job, ws.log_stem(task, number), env,
                                                                  base_env=self.base_env))  # fmt: skip

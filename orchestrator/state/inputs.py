@@ -11,6 +11,10 @@ then), atomically, and kept until the next attempt of that task rewrites them:
                               file of a task it no longer depends on is removed
 
 They are copies: results/ stays what a run reads and writes, and nothing here is ever a result.
+
+A row's instances (``T-03[N]``) have the same upstream results, their row's: they share the row's
+listing and bodies (``state/inputs/<row slug>``), written once while those results stay as they
+were (``Book``), not a directory and a copy of every upstream answer an item.
 """
 
 from __future__ import annotations
@@ -61,3 +65,35 @@ def write_inputs(workspace: Workspace, slug: str, upstream: Sequence[tuple[str, 
         if name.endswith(".md") and name not in wanted:
             store.remove(bodies / name, durable=False)
     return Inputs(listing, bodies)
+
+
+class Book:
+    """The inputs one run writes, each attempt's as it is prepared (``write``): a row's instances
+    share their row's, written again only when an upstream result file has changed since."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self._shared: dict[str, tuple[tuple[tuple[str, tuple[int, int, int] | None], ...], Inputs]] = {}
+
+    def write(self, slug: str, upstream: Sequence[tuple[str, Path]], *, shared: bool = False) -> Inputs:
+        """``write_inputs`` of the task ``slug``; ``shared``: ``slug`` is a row's, whose instances
+        all read these (written once while each upstream result file is as it was: one ``stat``
+        a file, where writing them took a directory, a listing and a copy of each)."""
+        if not shared:
+            return write_inputs(self.workspace, slug, upstream)
+        seen = tuple((task_id, _stamp(path)) for task_id, path in upstream)
+        held = self._shared.get(slug)
+        if held is not None and held[0] == seen:
+            return held[1]
+        written = write_inputs(self.workspace, slug, upstream)
+        self._shared[slug] = (seen, written)
+        return written
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a change of the file at ``path`` (rewritten atomically: a new inode), or ``None``."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_ino, found.st_mtime_ns, found.st_size
