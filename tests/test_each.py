@@ -148,6 +148,27 @@ def test_the_first_failed_item_stops_those_not_started_and_fails_the_row(tmp_pat
     assert done["T-02"]["status"] == "skipped"
 
 
+def test_an_items_brief_is_made_as_it_starts_and_one_never_started_has_none(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "a, bad, c, d, e, f", "test {{ item }} != bad")], parallel=1)
+    briefs = tmp_path / ".orchestrator" / "agent_tasks"
+    assert run(tmp_path).code != 0
+    assert sorted(p.name for p in briefs.iterdir()) == ["agent-01.md", "agent-01[1].md", "agent-01[2].md"]
+    assert 'test "${ORCHESTRATOR_ITEM}" != bad' in (briefs / "agent-01[1].md").read_text()
+
+
+def test_an_item_whose_briefs_place_holds_somebodys_bytes_fails_saying_why(tmp_path: Path) -> None:
+    write(tmp_path, [("T-01", "", "a, b, c", "echo {{ item }}")], on_item_failure="continue", min_success=0.5)
+    briefs = tmp_path / ".orchestrator" / "agent_tasks"
+    briefs.mkdir(parents=True)
+    (briefs / "agent-01[3].md").write_bytes(b"\xff\xfe not a brief")
+    assert run(tmp_path).code == 1  # (an item failed)
+    done = results(tmp_path)
+    assert done["T-01"]["status"] == "completed"
+    assert [done[f"T-01[{n}]"]["status"] for n in (1, 2, 3)] == ["completed", "completed", "failed"]
+    assert "agent-01[3].md: not UTF-8 text (byte 0)" in done["T-01[3]"]["reason"]
+    assert (briefs / "agent-01[3].md").read_bytes() == b"\xff\xfe not a brief"  # (not written over)
+
+
 def test_continue_completes_the_row_listing_its_failed_items_unless_too_few_completed(tmp_path: Path) -> None:
     rows = [("T-01", "", "a, bad, c, d", "test {{ item }} != bad"), ("T-02", "T-01", "", "echo after")]
     write(tmp_path, rows, on_item_failure="continue", min_success="75%")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -203,18 +203,31 @@ def render_briefs(
 
 
 def prepare_briefs(
-    plan: Plan, workspace: Workspace, *, force: bool = False, only: Collection[str] | None = None
+    plan: Plan,
+    workspace: Workspace,
+    *,
+    force: bool = False,
+    only: Collection[str] | None = None,
+    book: bool = True,
+    templates: Templates | None = None,
 ) -> RenderReport:
     """What ``render_briefs`` would write, and why, with nothing written yet: every template
-    error is raised here. ``write_briefs`` then writes it. ``only``: those tasks' briefs alone."""
-    templates = Templates.of(workspace)
+    error is raised here. ``write_briefs`` then writes it. ``only``: those tasks' briefs alone;
+    ``book``: whether the agent book is looked at too."""
+    templates = templates if templates is not None else Templates.of(workspace)
     report = RenderReport()
     pending = report.pending
-    try:  # one listing instead of 10,000 failed opens on a first render
-        present = set(os.listdir(workspace.tasks_dir))
-    except FileNotFoundError:
-        present = set()
-    result_names = {task_id: workspace.result_name(task) for task_id, task in plan.tasks.items()}
+    if only is not None and len(only) <= _FEW:  # (a brief or two: looked for, not the whole listing)
+        present = {name for t in only if os.path.lexists(workspace.tasks_dir / (name := f"{plan.tasks[t].slug}.md"))}
+    else:
+        try:  # one listing instead of 10,000 failed opens on a first render
+            present = set(os.listdir(workspace.tasks_dir))
+        except FileNotFoundError:
+            present = set()
+    named = (
+        plan.tasks if only is None else {t for task_id in only for t in (task_id, *plan.tasks[task_id].dependencies)}
+    )
+    result_names = {task_id: workspace.result_name(plan.tasks[task_id]) for task_id in named if task_id in plan.tasks}
     for task in plan.tasks.values() if only is None else [plan.tasks[t] for t in only]:
         path = workspace.brief(task)
         body, text = _render_brief(plan, workspace, task, templates, result_names)
@@ -257,9 +270,40 @@ def prepare_briefs(
             if rendered.endswith(encoded + b"\n"):  # (it is: the file ends with its body) held once, not twice
                 report.bodies[task.id] = memoryview(rendered)[-1 - len(encoded) : -1]
     report.listed = present
-    if book_outdated(workspace, plan.book):
+    if book and book_outdated(workspace, plan.book):
         report.book = plan.book
     return report
+
+
+_FEW = 16  # briefs ``prepare_briefs`` looks for one by one rather than listing agent_tasks/
+
+
+class OnStart:
+    """The briefs a run renders as their tasks start rather than before the first one starts: a
+    row's instances' (rendering 100,000 of them took seconds, and held their text at once). Each
+    brought up to date as ``render_briefs`` does (a hand edit kept, another task's file set
+    aside, each said through ``tell``), written with the run's other files (made durable by its
+    flush: a brief lost to a power cut is rendered again)."""
+
+    def __init__(self, plan: Plan, workspace: Workspace, tell: Callable[[str], None]) -> None:
+        self.plan, self.workspace, self.tell = plan, workspace, tell
+        self.templates = Templates.of(workspace)
+
+    def render(self, task_id: str) -> str | None:
+        """``task_id``'s brief brought up to date; ``None``, or why it cannot be (a file in its
+        place that is not UTF-8 text, as ``run`` refuses it before it starts)."""
+        try:
+            report = prepare_briefs(self.plan, self.workspace, only=[task_id], book=False, templates=self.templates)
+        except WorkspaceError as exc:
+            return str(exc)
+        for path, owner in report.set_aside:
+            if (moved := set_aside(path, owner)) is not None:
+                self.tell(f"{self.workspace.relative(path)} is another task's brief: kept as {moved.name}")
+        for path, data in report.pending:
+            store.write_bytes(path, data, durable=False, parent_exists=True, exists=path.name in report.listed)
+        for changed, name in report.changed_under_edit:
+            self.tell(edit_notice(changed, name))
+        return None
 
 
 def edit_notice(task_id: str, name: str) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from orchestrator.executors.base import Executor
 from orchestrator.machine.core import Machine
+from orchestrator.output.briefs import OnStart
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
@@ -116,9 +117,14 @@ def assemble(
     board = Board(plan, _ready_queue(plan, selected, done, estimates, admission.limit), recorder, attempts,
                   desk.machine.retries)  # fmt: skip
     breakers, holds, inbox = Breakers(forecast.started), Holds(plan, selected, desk.machine.tasks), Inbox()
+
+    def told(said: str) -> None:
+        recorder.emit(Notice(message=said))
+
     starts = Starts(plan=plan, settings=settings, signatures=signatures, records=records, sessions=sessions,
                     launcher=launcher, recorder=recorder, journal=journal, admission=admission, breakers=breakers,
-                    board=board, expected=forecast.expected, merges=merges, reuse=reuse, rows=rows)  # fmt: skip
+                    board=board, expected=forecast.expected, merges=merges, reuse=reuse, rows=rows,
+                    briefs=OnStart(plan, recorder.workspace, told))  # fmt: skip
 
     def on_loop(event: EventRecord) -> None:
         """What emits an event an attempt's task has for the run: on the loop, before its outcome."""

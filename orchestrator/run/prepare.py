@@ -174,7 +174,13 @@ def survey(workspace: Workspace, options: RunOptions, *, simulated: bool = False
     writing; ``settle``: the results a person approved or rejected since are settled first (a write:
     only a run holding the lock asks it)."""
     plan, profiles = load_checked(workspace, options)
-    rendered = prepare_briefs(plan, workspace)  # written once the CLIs of what runs are known to be here
+    records = read_records(plan, workspace)
+    if settle:
+        approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
+    # Written once the CLIs of what runs are known to be here; a row's instance's as it starts
+    # (``output/briefs.OnStart``), but one with a result, which is judged up to date by its brief.
+    up_front = [task_id for task_id, task in plan.tasks.items() if task.row is None or task_id in records]
+    rendered = prepare_briefs(plan, workspace, only=None if len(up_front) == len(plan.tasks) else up_front)
     briefs = rendered.bodies  # as they will be on disk, hand edits included
     settings: dict[str, Settings] = {}
     signatures: dict[str, str] = {}
@@ -184,9 +190,6 @@ def survey(workspace: Workspace, options: RunOptions, *, simulated: bool = False
         signatures[task.id], earlier = task_signature(plan, task, settings[task.id], profiles)
         if earlier is not None:
             legacy[task.id] = earlier
-    records = read_records(plan, workspace)
-    if settle:
-        approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
     archived = archived_records(plan, workspace, every=True)
     expected = expected_fingerprints(plan, briefs, signatures, {**archived, **records}, legacy)
     fields = fields_in(workspace, plan, records)  # (what conditions read)

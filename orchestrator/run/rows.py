@@ -208,8 +208,6 @@ class Rows:
     def _join(self, row: Task, made: list[Task]) -> None:
         """``made``, ``row``'s instances, join the run: each ready once what the row waits for is
         done, the row waiting for each."""
-        from orchestrator.output.briefs import render_briefs
-
         prepared, board = self.prepared, self.board
         assert board is not None
         settings = prepared.settings[row.id]
@@ -218,7 +216,6 @@ class Rows:
             self.plan.graph.add_edge(task.id, row.id)
             if self.merges is not None:
                 self.merges.take(task, settings)
-        render_briefs(self.plan, self.workspace, only=[task.id for task in made])
         for task in made:
             board.join(task, prepared.views[task.id])
         self.recorder.views[row.id].move(TaskStatus.WAITING)

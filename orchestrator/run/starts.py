@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from orchestrator.backends.base import CannotInvoke
 from orchestrator.machine.stimuli import Starting
+from orchestrator.output.briefs import OnStart
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan
 from orchestrator.run.attempts import Attempt, Launcher, Resumable
@@ -60,6 +61,7 @@ class Starts:
         merges: MergeQueue | None,
         reuse: Reuse | None,
         rows: Rows | None = None,
+        briefs: OnStart | None = None,
     ) -> None:
         self.plan, self.settings, self.signatures, self.records = plan, settings, signatures, records
         self.sessions = sessions  # task -> agent session an interrupted attempt left, to resume
@@ -70,6 +72,7 @@ class Starts:
         self.tokens: Mapping[str, float] = {}  # task -> the tokens it is expected to use (their p50)
         self.merges, self.reuse = merges, reuse
         self.rows = rows  # the rows run once per item (``run/items``): settled at their turn, no attempt
+        self.briefs = briefs  # what makes a row's instance's brief as it starts
         self._found: dict[str, _Found] = {}  # (``facts``, for the instruction that follows)
         if rows is not None:
             rows.attach(board)
@@ -91,6 +94,8 @@ class Starts:
         of_brief, key = _fingerprints(self.signatures[task_id], upstream)
         found = _Found(of_brief, key)
         self._found[task_id] = found
+        if task.row is not None and self.briefs is not None:  # (a row's instance: its brief made as it starts)
+            found.unrendered = self.briefs.render(task_id)
         if task.each is not None and self.rows is not None:
             return Starting(id=stimulus, task=task_id, row=True)
         if self.merges is not None:
@@ -124,6 +129,8 @@ class Starts:
         of_brief, key = (found := self._found.pop(task_id)).of_brief, found.key
         number, first = self.board.numbered(task_id)
         try:
+            if found.unrendered is not None:
+                raise CannotInvoke(found.unrendered)
             backend, fallen = self.breakers.choose(self.settings[task_id], time.time(), self.admission.blocked)
             attempt = self.launcher.prepare(
                 task, number, of_brief, resume=self.sessions.get(task_id), on=backend, brief_key=key
@@ -157,6 +164,7 @@ class _Found:
     key: Callable[[str], str]  # and without
     conflict: str | None = None
     kept: Kept | None = None
+    unrendered: str | None = None  # why its brief could not be made as it starts (``OnStart``)
 
 
 def _fingerprints(signature: str, upstream: Upstream) -> tuple[Callable[[str], str], Callable[[str], str]]:
