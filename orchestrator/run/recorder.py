@@ -156,7 +156,7 @@ class Recorder:
                 simulated=outcome.run.simulated,
                 **spent_of(outcome.result),
                 worker=outcome.run.worker or None,
-                **self.files.written[task.id],
+                **self.files.told(task),
             )
         )
 
@@ -203,9 +203,7 @@ class Recorder:
             **(_costs(spent) if spent is not None else _Costs(cost_usd=cost_usd, tokens=None)),
         )
         self.write(task, record, not_run_body(task.id, status, reason))
-        self.emit(
-            replace(not_run_event(task, status, cause, reason, record.duration, spent), **self.files.written[task.id])
-        )
+        self.emit(replace(not_run_event(task, status, cause, reason, record.duration, spent), **self.files.told(task)))
 
     def given_up(self, task: Task, blocker: str) -> None:
         """``task`` will not run: ``blocker``, which it depends on, will not complete (failed,

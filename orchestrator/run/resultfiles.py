@@ -42,7 +42,9 @@ class ResultFiles:
         self.workspace, self.plan, self.journal, self._emit = workspace, plan, journal, emit
         # (a result is never lost to a template: should the workspace's fail on one, the packaged one)
         self.templates = Lenient(workspace, lambda message: emit(Notice(message=message)))
-        self.written: dict[str, Told] = {}  # each task's result file as last written, for its event to tell
+        # each task's result file as last written, for its event to tell: the digest of its bytes
+        # (its name is the task's: 100,000 items held a dict of two strings each)
+        self._digests: dict[str, str] = {}
         self._unsynced: list[Path] = []  # written, not yet made durable (``take_unsynced``)
         # told each task whose result is written, once it is (the merge queue clears its merge's mark)
         self.on_written: list[Callable[[str], None]] = []
@@ -77,13 +79,16 @@ class ResultFiles:
         )
         if written.kept is not None:  # (nothing of a person's is moved without a word, as `cancel` says it)
             self._emit(Notice(message=written.kept.notice(self.workspace.relative(path))))
-        self.written[task.id] = Told(result=self.workspace.result_name(task), result_digest=written.digest)
+        self._digests[task.id] = written.digest
         self._unsynced.append(path)
 
     def digest(self, task_id: str) -> str | None:
         """The digest of ``task_id``'s result file as this run last wrote it (``None``: it wrote none)."""
-        told = self.written.get(task_id)
-        return told["result_digest"] if told is not None else None
+        return self._digests.get(task_id)
+
+    def told(self, task: Task) -> Told:
+        """What the event of ``task``'s end tells of the result file this run wrote for it."""
+        return Told(result=self.workspace.result_name(task), result_digest=self._digests[task.id])
 
     def take_unsynced(self) -> list[Path]:
         """The result files written since the last call: for the flush that makes them durable."""

@@ -95,7 +95,10 @@ class Gates:
         self.holds.gate(task.id, gate, cause)
         view = self.recorder.views[task.id]
         view.move(TaskStatus.AWAITING_APPROVAL, cause)
-        written = self.recorder.files.written.get(task.id) if gate == "after" else None  # (the result it awaits)
+        files = self.recorder.files
+        written = (
+            files.told(task) if gate == "after" and files.digest(task.id) is not None else None
+        )  # (what it awaits)
         self.recorder.emit(ApprovalRequested(task=task.id, agent=task.agent, name=task.title, gate=gate,
                                              reason=view.reason or "", cause=cause,
                                              inputs=self.recorder.inputs_of(task),
@@ -129,5 +132,5 @@ class Gates:
         if approved:
             self.recorder.told_completed(task, new)
             return
-        told = self.recorder.files.written[task_id]
+        told = self.recorder.files.told(task)
         self.recorder.emit(TaskRejected(task=task_id, agent=task.agent, reason=reason or "", cause=cause, **told))

@@ -82,11 +82,14 @@ def fingerprint(brief: str, signature: str, upstream: Upstream) -> str:
 def brief_keys(plan: Plan, workspace: Workspace, signatures: Mapping[str, str], tasks: Iterable[str]) -> dict[str, str]:
     """Each of ``tasks``' brief as it is on disk, fingerprinted with its settings' ``signatures``
     and not its inputs: what ``task_started`` records as its ``brief``, and what its estimate is
-    learned by (``run/forecasts/estimates``). A task with no brief on disk has none."""
+    learned by (``run/forecasts/estimates``). A task with no brief on disk has none, nor has a
+    row's instance, whose brief is made as it starts (``output/briefs.OnStart``): its estimate
+    is its row's items'."""
     keys: dict[str, str] = {}
     for task_id in tasks:
         task = plan.tasks.get(task_id)
-        body = documents.read_body(workspace.brief(task)) if task is not None and task_id in signatures else None
+        wanted = task is not None and task.row is None and task_id in signatures
+        body = documents.read_body(workspace.brief(task)) if task is not None and wanted else None
         if body is not None:
             keys[task_id] = fingerprint(body, signatures[task_id], [])
     return keys
