@@ -1,16 +1,18 @@
-"""One row over many items (issue 67): a row with an ``Each`` cell, measured as a user runs it.
+"""One row over many items (issues 67, 75): a row with an ``Each`` cell, measured as a user runs it.
 
-    python bench/items.py [--items 10000] [--big 100000] [--rounds 2] [--write]
+    python bench/items.py [--items 10000] [--big 100000] [--calls 2000] [--rounds 2] [--write]
 
 - **Throughput**: ``--items`` items of a shell ``true`` (``lines: items.txt``), ``max_parallel:
   16``, with the local executor: the run's wall beside the asyncio floor of ``bench/dagrun.py``
   (``floor``, the same ``bash -e -c`` per item, 16 at once) and ``xargs -P 16`` over the same items,
-  each once a round, alternating; ms an item above the floor. Targets: ≤ 3 ms above the floor, and
-  no slower than ``xargs -P 16`` by more than 10%.
-- **Scale**: ``--big`` items with ``run --executor fake``: wall, peak RSS (target ≤ 400 MB), the
-  plan file's size before and after (target: unchanged), then ``status`` (≤ 0.5 s) and
-  ``status T-01`` (≤ 1 s) of that workspace, medians of 5 (the first call, which derives the view,
-  said apart).
+  each once a round, alternating; ms an item above the floor. Targets (issue 75): ≤ 0.8 ms above
+  the floor, and ≤ 2.5× ``xargs -P 16``.
+- **Scale**: ``--big`` items with ``run --executor fake``: wall (≤ 120 s), peak RSS (≤ 400 MB),
+  when the first instance started after the command did (≤ 2 s), the plan file's size before and
+  after (target: unchanged), then ``status`` (≤ 0.5 s) and ``status T-01`` (≤ 1 s) of that
+  workspace, medians of 5 (the first call, which derives the view, said apart).
+- **Files an item**: ``--calls`` items with ``run --executor fake`` under ``strace -f -c``: the
+  files opened, directories made, renames, unlinks, stats and writes an item costs the runner.
 - **Dask** (``--dask N``): N items of ``sleep 0.2`` on W9's cluster (``bench/cluster.py``: a
   scheduler and two workers of 4 threads), ``max_parallel: 8``: makespan (first ``started`` to last
   ``finished`` over the results) against its lower bound, N x 0.2 s / 8 (target ≤ 1.15×).
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -117,10 +120,10 @@ def throughput(items: int, rounds: int) -> list[str]:
         "| tool | wall s | ms / item | target |",
         "|---|---|---|---|",
         f"| orchestrator | {med['orchestrator']:.2f} | {med['orchestrator'] / items * 1000:.2f} "
-        f"({above:.2f} above the floor) | {'PASS' if above <= 3 else 'MISS'} (≤ 3 above the floor) |",
+        f"({above:.2f} above the floor) | {'PASS' if above <= 0.8 else 'MISS'} (≤ 0.8 above the floor) |",
         f"| asyncio floor, `bash -e -c`, 16 at once | {med['floor']:.2f} | {med['floor'] / items * 1000:.2f} | |",
         f"| `xargs -P 16 bash -e -c` | {med['xargs']:.2f} | {med['xargs'] / items * 1000:.2f} | "
-        f"orchestrator {versus:.2f}× xargs: {'PASS' if versus <= 1.10 else 'MISS'} (≤ 1.10×) |",
+        f"orchestrator {versus:.2f}× xargs: {'PASS' if versus <= 2.5 else 'MISS'} (≤ 2.5×) |",
     ]
 
 
@@ -129,8 +132,10 @@ def scale(items: int) -> list[str]:
     plan = proj / ".orchestrator" / "master_plan.md"
     before = plan.stat().st_size
     say(f"{items:,} items, --executor fake")
+    began = time.time()
     wall, rss = timed(orchestrator("run", "--executor", "fake"), proj)
     after = plan.stat().st_size
+    first_start = _first_started(proj) - began
     calls: dict[str, list[float]] = {"status": [], "status T-01": []}
     for name, words in (("status", ["status"]), ("status T-01", ["status", "T-01"])):
         for _ in range(6):
@@ -138,14 +143,51 @@ def scale(items: int) -> list[str]:
     first = {name: values[0] for name, values in calls.items()}
     med = {name: statistics.median(values[1:]) for name, values in calls.items()}
     return [
-        f"**Scale**: {items:,} items, `run --executor fake`: **{wall:.1f} s**, peak RSS **{rss / 1024:.0f} MB** "
-        f"({'PASS' if rss <= 400 * 1024 else 'MISS'}: ≤ 400 MB); the plan file {before:,} bytes before, "
+        f"**Scale**: {items:,} items, `run --executor fake`: **{wall:.1f} s** ({'PASS' if wall <= 120 else 'MISS'}: "
+        f"≤ 120 s), peak RSS **{rss / 1024:.0f} MB** ({'PASS' if rss <= 400 * 1024 else 'MISS'}: ≤ 400 MB), the "
+        f"first instance started **{first_start:.1f} s** after the command ({'PASS' if first_start <= 2 else 'MISS'}: "
+        f"≤ 2 s); the plan file {before:,} bytes before, "
         f"{after:,} after (its status blocks: the row alone; {'PASS' if after - before < 2048 else 'MISS'}).",
         f"`status` of that workspace: **{med['status']:.2f} s** median of 5 "
         f"({'PASS' if med['status'] <= 0.5 else 'MISS'}: ≤ 0.5 s; the first call, which derives the view, "
         f"{first['status']:.2f} s); `status T-01`: **{med['status T-01']:.2f} s** "
         f"({'PASS' if med['status T-01'] <= 1.0 else 'MISS'}: ≤ 1 s).",
     ]
+
+
+def _first_started(proj: Path) -> float:
+    """When the run's first attempt started (seconds since the epoch), from its event log."""
+    from datetime import datetime
+
+    with (proj / ".orchestrator" / "state" / "events.jsonl").open() as log:
+        for line in log:
+            if '"task_started"' in line:
+                return datetime.fromisoformat(json.loads(line)["time"]).timestamp()
+    raise RuntimeError("no task started")
+
+
+# The system calls an item costs the runner beyond its process, counted by strace.
+CALLS = ("openat", "mkdir", "rename", "unlink", "newfstatat", "write")
+
+
+def files_an_item(items: int) -> list[str]:
+    """The files opened, directories made, renames, unlinks, stats and writes an item costs the
+    runner (``strace -f -c`` of ``run --executor fake`` over ``items`` items, the run's fixed cost
+    left in: a floor for what each costs)."""
+    strace = shutil.which("strace")
+    if strace is None:
+        return ["**Files an item**: not measured (no `strace` here)."]
+    proj = project(WORK / "items-calls", items, 16)
+    out = WORK / "items-calls.strace"
+    subprocess.run([strace, "-f", "-c", "-o", str(out), "-e", f"trace={','.join(CALLS)}",
+                    *orchestrator("run", "--executor", "fake")], cwd=proj, capture_output=True, check=True)  # fmt: skip
+    counts = {name: 0 for name in CALLS}
+    for line in out.read_text().splitlines():
+        fields = line.split()
+        if fields and fields[-1] in counts:
+            counts[fields[-1]] = int(fields[3])
+    said = ", ".join(f"{counts[name] / items:.1f} `{name}`" for name in CALLS)
+    return [f"**Files an item**: {items:,} items, `run --executor fake`, the runner's calls an item: {said}."]
 
 
 def importing(tasks: int) -> list[str]:
@@ -199,14 +241,16 @@ def main() -> int:
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--calls", type=int, default=2_000, help="items whose system calls strace counts")
     parser.add_argument("--import-tasks", type=int, default=90_000)
     parser.add_argument("--dask", type=int, default=0, help="items of sleep 0.2 on a Dask cluster (0: none)")
     parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
     args = parser.parse_args()
-    lines = ["## Items (issue 67): one row over many items", "", f"Measured on {machine_line()}.", ""]
+    lines = ["## Items (issues 67, 75): one row over many items", "", f"Measured on {machine_line()}.", ""]
     parts: list[Callable[[], list[str]]] = [
         lambda: throughput(args.items, args.rounds),
         lambda: scale(args.big),
+        lambda: files_an_item(args.calls),
         *([lambda: on_dask(args.dask)] if args.dask else []),
         lambda: importing(args.import_tasks),
     ]
