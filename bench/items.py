@@ -1,6 +1,6 @@
 """One row over many items (issues 67, 75): a row with an ``Each`` cell, measured as a user runs it.
 
-    python bench/items.py [--items 10000] [--big 100000] [--calls 2000] [--rounds 2] [--write]
+    python bench/items.py [--items 10000] [--big 100000] [--calls 2000] [--stream 100000] [--rounds 2] [--write]
 
 - **Throughput**: ``--items`` items of a shell ``true`` (``lines: items.txt``), ``max_parallel:
   16``, with the local executor: the run's wall beside the asyncio floor of ``bench/dagrun.py``
@@ -13,6 +13,8 @@
   workspace, medians of 5 (the first call, which derives the view, said apart).
 - **Files an item**: ``--calls`` items with ``run --executor fake`` under ``strace -f -c``: the
   files opened, directories made, renames, unlinks, stats and writes an item costs the runner.
+- **The dashboard's stream**: ``--stream`` items with ``run --executor fake`` while ``serve``'s
+  ``/api/live`` (the page's stream) is read: its bytes a second over the run (target ≤ 5 kB).
 - **Dask** (``--dask N``): N items of ``sleep 0.2`` on W9's cluster (``bench/cluster.py``: a
   scheduler and two workers of 4 threads), ``max_parallel: 8``: makespan (first ``started`` to last
   ``finished`` over the results) against its lower bound, N x 0.2 s / 8 (target ≤ 1.15×).
@@ -23,7 +25,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -155,6 +159,51 @@ def scale(items: int) -> list[str]:
     ]
 
 
+def stream(items: int) -> list[str]:
+    """The dashboard's stream (``/api/live``, what the page reads) while ``items`` items run on the
+    fake executor: the bytes it sends a second over the run (target ≤ 5 kB a second)."""
+    import http.client
+    import signal
+    import threading
+
+    proj = project(WORK / "items-stream", items, 16)
+    server = subprocess.Popen([*orchestrator("serve", "--port", "0", "--json")], cwd=proj, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        assert server.stdout is not None
+        port = int(json.loads(server.stdout.readline())["port"])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+        connection.request("GET", "/api/live")
+        response = connection.getresponse()
+        got: list[tuple[float, int]] = []  # (when, bytes) of each chunk read
+
+        def read() -> None:
+            with contextlib.suppress(OSError, ValueError, AttributeError, http.client.HTTPException):
+                while chunk := response.read1(65536):
+                    got.append((time.monotonic(), len(chunk)))
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        time.sleep(2.0)  # (the state as the stream opens: not the run's)
+        began = time.monotonic()
+        say(f"{items:,} items, --executor fake, the dashboard's stream read")
+        subprocess.run(orchestrator("run", "--executor", "fake"), cwd=proj, capture_output=True, check=False)
+        ended = time.monotonic()
+        time.sleep(3.0)
+        connection.close()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+    sent = sum(size for when, size in got if began <= when <= ended + 3.0)
+    rate = sent / (ended - began)
+    return [
+        f"**The dashboard's stream**: while {items:,} items ran (`run --executor fake`, {ended - began:.0f} s), "
+        f"`/api/live` sent **{rate / 1000:.2f} kB a second** ({sent / 1000:.0f} kB in all; "
+        f"{'PASS' if rate <= 5000 else 'MISS'}: ≤ 5 kB a second)."
+    ]
+
+
 def _first_started(proj: Path) -> float:
     """When the run's first attempt started (seconds since the epoch), from its event log."""
     from datetime import datetime
@@ -242,6 +291,7 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--calls", type=int, default=2_000, help="items whose system calls strace counts")
+    parser.add_argument("--stream", type=int, default=100_000, help="items run while the dashboard's stream is read")
     parser.add_argument("--import-tasks", type=int, default=90_000)
     parser.add_argument("--dask", type=int, default=0, help="items of sleep 0.2 on a Dask cluster (0: none)")
     parser.add_argument("--write", action="store_true", help="put the section into bench/RESULTS.md")
@@ -251,6 +301,7 @@ def main() -> int:
         lambda: throughput(args.items, args.rounds),
         lambda: scale(args.big),
         lambda: files_an_item(args.calls),
+        *([lambda: stream(args.stream)] if args.stream else []),
         *([lambda: on_dask(args.dask)] if args.dask else []),
         lambda: importing(args.import_tasks),
     ]
