@@ -96,9 +96,8 @@ class Gates:
         view = self.recorder.views[task.id]
         view.move(TaskStatus.AWAITING_APPROVAL, cause)
         files = self.recorder.files
-        written = (
-            files.told(task) if gate == "after" and files.digest(task.id) is not None else None
-        )  # (what it awaits)
+        awaited = gate == "after" and files.digest(task.id) is not None  # (the result it awaits)
+        written = files.told(task) if awaited else None
         self.recorder.emit(ApprovalRequested(task=task.id, agent=task.agent, name=task.title, gate=gate,
                                              reason=view.reason or "", cause=cause,
                                              inputs=self.recorder.inputs_of(task),

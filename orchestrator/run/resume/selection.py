@@ -89,7 +89,7 @@ def brief_keys(plan: Plan, workspace: Workspace, signatures: Mapping[str, str], 
     for task_id in tasks:
         task = plan.tasks.get(task_id)
         wanted = task is not None and task.row is None and task_id in signatures
-        body = documents.read_body(workspace.brief(task)) if task is not None and wanted else None
+        body = documents.read_body(workspace.brief(task)) if wanted and task is not None else None
         if body is not None:
             keys[task_id] = fingerprint(body, signatures[task_id], [])
     return keys
