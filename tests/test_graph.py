@@ -268,6 +268,18 @@ def test_revive_brings_back_what_a_failure_took_down_and_nothing_given_up_for_an
     assert queue.complete("a") == ["b"]
 
 
+def test_a_task_that_decides_for_itself_waits_again_for_a_dependency_put_back() -> None:
+    """A row over its items (or a Condition) counts an item's failure as settled; the item put
+    back, the row waits for it again, and is ready only once it ends (it settled early: issue 75)."""
+    queue = _queue({"i1": [], "i2": [], "row": ["i1", "i2"]})
+    queue.deciding = {"row"}
+    assert _drain_ready(queue) == ["i1", "i2"]
+    assert queue.fail("i1") == []
+    assert queue.revive("i1", priority=2, order=0) == (["i1"], {})
+    assert queue.complete("i2") == [] and _drain_ready(queue) == ["i1"]  # (not the row: i1 runs again)
+    assert queue.complete("i1") == ["row"]
+
+
 def test_revive_of_a_task_whose_upstream_still_failed_leaves_it_given_up() -> None:
     queue = _queue({"a": [], "b": ["a"]})
     assert _drain_ready(queue) == ["a"]

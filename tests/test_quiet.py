@@ -186,3 +186,41 @@ def test_retry_failed_puts_back_exactly_the_items_that_did_not_complete_and_the_
     assert "did not complete" not in cli(tmp_path, "status").stdout
     refused = cli(tmp_path, "retry", "T-02", "--failed")
     assert refused.code == 2 and "T-02 is not a row run per item" in refused.stderr
+
+
+def test_retry_failed_puts_back_hundreds_of_items_at_once_with_or_without_a_run_going_on(tmp_path: Path) -> None:
+    """Every third of 300 items fails; ``retry T-01 --failed`` puts the 100 back in one request,
+    with no run going on (one hold of the workspace, one reading of the views: it read them all
+    again for each item) and then with a run going on (every request appended at once, their
+    answers waited for together), which takes them all."""
+    import time
+
+    from runner_helpers import start, wait_until
+
+    from orchestrator.run.rows import LISTED_EVERY
+
+    (tmp_path / "bad.txt").write_text("".join(f"{n}\n" for n in range(3, 301, 3)))
+    command = "test {{ item }} -ne 300 \\|\\| while test -e wait; do sleep 0.1; done; "
+    command += "test -e fixed \\|\\| ! grep -qx {{ item }} bad.txt"
+    items_plan(tmp_path, 300, command, settings="max_parallel: 8\non_item_failure: continue\nmin_success: 0.5\n")
+    first = cli(tmp_path, "run")
+    assert first.code == 1 and "100 of 300 items did not complete" in first.stdout, first.stdout
+    said = cli(tmp_path, "retry", "T-01", "--failed", "--json")
+    assert said.code == 0 and len(json.loads(said.stdout)["retried"]) == 100, said.stdout + said.stderr
+    (tmp_path / "wait").write_text("")  # (item 300 waits: the next run goes on while its failed items are retried)
+    running = start(tmp_path, name="second")
+    log = tmp_path / ".orchestrator" / "state" / "events.jsonl"
+
+    def failed_again() -> bool:  # (the second run's items failed but the one that waits)
+        lines = log.read_text().split('"event": "run_started"')[-1]
+        return lines.count('"event": "task_failed"') >= 99 and lines.count('"task": "T-01[300]"') > 0
+
+    wait_until(failed_again, "the items failed again", timeout=120)
+    time.sleep(LISTED_EVERY + 1)  # (the run's list of its items, which ``--failed`` reads, written anew)
+    (tmp_path / "fixed").write_text("")
+    asked = cli(tmp_path, "retry", "T-01", "--failed", "--json")
+    answered = json.loads(asked.stdout)
+    assert asked.code == 0 and len(answered["retried"]) == 99 and not answered["refused"], asked.stdout  # (300 runs)
+    (tmp_path / "wait").unlink()
+    running.process.wait(timeout=120)
+    assert "did not complete" not in cli(tmp_path, "status").stdout

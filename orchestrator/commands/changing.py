@@ -125,13 +125,13 @@ def _retry_items(call: Call, plan: Plan, row: Task) -> Result:
     """``retry T-03 --failed``: each item of the row ``T-03`` that did not complete back in the
     queue (of the run going on, or of the next run), as ``retry T-03[N]`` puts it; the row, its
     result and what depends on it follow once they have run."""
-    from orchestrator.run.inflight.requests import request
+    from orchestrator.run.inflight.requests import request_all
     from orchestrator.state import items
 
     if row.each is None:
         raise UsageError(f"retry {row.id} --failed: {row.id} is not a row run per item — `retry {row.id}` retries it")
     undone = [f"{row.id}[{n}]" for n, _, state in items.instances_of(call.workspace, row.id) if state in _UNDONE]
-    answers = [request(call.workspace, plan, plan.tasks[t], "retry") for t in undone if t in plan.tasks]
+    answers = request_all(call.workspace, plan, [plan.tasks[t] for t in undone if t in plan.tasks], "retry")
     back = [a.task for a in answers if a.ok]
     refused = [a for a in answers if not a.ok]
     data = {"ok": not refused, "task": row.id, "retried": back, "refused": [a.as_json() for a in refused]}

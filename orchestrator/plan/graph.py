@@ -11,7 +11,7 @@ networkx is imported where a graph is first built (``build``): it costs about 0.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 if TYPE_CHECKING:
@@ -344,9 +344,7 @@ class ReadyQueue:
             doomed = {n for n in descendants(self._graph, task_id) if n in self._waiting and n not in self._finished}
         self._finished |= doomed
         self._doomed_by.update(dict.fromkeys(doomed, task_id))
-        if doomed:
-            self._heap = [item for item in self._heap if item[1] not in doomed]
-            heapq.heapify(self._heap)
+        self._unready(doomed)
         return sorted(doomed, key=lambda node: self._key[node][2])
 
     def _doomed_deciding(self, task_id: str) -> set[str]:
@@ -376,13 +374,16 @@ class ReadyQueue:
         self._selected.add(node)
         self._key[node] = (priority, -self._typical, order)
         blocker = self._settle(node)
-        for child in self._graph.successors(node):
-            if child in self._waiting and child not in self._finished:
-                self._waiting[child] += 1
-                if any(item[1] == child for item in self._heap):  # ready a moment ago: not any more
-                    self._heap = [item for item in self._heap if item[1] != child]
-                    heapq.heapify(self._heap)
+        self._waited_for(node)
         return blocker
+
+    def _waited_for(self, node: str, *, besides: Collection[str] = ()) -> None:
+        """Each dependent of ``node`` (``besides`` those) not finished waits for it (again: a row's,
+        a Condition's, which counted its failure as settled, when it is put back)."""
+        for child in self._graph.successors(node):
+            if child in self._waiting and child not in self._finished and child not in besides:
+                self._waiting[child] += 1
+                self._unready({child})  # (ready a moment ago: not any more)
 
     def _settle(self, task_id: str) -> str | None:
         """Count what ``task_id`` waits for and queue it if nothing; or the dependency that dooms it."""
@@ -405,19 +406,21 @@ class ReadyQueue:
         """A task not handed out yet whose dependencies (its edges in the graph already) or
         priority changed: counted again from its dependencies as they are now, as ``add`` counts a
         new one. Returns the dependency that will never complete, if one does: finished then."""
-        if any(item[1] == task_id for item in self._heap):
-            self._heap = [item for item in self._heap if item[1] != task_id]
-            heapq.heapify(self._heap)
+        self._unready({task_id})
         _, path, order = self._key[task_id]
         self._key[task_id] = (priority, path, order)
         return self._settle(task_id)
 
     def cancel(self, task_id: str) -> list[str]:
         """Never start ``task_id`` (ready or waiting); returns what ``fail`` returns."""
-        if any(item[1] == task_id for item in self._heap):
-            self._heap = [item for item in self._heap if item[1] != task_id]
-            heapq.heapify(self._heap)
+        self._unready({task_id})
         return self.fail(task_id)
+
+    def _unready(self, task_ids: Collection[str]) -> None:
+        """``task_ids`` out of the ready heap, where they are."""
+        if task_ids and any(item[1] in task_ids for item in self._heap):
+            self._heap = [item for item in self._heap if item[1] not in task_ids]
+            heapq.heapify(self._heap)
 
     def revive(self, task_id: str, priority: int, order: int) -> tuple[list[str], dict[str, str]]:
         """Put a failed, skipped or cancelled task back, with every task downstream that was given
@@ -433,6 +436,8 @@ class ReadyQueue:
             self._finished.discard(node)
             self._handed.discard(node)
             self._doomed_by.pop(node, None)
+        for node in family:
+            self._waited_for(node, besides=family)
         back: list[str] = []
         doomed: dict[str, str] = {}
         for node in topological_order(self._graph.subgraph(family), {n: self._key[n][2] for n in family}):

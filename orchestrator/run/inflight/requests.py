@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +28,7 @@ from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus
 
 if TYPE_CHECKING:  # (the records: imported as a run is asked, or its events read; `add` asks none)
+    from orchestrator.state.causes import Cause
     from orchestrator.state.events.runs import RunStarted
     from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
 
@@ -73,12 +74,72 @@ def request(
     while True:
         found = run_or_lock(workspace, _left(deadline, answer_wait + plan.settings.kill_grace))
         if isinstance(found, WorkspaceLock):
-            return _offline(kind, workspace, plan, task, reason, found)
+            return _offline(kind, workspace, plan, [task], reason, found)[0]
         wait = answer_wait + _kill_grace(workspace, plan, task, found)  # (a cancel stops its processes first)
         answered = _ask(kind, workspace, task, reason, found, _left(deadline, wait), patient=deadline is None)
         if answered is not None:
             return answered
         # The run ended before it answered: what the next run does is changed instead.
+
+
+def request_all(workspace: Workspace, plan: Plan, tasks: Sequence[Task], kind: Kind) -> list[Answer]:
+    """``request`` of each of ``tasks`` at once (``retry T-03 --failed``: thousands of a row's
+    items): with no run going on, one hold of the lock, one reading of the views and one writing
+    of the plan's status blocks for them all; with one, every request appended at once and their
+    answers waited for together. An answer each, in order."""
+    answers: dict[str, Answer] = {}
+    left = list(tasks)
+    while left:
+        found = run_or_lock(workspace, timing.current().answer_wait + plan.settings.kill_grace)
+        if isinstance(found, WorkspaceLock):
+            answers.update((a.task, a) for a in _offline(kind, workspace, plan, left, None, found))
+        else:  # (the run takes them in one look: the wait of one, and more for a crowd of them)
+            wait = timing.current().answer_wait * (1 + len(left) / 1000) + plan.settings.kill_grace
+            answers.update((a.task, a) for a in _ask_all(kind, workspace, left, found, wait))
+        left = [task for task in left if task.id not in answers]  # (the run ended before it answered)
+    return [answers[task.id] for task in tasks]
+
+
+def _ask_all(kind: Kind, workspace: Workspace, tasks: Sequence[Task], live: RunStarted, wait: float) -> list[Answer]:
+    """``_ask`` of each of ``tasks`` of the run going on, appended at once; those it has not
+    answered by ``wait`` while it goes on are left it, said so; none for those of a run that ended."""
+    from orchestrator.state.events.runs import CancelRequested, RequestRefused, RetryRequested  # (as it asks)
+    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
+
+    ids = {uuid.uuid4().hex[:12]: task for task in tasks}
+    offset = events.size(workspace.events_file)
+    made = CancelRequested if kind == "cancel" else RetryRequested
+    events.append(
+        workspace.events_file, [made(run=live.run, task=task.id, request=r, reason=None) for r, task in ids.items()]
+    )
+    done = TaskCancelled if kind == "cancel" else TaskRequeued
+    waiting = {task.id for task in tasks}
+    got: dict[str, EventRecord] = {}
+
+    def answer(event: EventRecord) -> bool:
+        task = ids[event.request].id if isinstance(event, RequestRefused) and event.request in ids else None
+        task = task or (event.task if isinstance(event, done) and event.task in waiting else None)
+        if task is not None:
+            got.setdefault(task, event)
+        return len(got) == len(ids)
+
+    wait_for(workspace, live, answer, offset=offset, wait=wait)
+    answers: list[Answer] = []
+    going_on = events.live_run(workspace.events_file) is not None
+    for task in tasks:
+        event = got.get(task.id)
+        if event is None:
+            if going_on:
+                said = (
+                    f"✋ {kind} of {task.id} asked of the run going on (pid {live.pid}), which takes it within a second"
+                )
+                answers.append(Answer(True, task.id, live.run, None, None, said))
+            continue
+        refused = isinstance(event, RequestRefused)
+        why = event.reason if isinstance(event, RequestRefused | TaskCancelled) else None
+        said = f"{kind} {task.id}: {why}" if refused else f"↩️ {task.id} is back in the queue of the run going on"
+        answers.append(Answer(not refused, task.id, live.run, event_name(event), why, said))
+    return answers
 
 
 def _left(deadline: float | None, wait: float) -> float:
@@ -208,10 +269,11 @@ def _ask(
 
 
 def _offline(
-    kind: Kind, workspace: Workspace, plan: Plan, task: Task, reason: str | None, lock: WorkspaceLock
-) -> Answer:
+    kind: Kind, workspace: Workspace, plan: Plan, tasks: Sequence[Task], reason: str | None, lock: WorkspaceLock
+) -> list[Answer]:
     """No run going on: change what the next run does, holding the workspace ``lock`` (released
-    here), as the machine's ``cancel-asked`` and ``retry-asked`` rules say of the task as it is now."""
+    here), as the machine's ``cancel-asked`` and ``retry-asked`` rules say of each of ``tasks`` as
+    it is now; the views read once, the plan's status blocks written once, for them all."""
     from orchestrator.machine.core import Machine
     from orchestrator.machine.stimuli import CancelAsked, RetryAsked
     from orchestrator.output.sections import update_plan_file
@@ -220,63 +282,81 @@ def _offline(
     from orchestrator.run.telling import Between, Desk
     from orchestrator.state import planfile, store
     from orchestrator.state.causes import Cause, CauseKind
-    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
+    from orchestrator.state.events.tasks import TaskRequeued
     from orchestrator.state.plans.identity import book_outdated, write_book
-    from orchestrator.state.results import ResultRecord, not_run_body, write_result
     from orchestrator.state.status import States
 
-    notes: list[str] = []
+    answers: list[Answer] = []
+    told: list[TaskCancelled | TaskRequeued] = []
     try:
         view_of = {v.id: v for v in current_views(plan, workspace)}  # (settled: what the next run leaves)
-        view = view_of[task.id]
-        status = view.status
         desk = Desk(Machine(tasks=States(view_of)), Between())  # (the machine replayed: the views' states)
         cause = Cause.of(CauseKind.CANCELLED, reason)
-        if kind == "cancel":
-            asked = desk.tell(CancelAsked(id=desk.stamp(), task=task.id, cause=cause, running=False, live=False))
-        else:
-            upstream = next((d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED), None)
-            asked = desk.tell(RetryAsked(id=desk.stamp(), task=task.id, live=False, settled=bool(view.settled),
-                                         cancelled_upstream=upstream))  # fmt: skip
-        refused, said = asked.refused, asked.already or ""
-        if kind == "cancel":
-            if asked.cancel_waiting:
-                if book_outdated(workspace, plan.book):  # the agent ids it was given stay every task's
-                    write_book(workspace, plan.book)
-                words = cause.sentence(task.id)
-                record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
-                                      attempts=view.attempts, run_attempts=0, reason=words, cause=cause,
-                                      finished=now_iso())  # fmt: skip
-                path = workspace.result(task)
-                written = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
-                if written.kept is not None:
-                    notes.append(written.kept.notice(workspace.relative(path)))
-                said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until "
-                said += f"`orchestrator retry {task.id}`"
-                cancelled = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None,
-                                          result=workspace.result_name(task), result_digest=written.digest)  # fmt: skip
-                _told(workspace, cancelled)
-        elif asked.revive:
-            store.remove(workspace.result(task))  # (cancelled, rejected; a skip or a bypass that stayed: a sentence)
-            if status == TaskStatus.REJECTED:  # its gate asks again
-                approvals.record(workspace, task.id, approvals.REOPENED)
-            if status in (TaskStatus.CANCELLED, TaskStatus.REJECTED):
-                said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+        book = book_outdated(workspace, plan.book) if kind == "cancel" else False
+        for task in tasks:
+            notes: list[str] = []
+            view = view_of[task.id]
+            status = view.status
+            if kind == "cancel":
+                asked = desk.tell(CancelAsked(id=desk.stamp(), task=task.id, cause=cause, running=False, live=False))
             else:
-                said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
-            _told(workspace, TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
-        if refused is None:
+                upstream = next((d for d in task.dependencies if view_of[d].status == TaskStatus.CANCELLED), None)
+                asked = desk.tell(RetryAsked(id=desk.stamp(), task=task.id, live=False, settled=bool(view.settled),
+                                             cancelled_upstream=upstream))  # fmt: skip
+            refused, said = asked.refused, asked.already or ""
+            if kind == "cancel":
+                if asked.cancel_waiting:
+                    if book:  # the agent ids it was given stay every task's
+                        write_book(workspace, plan.book)
+                        book = False
+                    said, event = _cancelled(workspace, task, view.attempts, cause, notes)
+                    told.append(event)
+            elif asked.revive:
+                store.remove(
+                    workspace.result(task)
+                )  # (cancelled, rejected; a skip or a bypass that stayed: a sentence)
+                if status == TaskStatus.REJECTED:  # its gate asks again
+                    approvals.record(workspace, task.id, approvals.REOPENED)
+                if status in (TaskStatus.CANCELLED, TaskStatus.REJECTED):
+                    said = f"↩️ {task.id} is back in the queue: it runs in the next `orchestrator run`"
+                else:
+                    said = f"↩️ {task.id} is back in the queue: the next `orchestrator run` decides it again"
+                told.append(TaskRequeued(task=task.id, agent=task.agent, was=str(status)))
+            if refused is not None:
+                answers.append(
+                    Answer(False, task.id, None, None, refused, f"{kind} {task.id}: {refused}", tuple(notes))
+                )
+            else:
+                answers.append(Answer(True, task.id, None, None, None, said, tuple(notes)))
+        if told:  # (changes made with no run going on, their ``run`` null: for ``watch`` and ``history``)
+            events.append(workspace.events_file, told)
+        changed = [answer.task for answer in answers if answer.ok]
+        if changed:
             views = current_views(plan, workspace)
-            recount(plan, workspace, {view.id: view.status for view in views}, rows_of(plan, [task.id]))
+            recount(plan, workspace, {view.id: view.status for view in views}, rows_of(plan, changed))
             with contextlib.suppress(planfile.PlanFileUnreadable, OSError):
                 update_plan_file(plan, workspace, views)
     finally:
         lock.release()
-    if refused is not None:
-        return Answer(False, task.id, None, None, refused, f"{kind} {task.id}: {refused}", tuple(notes))
-    return Answer(True, task.id, None, None, None, said, tuple(notes))
+    return answers
 
 
-def _told(workspace: Workspace, event: TaskCancelled | TaskRequeued) -> None:
-    """An event of a change made with no run going on (its ``run`` null), for ``watch`` and ``history``."""
-    events.append(workspace.events_file, [event])
+def _cancelled(
+    workspace: Workspace, task: Task, attempts: int, cause: Cause, notes: list[str]
+) -> tuple[str, TaskCancelled]:
+    """``task`` cancelled with no run going on: its result written so (a hand-edited one kept
+    aside, said in ``notes``); what to say, and the event that tells it."""
+    from orchestrator.state.events.tasks import TaskCancelled
+    from orchestrator.state.results import ResultRecord, not_run_body, write_result
+
+    words = cause.sentence(task.id)
+    record = ResultRecord(task=task.id, agent=task.agent, name=task.title, status=TaskStatus.CANCELLED,
+                          attempts=attempts, run_attempts=0, reason=words, cause=cause, finished=now_iso())  # fmt: skip
+    path = workspace.result(task)
+    written = write_result(path, record, not_run_body(task.id, TaskStatus.CANCELLED, words))
+    if written.kept is not None:
+        notes.append(written.kept.notice(workspace.relative(path)))
+    said = f"⏹️ {task.id} cancelled: no run starts it (its dependents are skipped) until `orchestrator retry {task.id}`"
+    event = TaskCancelled(task=task.id, agent=task.agent, reason=words, cause=cause, duration=None,
+                          result=workspace.result_name(task), result_digest=written.digest)  # fmt: skip
+    return said, event
