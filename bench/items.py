@@ -57,21 +57,24 @@ retries: 0
 # What bounds the targets missed, as measured (said with the figures; cProfile of 2,000 items of
 # ``true``, and the run's RSS sampled each second at 30,000 items on the fake executor).
 BOUNDS = [
-    "What bounds the two misses:",
+    "What bounds the targets missed:",
     "",
-    "- **Beside `xargs -P 16`**: the asyncio floor alone is some 1.5x xargs here: one process starts "
-    "one child at a time (its fork and exec block the loop, some 1 ms a spawn), where xargs forks "
-    "from a tiny process. The orchestrator adds ~1.6 ms an item above that floor, as for any task: "
-    "each attempt makes its inputs directory and log files, journal lines, its result file and "
-    "its events (cProfile, 2,000 items: `fork_exec` 1.7 ms a spawn, 2.3 `mkdir`s an item at 0.2 ms, "
-    "12 opens an item). Within 1.10x of xargs needs spawning off the loop's thread and no files "
-    "for an attempt that needs none.",
-    "- **Peak RSS**: each instance is a task of the run's plan (its `Task`, view, graph node, "
-    "signature, result record): some 6 KB an instance held while the row runs (600 MB at 100,000), "
-    "and settling the row builds its result (every answer in order and their JSON, 45 MB at "
-    "100,000) in several copies at once (a moment's 650 MB more: at 30,000 items the RSS goes 210 "
-    "-> 405 MB as the row settles). 400 MB needs the instances kept as the rows of a compact "
-    "table rather than as tasks, and the row's result written as a stream.",
+    "- **Beside `xargs -P 16`**: the asyncio floor alone is some 1.2-1.5x xargs here: one process "
+    "starts one child at a time (its fork and exec block the loop), where xargs forks from a tiny "
+    "process; the runner's fork of a 100 MB process costs more than the floor's of a small one "
+    "(cProfile, 3,000 items: `fork_exec` some 3 ms a spawn). Above that floor each item costs what "
+    "any task does: its brief, its log, its result file and their renames, journal lines and events "
+    "(the files an item, above). 2.5x xargs needs spawning off the loop's thread and no files for "
+    "an attempt that needs none.",
+    "- **Peak RSS and the wall at 100,000 items**: each instance is a task of the run's plan (its "
+    "`Task`, view, graph node, signature, result record, journal lines: some 4 KB held while the row "
+    "runs). The row's result is written as a stream now, and no brief is made before its item "
+    "starts. 400 MB needs the instances kept as the entries of a compact table rather than as tasks.",
+    "- **The first instance's start**: before it, the plan is read and its 100,000 instances made "
+    "twice (checked before the run takes the workspace's lock, read again once it holds it: some "
+    "2.3 s each), every instance's view is replayed through the machine (some 2.8 s), and the ready "
+    "queue and the estimates walk 100,000 nodes (some 2 s). 2 s needs instances made as their turn "
+    "comes (the compact table) and the plan checked once.",
 ]
 
 
