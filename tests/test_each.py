@@ -127,6 +127,26 @@ def test_a_rows_items_read_their_rows_inputs_written_once_not_a_copy_an_item(tmp
     assert [output(tmp_path, f"T-02[{n}]") for n in (1, 5)] == ["second\na", "second\ne"]
 
 
+def test_a_run_takes_the_plan_as_checked_before_its_lock_while_the_file_says_the_same(tmp_path: Path) -> None:
+    """A run checks its plan before it takes the workspace, and reads it again once it holds it:
+    the same file is not read and its row's items made twice (100,000 of them: seconds), but a
+    file changed in between is read anew."""
+    from orchestrator.executors.fake import FakeExecutor
+    from orchestrator.run.prepare import RunOptions, checked, prepare
+    from orchestrator.state.workspace import Workspace
+
+    (tmp_path / "items.txt").write_text("a\nb\nc\n")
+    write(tmp_path, [("T-01", "", "lines: items.txt", "echo {{ item }}")])
+    workspace, options = Workspace(tmp_path / ".orchestrator"), RunOptions()
+    loaded = checked(workspace, options, FakeExecutor())
+    assert [t for t in loaded[0].tasks if t.startswith("T-01[")] == ["T-01[1]", "T-01[2]", "T-01[3]"]
+    assert prepare(workspace, options, simulated=True, loaded=loaded).plan is loaded[0]
+    plan = workspace.plan_file.read_text()
+    workspace.plan_file.write_text(plan.replace("| do T-01 |", "| do T-01 again |"))
+    again = prepare(workspace, options, simulated=True, loaded=loaded).plan
+    assert again is not loaded[0] and again.tasks["T-01[2]"].description == "do T-01 again"
+
+
 def test_an_upstream_field_that_is_no_list_fails_the_row_with_why(tmp_path: Path) -> None:
     write(tmp_path, [("T-01", "", "", """echo '{"files": "x"}'"""), ("T-02", "T-01", "T-01.files", "echo {{ item }}")])
     found = run(tmp_path)

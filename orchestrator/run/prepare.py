@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orchestrator import backends, documents
-from orchestrator.errors import OverBudget, UsageError
+from orchestrator.errors import OrchestratorError, OverBudget, UsageError
 from orchestrator.executors import sandbox
 from orchestrator.executors.base import Executor
 from orchestrator.output.briefs import edit_notice, prepare_briefs, write_briefs
@@ -21,6 +21,7 @@ from orchestrator.plan.config import kinds
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings, suggest
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.parser import read_plan_text
 from orchestrator.plan.table.rows import unread_columns
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.cluster import check as cluster_check
@@ -114,10 +115,11 @@ def load_checked(
     return plan, profiles
 
 
-def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> None:
+def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> tuple[Plan, Profiles]:
     """What a run checks before it takes the lock: the plan (``load_checked``; the agent CLIs
     installed here when its executor runs programs here), and the cluster it runs on, if one
-    (``run/checks/cluster``)."""
+    (``run/checks/cluster``). The plan as checked, for ``prepare`` to take while its file is the
+    same (``loaded``): a row over 100,000 items is not made twice."""
     here = executor.can.runs_here
     # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
     plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
@@ -125,6 +127,19 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> No
     if cluster is not None:
         directories = [str(workspace.project_dir)] if cluster.shared else []
         cluster_check(cluster, plan, profiles, options.only, directories=directories)
+    return plan, profiles
+
+
+def _reloaded(workspace: Workspace, options: RunOptions, loaded: tuple[Plan, Profiles] | None) -> tuple[Plan, Profiles]:
+    """The plan a run goes on with, read again once it holds the workspace: ``loaded`` (as
+    ``checked`` read it before) while the plan's file says what it said then, else anew."""
+    if loaded is not None:
+        try:
+            if read_plan_text(workspace.plan_file) == loaded[0].text:
+                return loaded
+        except OrchestratorError:
+            pass  # (gone or unreadable since: read anew, which says why)
+    return load_checked(workspace, options)
 
 
 def read_only(plan: Plan, profiles: Profiles) -> None:
@@ -169,11 +184,19 @@ class Survey:
         return for_tasks(self.plan, workspace, self.selection.run, self.brief_keys())
 
 
-def survey(workspace: Workspace, options: RunOptions, *, simulated: bool = False, settle: bool = False) -> Survey:
+def survey(
+    workspace: Workspace,
+    options: RunOptions,
+    *,
+    simulated: bool = False,
+    settle: bool = False,
+    loaded: tuple[Plan, Profiles] | None = None,
+) -> Survey:
     """What a run with ``options`` would do (``simulated``: on the fake executor), read without
     writing; ``settle``: the results a person approved or rejected since are settled first (a write:
-    only a run holding the lock asks it)."""
-    plan, profiles = load_checked(workspace, options)
+    only a run holding the lock asks it); ``loaded``: the plan as ``checked`` read it, taken while
+    its file is the same."""
+    plan, profiles = _reloaded(workspace, options, loaded)
     records = read_records(plan, workspace)
     if settle:
         approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)
@@ -218,13 +241,20 @@ def hold_to_budget(
     return forecast
 
 
-def prepare(workspace: Workspace, options: RunOptions, *, simulated: bool = False, clis: bool = False) -> Prepared:
+def prepare(
+    workspace: Workspace,
+    options: RunOptions,
+    *,
+    simulated: bool = False,
+    clis: bool = False,
+    loaded: tuple[Plan, Profiles] | None = None,
+) -> Prepared:
     """Call it holding the workspace lock: it renders briefs and writes the agent book.
     ``simulated``: the run's executor is the fake one (made-up results count as done for it);
     ``clis``: it runs agent CLIs here, which the tasks to run need installed."""
     for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
         store.clean_temp_files(directory)
-    found = survey(workspace, options, simulated=simulated, settle=True)
+    found = survey(workspace, options, simulated=simulated, settle=True, loaded=loaded)
     forecast = found.forecast(workspace)  # (the event log read once for it: the run's admission holds to it)
     hold_to_budget(found, workspace, options, forecast)  # (nothing else written yet)
     plan, profiles, rendered, selection = found.plan, found.profiles, found.rendered, found.selection

@@ -39,6 +39,7 @@ from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfd
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
+from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.instances import rows_only
 from orchestrator.plan.model import Plan
 from orchestrator.run.deliver.ending import Delivered, deliver
@@ -104,9 +105,12 @@ class Runner:
         self._flusher = Flusher(workspace, self._templates, tell, only=bool(self.options.only))  # (``run/flushing``)
         self.scheduler: Scheduler | None = None
         self._live: LiveQueue | None = None  # (once the run goes on: what it takes of the plan)
+        self._checked: tuple[Plan, Profiles] | None = (
+            None  # (the plan as checked before the lock: ``prepare`` takes it)
+        )
 
     def run(self) -> RunSummary:
-        checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
+        self._checked = checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
@@ -131,9 +135,9 @@ class Runner:
         with anyio.open_signal_receiver(*_SIGNALS) as signals:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._watch, signals)
-                prepared = prepare(
-                    ws, self.options, simulated=self.executor.can.simulated, clis=self.executor.can.runs_here
-                )
+                loaded, self._checked = self._checked, None  # (the plan as checked: taken while its file is the same)
+                prepared = prepare(ws, self.options, simulated=self.executor.can.simulated,
+                                   clis=self.executor.can.runs_here, loaded=loaded)  # fmt: skip
                 plan = prepared.plan
                 left = journals.read(ws.journal_file)
                 stopped = await self._stoppably(self._settle_leftovers, left, plan.settings.kill_grace)
