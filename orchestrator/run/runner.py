@@ -105,29 +105,28 @@ class Runner:
         self._flusher = Flusher(workspace, self._templates, tell, only=bool(self.options.only))  # (``run/flushing``)
         self.scheduler: Scheduler | None = None
         self._live: LiveQueue | None = None  # (once the run goes on: what it takes of the plan)
-        self._checked: tuple[Plan, Profiles] | None = (
-            None  # (the plan as checked before the lock: ``prepare`` takes it)
-        )
 
     def run(self) -> RunSummary:
-        self._checked = checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
+        loaded = checked(self.workspace, self.options, self.executor)  # one clear error, nothing written
         lock = WorkspaceLock(self.workspace.lock_file, self.workspace.root.name)
         lock.acquire()
         try:
             with _one_error(lambda: self.reporter):
-                return anyio.run(self._main)
+                return anyio.run(self._main, loaded)
         finally:
             try:
                 _close_log(self.workspace, self.reporter, self._live)
             finally:
                 lock.release()
 
-    async def _main(self) -> RunSummary:
+    async def _main(self, loaded: tuple[Plan, Profiles]) -> RunSummary:
         with children_waited_on_pidfds():
             async with _closed(self.executor):
-                return await self._run()
+                return await self._run(loaded)
 
-    async def _run(self) -> RunSummary:
+    async def _run(self, loaded: tuple[Plan, Profiles]) -> RunSummary:
+        """The run, from the plan as ``checked`` read it before the lock (``loaded``: taken while
+        its file is the same)."""
         started = time.time()
         ws = self.workspace
         # Signals are ours from here on: one during the preparation or the settling of what a
@@ -135,7 +134,6 @@ class Runner:
         with anyio.open_signal_receiver(*_SIGNALS) as signals:
             async with anyio.create_task_group() as background:
                 background.start_soon(self._watch, signals)
-                loaded, self._checked = self._checked, None  # (the plan as checked: taken while its file is the same)
                 prepared = prepare(ws, self.options, simulated=self.executor.can.simulated,
                                    clis=self.executor.can.runs_here, loaded=loaded)  # fmt: skip
                 plan = prepared.plan

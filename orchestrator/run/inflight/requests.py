@@ -95,51 +95,13 @@ def request_all(workspace: Workspace, plan: Plan, tasks: Sequence[Task], kind: K
             answers.update((a.task, a) for a in _offline(kind, workspace, plan, left, None, found))
         else:  # (the run takes them in one look: the wait of one, and more for a crowd of them)
             wait = timing.current().answer_wait * (1 + len(left) / 1000) + plan.settings.kill_grace
-            answers.update((a.task, a) for a in _ask_all(kind, workspace, left, found, wait))
+            got = _asked(kind, workspace, left, None, found, wait)
+            going_on = events.live_run(workspace.events_file) is not None  # (else: those not answered, offline)
+            answers.update(
+                (t.id, _answer_of(kind, t.id, got.get(t.id), found)) for t in left if t.id in got or going_on
+            )
         left = [task for task in left if task.id not in answers]  # (the run ended before it answered)
     return [answers[task.id] for task in tasks]
-
-
-def _ask_all(kind: Kind, workspace: Workspace, tasks: Sequence[Task], live: RunStarted, wait: float) -> list[Answer]:
-    """``_ask`` of each of ``tasks`` of the run going on, appended at once; those it has not
-    answered by ``wait`` while it goes on are left it, said so; none for those of a run that ended."""
-    from orchestrator.state.events.runs import CancelRequested, RequestRefused, RetryRequested  # (as it asks)
-    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
-
-    ids = {uuid.uuid4().hex[:12]: task for task in tasks}
-    offset = events.size(workspace.events_file)
-    made = CancelRequested if kind == "cancel" else RetryRequested
-    events.append(
-        workspace.events_file, [made(run=live.run, task=task.id, request=r, reason=None) for r, task in ids.items()]
-    )
-    done = TaskCancelled if kind == "cancel" else TaskRequeued
-    waiting = {task.id for task in tasks}
-    got: dict[str, EventRecord] = {}
-
-    def answer(event: EventRecord) -> bool:
-        task = ids[event.request].id if isinstance(event, RequestRefused) and event.request in ids else None
-        task = task or (event.task if isinstance(event, done) and event.task in waiting else None)
-        if task is not None:
-            got.setdefault(task, event)
-        return len(got) == len(ids)
-
-    wait_for(workspace, live, answer, offset=offset, wait=wait)
-    answers: list[Answer] = []
-    going_on = events.live_run(workspace.events_file) is not None
-    for task in tasks:
-        event = got.get(task.id)
-        if event is None:
-            if going_on:
-                said = (
-                    f"✋ {kind} of {task.id} asked of the run going on (pid {live.pid}), which takes it within a second"
-                )
-                answers.append(Answer(True, task.id, live.run, None, None, said))
-            continue
-        refused = isinstance(event, RequestRefused)
-        why = event.reason if isinstance(event, RequestRefused | TaskCancelled) else None
-        said = f"{kind} {task.id}: {why}" if refused else f"↩️ {task.id} is back in the queue of the run going on"
-        answers.append(Answer(not refused, task.id, live.run, event_name(event), why, said))
-    return answers
 
 
 def _left(deadline: float | None, wait: float) -> float:
@@ -230,42 +192,66 @@ def _ask(
 ) -> Answer | None:
     """Ask the run going on, and wait for its answer; ``None`` when it ended without one. Not
     ``patient``: a run that goes on without an answer by then is left the request."""
-    from orchestrator.state.events.runs import CancelRequested, RequestRefused, RetryRequested  # (as it asks)
-    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
-
-    request_id = uuid.uuid4().hex[:12]
-    offset = events.size(workspace.events_file)
-    asked = (CancelRequested if kind == "cancel" else RetryRequested)(
-        run=live.run, task=task.id, request=request_id, reason=reason
-    )
-    events.append(workspace.events_file, [asked])
-    done = TaskCancelled if kind == "cancel" else TaskRequeued
-
-    def answer(event: EventRecord) -> bool:
-        if isinstance(event, RequestRefused):
-            return event.request == request_id
-        return isinstance(event, done) and event.task == task.id
-
-    got = wait_for(workspace, live, answer, offset=offset, wait=wait)
+    got = _asked(kind, workspace, [task], reason, live, wait).get(task.id)
     if got is not None:
-        refused = isinstance(got, RequestRefused)
-        why = got.reason if isinstance(got, RequestRefused | TaskCancelled) else None
-        if refused:
-            said = f"{kind} {task.id}: {why}"
-        elif kind == "cancel":
-            said = f"⏹️ {task.id} cancelled in the run going on (pid {live.pid}): {why}"
-        else:
-            said = f"↩️ {task.id} is back in the queue of the run going on (pid {live.pid})"
-        return Answer(not refused, task.id, live.run, event_name(got), why, said)
+        return _answer_of(kind, task.id, got, live)
     if events.live_run(workspace.events_file) is not None:
         if not patient:
-            said = f"✋ {kind} of {task.id} asked of the run going on (pid {live.pid}), which takes it within a second"
-            return Answer(True, task.id, live.run, None, reason, said + " (`orchestrator watch` shows it)")
+            return _answer_of(kind, task.id, None, live, reason)
         raise NoAnswerError(
             f"the run going on (pid {live.pid}) did not answer the {kind} of {task.id} within {wait:g} s; "
             "it may still do it: `orchestrator watch` shows what it does"
         )
     return None
+
+
+def _asked(
+    kind: Kind, workspace: Workspace, tasks: Sequence[Task], reason: str | None, live: RunStarted, wait: float
+) -> dict[str, EventRecord]:
+    """Each of ``tasks`` asked of the run going on (its requests appended at once) and its answers
+    waited for together, up to ``wait`` seconds: the answering event of each that has one."""
+    from orchestrator.state.events.runs import CancelRequested, RequestRefused, RetryRequested  # (as it asks)
+    from orchestrator.state.events.tasks import TaskCancelled, TaskRequeued
+
+    ids = {uuid.uuid4().hex[:12]: task.id for task in tasks}
+    offset = events.size(workspace.events_file)
+    made = CancelRequested if kind == "cancel" else RetryRequested
+    events.append(workspace.events_file, [made(run=live.run, task=t, request=r, reason=reason) for r, t in ids.items()])
+    done = TaskCancelled if kind == "cancel" else TaskRequeued
+    waiting = set(ids.values())
+    got: dict[str, EventRecord] = {}
+
+    def answer(event: EventRecord) -> bool:
+        if isinstance(event, RequestRefused) and event.request in ids:
+            got.setdefault(ids[event.request], event)
+        elif isinstance(event, done) and event.task in waiting:
+            got.setdefault(event.task, event)
+        return len(got) == len(ids)
+
+    wait_for(workspace, live, answer, offset=offset, wait=wait)
+    return got
+
+
+def _answer_of(
+    kind: Kind, task_id: str, got: EventRecord | None, live: RunStarted, reason: str | None = None
+) -> Answer:
+    """What the run going on answered of ``task_id`` (``got``), or, with no answer yet, that it
+    was left the request (for ``reason``), which it takes at its next look."""
+    from orchestrator.state.events.runs import RequestRefused
+    from orchestrator.state.events.tasks import TaskCancelled
+
+    if got is None:
+        said = f"✋ {kind} of {task_id} asked of the run going on (pid {live.pid}), which takes it within a second"
+        return Answer(True, task_id, live.run, None, reason, said + " (`orchestrator watch` shows it)")
+    refused = isinstance(got, RequestRefused)
+    why = got.reason if isinstance(got, RequestRefused | TaskCancelled) else None
+    if refused:
+        said = f"{kind} {task_id}: {why}"
+    elif kind == "cancel":
+        said = f"⏹️ {task_id} cancelled in the run going on (pid {live.pid}): {why}"
+    else:
+        said = f"↩️ {task_id} is back in the queue of the run going on (pid {live.pid})"
+    return Answer(not refused, task_id, live.run, event_name(got), why, said)
 
 
 def _offline(
