@@ -374,7 +374,7 @@ def results(project: Path) -> dict[str, dict[str, Any]]:
     directory = workspace(project) / "results"
     if not directory.is_dir():
         return found
-    for path in sorted(directory.glob("*-result.md")):
+    for path in sorted([*directory.glob("*-result.md"), *directory.glob("*-items/*-result.md")]):
         post = frontmatter.load(str(path))
         meta = dict(post.metadata)
         found[str(meta["task"])] = meta
@@ -389,7 +389,7 @@ def completed_count(project: Path) -> int:
     """Result files saying completed; tolerant of files being replaced while it reads."""
     directory = workspace(project) / "results"
     count = 0
-    for path in directory.glob("*-result.md") if directory.is_dir() else []:
+    for path in [*directory.glob("*-result.md"), *directory.glob("*-items/*-result.md")] if directory.is_dir() else []:
         try:
             head = path.read_text(encoding="utf-8")[:2000]
         except OSError:

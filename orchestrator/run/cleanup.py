@@ -43,7 +43,7 @@ from orchestrator.state import journal, store
 from orchestrator.state.inputs import inputs_dir
 from orchestrator.state.kept import cache
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, result_file_of
 
 _LOG = re.compile(r"^(?P<slug>.+)\.attempt-(?P<attempt>\d+)\.(?P<stream>in|out|err|verify\.out|verify\.err)$")
 
@@ -222,7 +222,7 @@ def _logs(old: _Old, left: journal.JournalState, found: Sweep, dry_run: bool) ->
     keep = {(slug, max(attempts)) for slug, attempts in logs.items()}
     keep |= {(o.agent.lower(), o.attempt) for o in left.every_open()}
     for slug in logs:
-        meta = read_metadata(workspace.results_dir / f"{slug}-result.md")
+        meta = read_metadata(workspace.results_dir / result_file_of(slug))
         if meta is not None and isinstance(meta.get("attempts"), int):
             keep.add((slug, meta["attempts"]))
     for slug, attempts in sorted(logs.items()):

@@ -43,7 +43,7 @@ from orchestrator.state.journal import attempts_started, workers_of
 from orchestrator.state.kept import aside
 from orchestrator.state.plans import plan_of
 from orchestrator.state.plans.params import remember
-from orchestrator.state.results import ResultRecord
+from orchestrator.state.results import ResultRecord, gather_items
 from orchestrator.state.status import archived_records, read_records
 from orchestrator.state.workspace import Workspace
 from orchestrator.views.replay import collect
@@ -252,8 +252,10 @@ def prepare(
     """Call it holding the workspace lock: it renders briefs and writes the agent book.
     ``simulated``: the run's executor is the fake one (made-up results count as done for it);
     ``clis``: it runs agent CLIs here, which the tasks to run need installed."""
-    for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir):
+    folders = workspace.item_folders()
+    for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir, *folders):
         store.clean_temp_files(directory)
+    gather_items(workspace)  # (a version before row folders: its instances' results, where they are read now)
     found = survey(workspace, options, simulated=simulated, settle=True, loaded=loaded)
     forecast = found.forecast(workspace)  # (the event log read once for it: the run's admission holds to it)
     hold_to_budget(found, workspace, options, forecast)  # (nothing else written yet)
@@ -319,10 +321,7 @@ def _set_unreadable_aside(
     """The result files of tasks about to run that cannot be read as a result (a hand edit broke
     the frontmatter, say): they tell nothing of their task, which runs again, and are renamed
     ``<name>.unreadable.md`` rather than written over. A notice for each."""
-    try:
-        present = set(os.listdir(workspace.results_dir))
-    except OSError:
-        return []
+    present = set(workspace.result_names())
     notices: list[str] = []
     for task_id in run:
         task = plan.tasks[task_id]

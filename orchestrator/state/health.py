@@ -315,11 +315,7 @@ def result_statuses(workspace: Workspace) -> dict[str, tuple[str, str]]:
     of what the runner wrote (4 KiB read of each), the whole frontmatter only of a file edited
     into another shape. Cheap: no plan read, no YAML parsed for the runner's own files."""
     found: dict[str, tuple[str, str]] = {}
-    try:
-        names = [n for n in os.listdir(workspace.results_dir) if n.endswith("-result.md")]
-    except OSError:
-        return found
-    for name in names:
+    for name in workspace.result_names():
         path = workspace.results_dir / name
         try:
             with open(path, "rb") as file:

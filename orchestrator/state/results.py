@@ -24,6 +24,7 @@ from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.chain import digest
 from orchestrator.state.kept.aside import move_aside, set_aside
+from orchestrator.state.workspace import RESULT_SUFFIX, Workspace, result_file_of
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -335,6 +336,29 @@ class _Spool:
 
     def close(self) -> None:
         self.file.close()
+
+
+def gather_items(workspace: Workspace) -> list[str]:
+    """Each instance's result a version before row folders wrote in results/ itself
+    (``agent-03[7]-result.md``) moved into its row's folder, where it is read now
+    (``Workspace.result_file``): renamed, never copied, and left where it is when that place is
+    taken. The names moved. The caller holds the workspace lock."""
+    moved: list[str] = []
+    try:
+        names = [name for name in os.listdir(workspace.results_dir) if name.endswith("]" + RESULT_SUFFIX)]
+    except OSError:
+        return moved
+    for name in sorted(names):
+        target = result_file_of(name.removesuffix(RESULT_SUFFIX))
+        if "/" not in target:
+            continue
+        path = workspace.results_dir / target
+        path.parent.mkdir(exist_ok=True)
+        if not path.exists():
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(workspace.results_dir / name, path)
+                moved.append(name)
+    return moved
 
 
 def keep_aside(path: Path, task_id: str) -> Kept | None:

@@ -4,7 +4,6 @@ is read from; ``views/replay.collect`` makes every task's, by the machine's rule
 
 from __future__ import annotations
 
-import os
 from collections.abc import Container, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -172,7 +171,7 @@ class TaskView:
 
 def read_records(plan: Plan, workspace: Workspace) -> dict[str, ResultRecord]:
     """Each task's result record, for the tasks that have one of their own."""
-    present = set(listed(workspace.results_dir))
+    present = set(workspace.result_names())
     found: dict[str, ResultRecord] = {}
     for task in plan.tasks.values():
         if workspace.result_file(task) in present:  # a name: most tasks of a big plan have no result yet
@@ -201,13 +200,6 @@ def archived_records(plan: Plan, workspace: Workspace, *, every: bool = False) -
 def blocked_cause(task: Task) -> Cause:
     """Why a blocked task is held: the person's words, in its Blocked cell."""
     return Cause(CauseKind.HELD, said=task.blocked or None)
-
-
-def listed(directory: os.PathLike[str]) -> list[str]:
-    try:
-        return os.listdir(directory)
-    except OSError:
-        return []
 
 
 def counts(views: Iterable[TaskView]) -> dict[str, int]:

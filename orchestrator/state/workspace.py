@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 from orchestrator.errors import WorkspaceError, shown
@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # (a workspace's paths need no plan read: `--help` builds its
 DEFAULT_DIR = ".orchestrator"
 
 
+RESULT_SUFFIX = "-result.md"  # a task's result file (``Workspace.result_file``)
+ITEMS_FOLDER = "-items"  # a row's folder of its instances' results (``agent-03-items/``)
 _STREAMS = {"in", "out", "err", "verify.out", "verify.err"}  # an attempt's logs: agent-01.attempt-1.<stream>
 
 
@@ -145,8 +147,42 @@ class Workspace:
 
     @staticmethod
     def result_file(task: Task) -> str:
-        """The name of a task's result file in results/."""
-        return f"{task.slug}-result.md"
+        """The name of a task's result file in results/: ``agent-01-result.md``; a row's instance's
+        in its row's folder, ``agent-03-items/agent-03[7]-result.md``, so that results/ holds a
+        file a task and a folder a row, however many items the row has."""
+        return result_file_of(task.slug, instance=task.row is not None)
+
+    def item_folders(self) -> list[Path]:
+        """The rows' folders of their instances' results (``agent-03-items/``) in results/."""
+        try:
+            entries = list(os.scandir(self.results_dir))
+        except OSError:
+            return []
+        return [Path(e.path) for e in entries if e.name.endswith(ITEMS_FOLDER) and e.is_dir(follow_symlinks=False)]
+
+    def result_names(self) -> list[str]:
+        """Every result file in results/ by its name there (``result_file``'s), the rows' folders'
+        (``agent-03-items/agent-03[7]-result.md``) with the others; none but ``*-result.md``."""
+        found: list[str] = []
+        try:
+            entries = list(os.scandir(self.results_dir))
+        except OSError:
+            return found
+        for entry in entries:
+            name = entry.name
+            if name.endswith(RESULT_SUFFIX):
+                found.append(name)
+            elif name.endswith(ITEMS_FOLDER) and entry.is_dir(follow_symlinks=False):
+                try:
+                    found += [f"{name}/{inner}" for inner in os.listdir(entry.path) if inner.endswith(RESULT_SUFFIX)]
+                except OSError:
+                    continue
+        return found
+
+    def result_at(self, name: str) -> Path | None:
+        """The result file a log names by its name in results/ (``result_names``'), or ``None``
+        for a name of no other form (one that would lead out of results/, say)."""
+        return self.results_dir / name if is_result_name(name) else None
 
     @property
     def journal_file(self) -> Path:
@@ -197,6 +233,32 @@ class Workspace:
             return str(path.relative_to(self.project_dir))
         except ValueError:
             return str(path)
+
+
+def is_result_name(name: str) -> bool:
+    """Whether ``name`` is a result's name in results/ (``Workspace.result_file``): a file there,
+    or one in a row's folder; never a name with ``..``, ``.`` or an empty part."""
+    parts = name.split("/")
+    if not parts[-1].endswith(RESULT_SUFFIX) or any(part in ("", ".", "..") or "\\" in part for part in parts):
+        return False
+    return len(parts) == 1 or (len(parts) == 2 and parts[0].endswith(ITEMS_FOLDER))
+
+
+def result_file_of(slug: str, *, instance: bool | None = None) -> str:
+    """``Workspace.result_file`` of the task whose files are named ``slug`` (``agent-03[7]``: an
+    instance of a row, unless ``instance`` says otherwise: its name is all a log's name tells)."""
+    stem, bracket, number = slug.rpartition("[")
+    if instance is None:
+        instance = bool(bracket) and number.endswith("]") and number[:-1].isdigit()
+    return f"{stem}{ITEMS_FOLDER}/{slug}{RESULT_SUFFIX}" if instance else f"{slug}{RESULT_SUFFIX}"
+
+
+def named_in_results(shown: str) -> str:
+    """The name in results/ of a result as a log line names it from the project directory
+    (``.orchestrator/results/agent-03-items/agent-03[7]-result.md``: ``agent-03-items/...``),
+    whatever the workspace was called then."""
+    parts = PurePosixPath(shown).parts
+    return "/".join(parts[2:]) if len(parts) > 2 else PurePosixPath(shown).name
 
 
 def from_here(path: str | os.PathLike[str]) -> str:

@@ -41,7 +41,7 @@ from orchestrator.state.causes import GIVEN_UP, Cause, CauseKind, holds
 from orchestrator.state.pause import paused
 from orchestrator.state.procs import pid_alive
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.status import States, TaskView, blocked_cause, listed, read_records
+from orchestrator.state.status import States, TaskView, blocked_cause, read_records
 from orchestrator.state.transitions import governed, joined
 from orchestrator.vocabulary import TaskStatus
 
@@ -304,7 +304,7 @@ def _unreadable(plan: Plan, workspace: Workspace, records: Mapping[str, ResultRe
     the frontmatter), each with why: not done, as the next run will say before it runs them."""
     if len(records) == len(plan.tasks):
         return {}
-    present = set(listed(workspace.results_dir))
+    present = set(workspace.result_names())
     found: dict[str, str] = {}
     for task in plan.tasks.values():
         if task.id in records or workspace.result_file(task) not in present:

@@ -121,9 +121,9 @@ def told_late(ws: Workspace, found: Iterable[Untold], recorder: Recorder) -> lis
     journaled (what this run wrote since is its own to tell). The tasks so told."""
     told: list[str] = []
     for late in found:
-        path = ws.results_dir / late.result
-        record = read_record(path, late.task)
-        if record is None or record.status != TaskStatus.COMPLETED or _digest(path) != late.digest:
+        path = ws.result_at(late.result)
+        record = read_record(path, late.task) if path is not None else None
+        if path is None or record is None or record.status != TaskStatus.COMPLETED or _digest(path) != late.digest:
             continue
         event = completed_event((record.task, record.agent, record.name), record, ws.result_named(late.result),
                                 None, late.digest)  # fmt: skip

@@ -19,7 +19,7 @@ from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.resume.settled import Fields, settle
 from orchestrator.state.results import ResultRecord
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, result_file_of
 from orchestrator.vocabulary import TaskStatus
 
 # Settings that change what a task does (a new timeout or retry count does not).
@@ -145,6 +145,12 @@ def expected_fingerprint(
     record = records.get(task.id)
     if record is not None and value != record.fingerprint and legacy is not None:
         earlier = fingerprint(brief, legacy, upstream)
+        value = earlier if earlier == record.fingerprint else value
+    if record is not None and value != record.fingerprint and task.row is not None:
+        # A row's instance run by a version before row folders: its brief named its result in
+        # results/ itself, where the next run moved it (``state/results.gather_items``).
+        flat = brief.replace(f"/{Workspace.result_file(task)}", f"/{result_file_of(task.slug, instance=False)}")
+        earlier = fingerprint(flat, signature, upstream)
         value = earlier if earlier == record.fingerprint else value
     return value
 

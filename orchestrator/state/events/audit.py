@@ -41,10 +41,9 @@ from typing import Any
 from orchestrator.documents import open_regular, read_regular
 from orchestrator.state.events.chain import NOTHING, BadHead, Head, digest, head_file, lock_file, read_head
 from orchestrator.state.lock import looking
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, is_result_name, named_in_results
 
 LISTED = 100  # findings kept at most: past them, a count (``more``)
-RESULT_SUFFIX = "-result.md"  # a task's result file (``Workspace.result_file``)
 UNRECORDED = (
     "no event records it: written by hand, or by a runner killed before it told of it (the next run records "
     "one that is still the bytes its runner wrote)"
@@ -216,7 +215,7 @@ def _records(found: Audit, walk: _Walk, number: int, data: dict[str, Any]) -> No
     if not isinstance(result, str) or not result:
         return
     if not isinstance(written, str):  # (a version before digests: a result it names cannot be checked)
-        walk.undigested.add(PurePosixPath(result).name)
+        walk.undigested.add(named_in_results(result))
         return
     name = _named(found, number, result)
     if name is not None:
@@ -227,10 +226,12 @@ def _named(found: Audit, number: int, result: str) -> str | None:
     """The name in results/ of the result a line records (``.orchestrator/results/agent-01-result.md``:
     known by its own name, whatever the workspace was called then); one outside results/ is a finding."""
     parts = PurePosixPath(result).parts
-    if len(parts) != 3 or parts[1] != "results" or parts[2] in ("..", "."):
+    name = "/".join(parts[2:])
+    inside = (len(parts) == 3 and name not in ("..", ".")) or is_result_name(name)  # (a file, or a row's item's)
+    if len(parts) < 3 or parts[1] != "results" or not inside:
         found.found(found.log, number, f"records a result outside results/: {result[:200]}")
         return None
-    return parts[2]
+    return name
 
 
 def _against_head(found: Audit, walk: _Walk) -> None:
@@ -285,11 +286,7 @@ def _unrecorded(workspace: Workspace, found: Audit, walk: _Walk) -> None:
     """Each result file no line of the log records (a task's, ``*-result.md``): named, as new since
     (by hand, or a runner killed before it told of it); one a version before digests may have
     written, counted apart."""
-    try:
-        names = sorted(name for name in os.listdir(workspace.results_dir) if name.endswith(RESULT_SUFFIX))
-    except OSError:
-        return
-    for name in names:
+    for name in sorted(workspace.result_names()):
         if name in walk.recorded:
             continue
         path = workspace.results_dir / name

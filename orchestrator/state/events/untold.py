@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import Any
 
 from orchestrator.documents import read_regular
 from orchestrator.state.events.chain import digest
 from orchestrator.state.events.log import Cursor, last_finished, read_new
 from orchestrator.state.journal import last_run, now_iso
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.workspace import Workspace, named_in_results
 
 _RESULT = b'{"event": "result", '
 _FINISHED = b'{"event": "finished"'
@@ -81,10 +80,11 @@ def untold(workspace: Workspace) -> list[Untold]:
     pid = began.get("runner_pid")
     found: list[Untold] = []
     for name, (task, number, said) in written.items():
-        if (name, said) in told or PurePosixPath(name).name != name:
+        path = workspace.result_at(name)
+        if (name, said) in told or path is None:
             continue
         try:
-            now = read_regular(workspace.results_dir / name)
+            now = read_regular(path)
         except OSError:
             continue
         if digest(now) == said:
@@ -106,7 +106,7 @@ def _recorded(workspace: Workspace, offset: int) -> set[tuple[str, str]]:
             continue
         result, said = getattr(event, "result", None), getattr(event, "result_digest", None)
         if isinstance(result, str) and isinstance(said, str):
-            told.add((PurePosixPath(result).name, said))
+            told.add((named_in_results(result), said))
     return told
 
 

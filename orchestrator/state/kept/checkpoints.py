@@ -62,6 +62,7 @@ def _present(workspace: Workspace) -> list[str]:
     found = [name for name in _FILES if (workspace.root / name).is_file()]
     if workspace.results_dir.is_dir():
         found += sorted(f"results/{p.name}" for p in workspace.results_dir.iterdir() if p.is_file())
+        found += sorted(f"results/{name}" for name in workspace.result_names() if "/" in name)  # (rows' items)
     if workspace.tasks_dir.is_dir():  # (a checkpoint saved before briefs were kept holds none: a
         # restore of it removes them, and the next run renders them from the plan it brings back)
         briefs = workspace.tasks_dir.iterdir()
