@@ -109,3 +109,16 @@ def test_a_results_name_is_a_file_of_results_or_of_a_rows_folder_and_leads_nowhe
     for name in refused:
         assert not is_result_name(name), name
         assert Workspace(tmp_path).result_at(name) is None
+
+
+def test_a_rows_folder_that_is_a_symlink_out_of_the_workspace_is_never_written_through(tmp_path: Path) -> None:
+    (tmp_path / ".orchestrator" / "results").mkdir(parents=True)
+    (tmp_path / ".orchestrator" / "master_plan.md").write_text(PLAN, encoding="utf-8")
+    (tmp_path / "items.txt").write_text("one\ntwo\n", encoding="utf-8")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / ".orchestrator" / "results" / "agent-02-items").symlink_to(outside)
+    found = run(tmp_path)
+    assert found.code == 2, found.stdout + found.stderr
+    assert "results/agent-02-items: a symlink to" in found.stderr and "outside .orchestrator/" in found.stderr
+    assert list(outside.iterdir()) == []

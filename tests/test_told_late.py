@@ -95,3 +95,30 @@ def test_a_result_edited_after_the_kill_is_never_recorded_and_stays_named(tmp_pa
     code, found = _verify(project)
     assert again.code == 0 and path.read_bytes() == edited  # (the body as the run wrote it: the task stays done)
     assert code == 1 and found["results"]["unrecorded"] == [RESULT], found
+
+
+def test_an_items_result_whose_event_a_kill_prevented_is_recorded_late_from_its_rows_folder(tmp_path: Path) -> None:
+    """As above for a row's item, whose result is in its row's folder: the journal names it there
+    (``agent-01-items/agent-01[1]-result.md``), and the next run finds it by that name."""
+    project = repository(tmp_path, {"base.txt": "base\n"})
+    plan(project, [Spec("T-01", "echo item $ORCHESTRATOR_ITEM_NUMBER > item-$ORCHESTRATOR_ITEM_NUMBER.txt; echo done")],
+         retries=0, max_parallel=1)  # fmt: skip
+    path = project / ".orchestrator" / "master_plan.md"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("| Task ID |", "| Each | Task ID |", 1).replace("|---------|", "|---|---------|", 1)
+                    .replace("| T-01 |", "| a, b | T-01 |", 1), encoding="utf-8")  # fmt: skip
+    assert cli_in_process(project, "validate").code == 0, path.read_text()
+    killed_at(tmp_path, project, "refs/orchestrator/merging/T-01@1/attempt-1", " update-ref -d ")
+    item = project / ".orchestrator/results/agent-01-items/agent-01[1]-result.md"
+    assert item.exists(), "killed with T-01[1]'s result written"
+    written = item.read_bytes()
+    result = _journaled(project)[-1]
+    assert (result["task"], result["result"]) == ("T-01[1]", "agent-01-items/agent-01[1]-result.md")
+    again = run(project)
+    assert again.code == 0, again.stdout + again.stderr
+    told = [e for e in _events(project) if e["event"] == "task_completed" and e["task"] == "T-01[1]"]
+    assert [e["cause"]["kind"] for e in told] == ["late"], told
+    assert told[0]["result"].endswith("/results/agent-01-items/agent-01[1]-result.md")
+    assert item.read_bytes() == written
+    code, found = _verify(project)
+    assert code == 0 and found["results"]["unrecorded"] == [], found

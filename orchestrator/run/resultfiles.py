@@ -69,11 +69,12 @@ class ResultFiles:
     def put(self, task: Task, record: ResultRecord, body: str | Iterable[str]) -> None:
         """``record`` and ``body`` written as ``task``'s result file (atomically; durable at the
         next flush)."""
-        self.workspace.check_inside()  # not through a symlink put in results/' place meanwhile
         path = self.workspace.result(task)
+        folder = () if task.row is None else (path.parent,)  # (a row's items': the row's folder too)
+        self.workspace.check_inside(*folder)  # not through a symlink put in results/' place meanwhile
         # looked for each time, not in a listing made at the start: a person may write there meanwhile
         exists = os.path.lexists(path)
-        line = functools.partial(untold.line, record.task, record.attempts, path.name)
+        line = functools.partial(untold.line, record.task, record.attempts, self.workspace.result_file(task))
         written = write_result(
             path, record, body, durable=False, exists=exists, before=lambda digest: self.journal.append(line(digest))
         )

@@ -354,6 +354,7 @@ def gather_items(workspace: Workspace) -> list[str]:
             continue
         path = workspace.results_dir / target
         path.parent.mkdir(exist_ok=True)
+        workspace.check_inside(path.parent)  # (never moved through a symlink out of the workspace)
         if not path.exists():
             with contextlib.suppress(FileNotFoundError):
                 os.rename(workspace.results_dir / name, path)

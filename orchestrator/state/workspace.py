@@ -61,14 +61,14 @@ class Workspace:
             raise WorkspaceError(f"{path}: no such workspace — run `orchestrator init` to create .orchestrator/ here")
         return cls(path.resolve() if path.exists() else path.absolute())
 
-    def check_inside(self) -> None:
+    def check_inside(self, *also: Path) -> None:
         """Raise ``WorkspaceError`` when a directory the commands write in (agent_tasks/, results/,
-        logs/, state/, context/, archive/) is a symlink that leads out of the workspace: nothing is
-        written through one. Called before a command writes anything; a link within the workspace is followed.
-        (Files are never written through a link: each is replaced by a rename, or opened with
-        ``O_NOFOLLOW``.)"""
+        logs/, state/, context/, archive/; ``also``, a row's folder in results/ say) is a symlink
+        that leads out of the workspace: nothing is written through one. Called before a command
+        writes anything; a link within the workspace is followed. (Files are never written through
+        a link: each is replaced by a rename, or opened with ``O_NOFOLLOW``.)"""
         for directory in (self.tasks_dir, self.results_dir, self.logs_dir, self.state_dir, self.context_dir,
-                          self.archive_dir):  # fmt: skip
+                          self.archive_dir, *also):  # fmt: skip
             if not os.path.islink(directory):  # (one lstat: the runner asks before every result it writes)
                 continue
             root, target = os.path.realpath(self.root), os.path.realpath(directory)

@@ -69,6 +69,8 @@ def finished_in_logs(ws: Workspace, prepared: Prepared, left: Iterable[OpenAttem
             open_by_task.setdefault(attempt.task, []).append(attempt)
     running = set(selection.run) - prepared.afresh  # (`run --rerun`: asked to run again, it does)
     found: list[Recovered] = []
+    if not open_by_task.keys() & running:  # (most runs: no attempt left open; the plan's order not worked out)
+        return found
     for task_id in plan.topological_order():  # an upstream task first: its result is in a dependent's fingerprint
         if task_id not in running:
             continue

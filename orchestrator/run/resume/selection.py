@@ -125,9 +125,8 @@ def expected_fingerprints(
     task's brief body, UTF-8. ``legacy``: a task's signature as an earlier version wrote it for
     the same settings; a result made then is up to date too."""
     expected: dict[str, str] = {}
-    for task_id in plan.topological_order():
-        record = records.get(task_id)
-        if record is None or record.status != TaskStatus.COMPLETED:
+    for task_id, record in records.items():  # (each from the results alone: in no order, and none for a task without)
+        if record.status != TaskStatus.COMPLETED or task_id not in plan.tasks:
             continue
         earlier = legacy.get(task_id) if legacy else None
         brief = str(briefs[task_id], "utf-8")
