@@ -399,7 +399,8 @@ def completed_count(project: Path) -> int:
 
 
 def result_body(project: Path, task_id: str) -> str:
-    for path in sorted((workspace(project) / "results").glob("*-result.md")):
+    directory = workspace(project) / "results"
+    for path in sorted([*directory.glob("*-result.md"), *directory.glob("*-items/*-result.md")]):
         post = frontmatter.load(str(path))
         if post.metadata.get("task") == task_id:
             return str(post.content)
