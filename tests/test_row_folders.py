@@ -122,3 +122,38 @@ def test_a_rows_folder_that_is_a_symlink_out_of_the_workspace_is_never_written_t
     assert found.code == 2, found.stdout + found.stderr
     assert "results/agent-02-items: a symlink to" in found.stderr and "outside .orchestrator/" in found.stderr
     assert list(outside.iterdir()) == []
+
+
+def test_the_dashboard_sees_an_items_result_change_with_no_run_going_on(
+    ran: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dashboard looks at the rows' folders as it looks at results/: a person who sets an item's
+    result aside by hand sees it on the page, though results/ itself did not change."""
+    import anyio
+
+    from orchestrator.serve import tailer as tailing
+    from orchestrator.serve.board import Board
+
+    monkeypatch.setattr(tailing, "ITEMS_EVERY", 0.0)
+
+    async def scenario() -> None:
+        tailer = tailing.Tailer(Board(Workspace.find(ran)))
+        await tailer.start()
+        receiver = tailer.subscribe()
+        await tailer.tick()
+        with pytest.raises(anyio.WouldBlock):  # (nothing moved: nothing sent)
+            receiver.receive_nowait()
+        (_folder(ran) / "agent-02[3]-result.md").rename(ran / "kept-aside.md")
+        kinds: list[str] = []
+        for _ in range(200):  # (a state goes out at most so often: looked at until it does, or 10 s)
+            await tailer.tick()
+            try:
+                kinds.append(receiver.receive_nowait().kind)
+                break
+            except anyio.WouldBlock:
+                await anyio.sleep(0.05)
+        assert kinds == ["state"]
+        tailer.stop()
+        receiver.close()
+
+    anyio.run(scenario)

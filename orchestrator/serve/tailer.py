@@ -52,6 +52,14 @@ BUFFER = 256  # messages a subscriber may lag behind before it is dropped
 ITEMS_EVERY = 2.0  # seconds at least between two states built while only a row's items moved
 ITEM_FAILURES = 5  # an item's failure sent, at most this many a row
 _ITEM_KEYS = (0, 3, 4)  # of ``_look``'s files, those an item moves: the event log, the journal, results/
+_LOOKED = 7  # ``_look``'s files before the rows' folders of results/, which an item moves too
+
+
+def _not_items(keys: tuple[FileKey | None, ...]) -> list[FileKey | None]:
+    """Of ``_look``'s keys, those of the files an item does not move."""
+    return [key for index, key in enumerate(keys[:_LOOKED]) if index not in _ITEM_KEYS]
+
+
 FEED = 100  # recent events a late browser is given
 NOTABLE = 200  # recent events of other kinds (discoveries, shares, notices...) a late browser is given
 
@@ -146,9 +154,7 @@ class Tailer:
         alive = self._runner_alive()
         if events or items_only or keys != self._keys or alive != self._alive:
             # (what an item moves: the log, the journal, results/; anything else is more than items)
-            others = [k for i, k in enumerate(keys) if i not in _ITEM_KEYS] != [
-                k for i, k in enumerate(self._keys) if i not in _ITEM_KEYS
-            ]
+            others = _not_items(keys) != _not_items(self._keys)
             moved_else = bool(events) or alive != self._alive or others  # (results/ alone: an item's, or a hand's)
             self._keys, self._alive = keys, alive
             self._stale = True
@@ -194,6 +200,7 @@ class Tailer:
             FileKey.of(workspace.results_dir),
             FileKey.of(self.board.context_dir),
             FileKey.of(approvals.path(workspace)),
+            *(FileKey.of(folder) for folder in workspace.item_folders()),  # (rows' items' results: an item's)
         )
 
     def _runner_alive(self) -> bool | None:
