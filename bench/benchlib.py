@@ -483,11 +483,18 @@ def _iso(text: str) -> float:
 _STAMP = re.compile(r"^(started|finished): ['\"]?([^'\"\n]+)['\"]?\s*$", re.MULTILINE)
 
 
+def result_files(project: Path) -> list[Path]:
+    """Every result file of ``project``'s workspace: a task's in results/, a row's items' in the
+    row's folder there (``results/agent-03-items/``)."""
+    results = project / ".orchestrator" / "results"
+    return sorted([*results.glob("*-result.md"), *results.glob("*-items/*-result.md")])
+
+
 def orchestrator_makespan(project: Path) -> float:
     """First ``started`` to last ``finished`` over every result file the run wrote."""
     starts: list[float] = []
     ends: list[float] = []
-    for path in (project / ".orchestrator" / "results").glob("*-result.md"):
+    for path in result_files(project):
         head = path.read_text(encoding="utf-8").split("\n---", 1)[0]
         for key, value in _STAMP.findall(head):
             (starts if key == "started" else ends).append(_iso(value))
