@@ -85,6 +85,11 @@ def test_a_workspace_of_a_version_before_has_its_items_answers_moved_in_and_none
     assert found.code == 0, found.stderr
     started = json.loads(found.stdout.splitlines()[0])
     assert (started["to_run"], started["already_done"]) == (0, 7), started
+    said = [json.loads(line).get("message", "") for line in found.stdout.splitlines()]
+    assert (
+        "5 results of rows' items moved from results/ into their rows' folders (results/agent-02-items/...), "
+        "where this version keeps them" in said
+    ), said
     assert {path.name: path.read_bytes() for path in _folder(tmp_path).iterdir()} == before
     assert sorted(os.listdir(results_dir)) == ["agent-01-result.md", "agent-02-items", "agent-02-result.md"]
     assert not any(".attempt-2." in name for name in os.listdir(tmp_path / ".orchestrator" / "logs"))

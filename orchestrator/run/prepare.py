@@ -255,7 +255,7 @@ def prepare(
     folders = workspace.item_folders()
     for directory in (workspace.root, workspace.tasks_dir, workspace.results_dir, workspace.state_dir, *folders):
         store.clean_temp_files(directory)
-    gather_items(workspace)  # (a version before row folders: its instances' results, where they are read now)
+    gathered = gather_items(workspace)  # (a version before row folders: its items' results, where they are read now)
     found = survey(workspace, options, simulated=simulated, settle=True, loaded=loaded)
     forecast = found.forecast(workspace)  # (the event log read once for it: the run's admission holds to it)
     hold_to_budget(found, workspace, options, forecast)  # (nothing else written yet)
@@ -272,6 +272,10 @@ def prepare(
     notices += [f"{name} is another task's brief: kept as {kept}" for name, kept in rendered.moved_aside]
     notices += _set_unreadable_aside(plan, workspace, selection.run, records)
     notices += isolation.notices(workspace, plan, settings.values())  # the workspace's files git tracks
+    if gathered:
+        folder = f"results/{gathered[0].partition('[')[0]}-items/..."
+        notices.append(f"{len(gathered):,} results of rows' items moved from results/ into their rows' folders "
+                       f"({folder}), where this version keeps them")  # fmt: skip
     # (the results read once; an attempt the journal has open was left behind, as this run holds the
     # lock, whatever process has its runner's pid now: read as status reads it once that pid is gone)
     views = {view.id: view for view in collect(plan, workspace, records, left_behind=True)}
