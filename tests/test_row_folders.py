@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from runner_helpers import cli, cli_in_process, results, run
 
-from orchestrator.state.workspace import Workspace, is_result_name, result_file_of
+from orchestrator.state.workspace import Workspace, as_kept_now, is_result_name, result_file_of
 
 ITEMS = 30
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -94,6 +94,10 @@ def test_a_workspace_of_a_version_before_has_its_items_answers_moved_in_and_none
     assert sorted(os.listdir(results_dir)) == ["agent-01-result.md", "agent-02-items", "agent-02-result.md"]
     assert not any(".attempt-2." in name for name in os.listdir(tmp_path / ".orchestrator" / "logs"))
     assert cli(tmp_path, "output", "T-02[4]").stdout.strip() == "done item-4"
+    # The event log names each item's result where that version wrote it: held to it where it is now.
+    verified = cli_in_process(tmp_path, "verify", "--json")
+    assert verified.code == 0, verified.stdout
+    assert json.loads(verified.stdout)["results"]["matched"] == 7
 
 
 def test_a_temp_file_a_killed_writer_left_in_a_rows_folder_is_cleaned_at_the_next_run(ran: Path) -> None:
@@ -114,6 +118,10 @@ def test_a_results_name_is_a_file_of_results_or_of_a_rows_folder_and_leads_nowhe
     for name in refused:
         assert not is_result_name(name), name
         assert Workspace(tmp_path).result_at(name) is None
+    # As a version before row folders named an item's result, and where it is kept now.
+    assert as_kept_now("agent-03[7]-result.md") == "agent-03-items/agent-03[7]-result.md"
+    for name in ("agent-03-result.md", "agent-03-items/agent-03[7]-result.md", "agent-03[7]-result.md.edited.md"):
+        assert as_kept_now(name) == name
 
 
 def test_a_rows_folder_that_is_a_symlink_out_of_the_workspace_is_never_written_through(tmp_path: Path) -> None:

@@ -256,9 +256,18 @@ def result_file_of(slug: str, *, instance: bool | None = None) -> str:
 def named_in_results(shown: str) -> str:
     """The name in results/ of a result as a log line names it from the project directory
     (``.orchestrator/results/agent-03-items/agent-03[7]-result.md``: ``agent-03-items/...``),
-    whatever the workspace was called then."""
+    whatever the workspace was called then (``as_kept_now``: an item's as a version before named it)."""
     parts = PurePosixPath(shown).parts
-    return "/".join(parts[2:]) if len(parts) > 2 else PurePosixPath(shown).name
+    return as_kept_now("/".join(parts[2:]) if len(parts) > 2 else PurePosixPath(shown).name)
+
+
+def as_kept_now(name: str) -> str:
+    """A result's name in results/ as a log of a version before row folders wrote it: an item's,
+    ``agent-03[7]-result.md``, is ``agent-03-items/agent-03[7]-result.md``, where a run moves it
+    (``state/results.gather_items``); any other is itself."""
+    if "/" in name or not name.endswith("]" + RESULT_SUFFIX):
+        return name
+    return result_file_of(name.removesuffix(RESULT_SUFFIX))
 
 
 def from_here(path: str | os.PathLike[str]) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 from orchestrator.documents import open_regular, read_regular
 from orchestrator.state.events.chain import NOTHING, BadHead, Head, digest, head_file, lock_file, read_head
 from orchestrator.state.lock import looking
-from orchestrator.state.workspace import Workspace, is_result_name, named_in_results
+from orchestrator.state.workspace import Workspace, as_kept_now, is_result_name, named_in_results
 
 LISTED = 100  # findings kept at most: past them, a count (``more``)
 UNRECORDED = (
@@ -231,7 +231,7 @@ def _named(found: Audit, number: int, result: str) -> str | None:
     if len(parts) < 3 or parts[1] != "results" or not inside:
         found.found(found.log, number, f"records a result outside results/: {result[:200]}")
         return None
-    return name
+    return as_kept_now(name)
 
 
 def _against_head(found: Audit, walk: _Walk) -> None:

@@ -29,7 +29,7 @@ from orchestrator.documents import read_regular
 from orchestrator.state.events.chain import digest
 from orchestrator.state.events.log import Cursor, last_finished, read_new
 from orchestrator.state.journal import last_run, now_iso
-from orchestrator.state.workspace import Workspace, named_in_results
+from orchestrator.state.workspace import Workspace, as_kept_now, named_in_results
 
 _RESULT = b'{"event": "result", '
 _FINISHED = b'{"event": "finished"'
@@ -74,7 +74,7 @@ def untold(workspace: Workspace) -> list[Untold]:
         entry = _parsed(raw) if raw.startswith(_RESULT) else {}
         name, task, number, said = (entry.get(k) for k in ("result", "task", "attempt", "digest"))
         if isinstance(name, str) and isinstance(task, str) and isinstance(number, int) and isinstance(said, str):
-            written[name] = (task, number, said)
+            written[as_kept_now(name)] = (task, number, said)
     at = began.get("events_at")
     told = _recorded(workspace, at if isinstance(at, int) else 0)
     pid = began.get("runner_pid")
