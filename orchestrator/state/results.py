@@ -24,7 +24,7 @@ from orchestrator.state import memo, store
 from orchestrator.state.causes import Cause
 from orchestrator.state.events.chain import digest
 from orchestrator.state.kept.aside import move_aside, set_aside
-from orchestrator.state.workspace import RESULT_SUFFIX, Workspace, result_file_of
+from orchestrator.state.workspace import Workspace, as_kept_now
 from orchestrator.vocabulary import ErrorClass, TaskStatus
 
 
@@ -345,12 +345,11 @@ def gather_items(workspace: Workspace) -> list[str]:
     taken. The names moved. The caller holds the workspace lock."""
     moved: list[str] = []
     try:
-        names = [name for name in os.listdir(workspace.results_dir) if name.endswith("]" + RESULT_SUFFIX)]
+        names = os.listdir(workspace.results_dir)
     except OSError:
         return moved
-    for name in sorted(names):
-        target = result_file_of(name.removesuffix(RESULT_SUFFIX))
-        if "/" not in target:
+    for name, target in sorted((name, as_kept_now(name)) for name in names):
+        if target == name:  # (a task's, or no result)
             continue
         path = workspace.results_dir / target
         path.parent.mkdir(exist_ok=True)

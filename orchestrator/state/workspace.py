@@ -154,30 +154,28 @@ class Workspace:
 
     def item_folders(self) -> list[Path]:
         """The rows' folders of their instances' results (``agent-03-items/``) in results/."""
-        try:
-            entries = list(os.scandir(self.results_dir))
-        except OSError:
-            return []
-        return [Path(e.path) for e in entries if e.name.endswith(ITEMS_FOLDER) and e.is_dir(follow_symlinks=False)]
+        return [Path(entry.path) for entry in self._results_listed() if _items_folder(entry)]
 
     def result_names(self) -> list[str]:
         """Every result file in results/ by its name there (``result_file``'s), the rows' folders'
         (``agent-03-items/agent-03[7]-result.md``) with the others; none but ``*-result.md``."""
         found: list[str] = []
-        try:
-            entries = list(os.scandir(self.results_dir))
-        except OSError:
-            return found
-        for entry in entries:
+        for entry in self._results_listed():
             name = entry.name
             if name.endswith(RESULT_SUFFIX):
                 found.append(name)
-            elif name.endswith(ITEMS_FOLDER) and entry.is_dir(follow_symlinks=False):
+            elif _items_folder(entry):
                 try:
                     found += [f"{name}/{inner}" for inner in os.listdir(entry.path) if inner.endswith(RESULT_SUFFIX)]
                 except OSError:
                     continue
         return found
+
+    def _results_listed(self) -> list[os.DirEntry[str]]:
+        try:
+            return list(os.scandir(self.results_dir))
+        except OSError:
+            return []
 
     def result_at(self, name: str) -> Path | None:
         """The result file a log names by its name in results/ (``result_names``'), or ``None``
@@ -233,6 +231,11 @@ class Workspace:
             return str(path.relative_to(self.project_dir))
         except ValueError:
             return str(path)
+
+
+def _items_folder(entry: os.DirEntry[str]) -> bool:
+    """Whether ``entry`` of results/ is a row's folder (a directory, not a link to one)."""
+    return entry.name.endswith(ITEMS_FOLDER) and entry.is_dir(follow_symlinks=False)
 
 
 def is_result_name(name: str) -> bool:
