@@ -14,14 +14,18 @@ with its item, its id ``T-03[N]`` and agent id ``Agent-03[N]``, and ``{{ item }}
   ``[untrusted input: item]`` stands there, and the brief quotes it apart, as data.
 
 ``join`` puts a row's instances into a plan (the run's: ``run/items``): each waits for what its row
-waits for, and the row for each of them.
+waits for, and the row for each of them. A run over many items puts in only those it starts first
+(and those an earlier run left a trace of); the others wait outside it, in its ``Later``, until
+its slots free (``run/rows``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+from collections import deque
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from orchestrator.errors import PlanError, Problem
 from orchestrator.plan.model import Plan, Task
@@ -112,6 +116,39 @@ class Instances:
             last = end
         parts.append((False, text[last:]))
         return lambda shown: "".join(part if script else _prose(part, shown) for script, part in parts)
+
+
+@dataclass(slots=True)
+class Later:
+    """A row's instances that a run has not put in its plan yet: who makes them, every item of the
+    row in order, the numbers still outside (lowest first), and how many of them the run keeps in
+    its plan not ended (``window``). A run over 100,000 items begins with the few it starts first,
+    not with 100,000 tasks: the rest join as those end (``run/rows``)."""
+
+    maker: Instances
+    items: list[str]
+    left: deque[int]
+    window: int
+
+    def ids(self) -> list[str]:
+        """Every instance's id, in the items' order: those in the plan and those still outside."""
+        row = self.maker.row.id
+        return [instance_id(row, number) for number in range(1, len(self.items) + 1)]
+
+    def take(self, count: int) -> list[Task]:
+        """The next ``count`` instances still outside (fewer when fewer are), made."""
+        made: list[Task] = []
+        while self.left and len(made) < count:
+            number = self.left.popleft()
+            made.append(self.maker.make(number, self.items[number - 1]))
+        return made
+
+    def take_number(self, number: int) -> Task | None:
+        """Instance ``number``, made, if it is still outside (a person's cancel or retry names it)."""
+        if number not in self.left:
+            return None
+        self.left.remove(number)
+        return self.maker.make(number, self.items[number - 1])
 
 
 def _filtered(row: Task, where: str) -> list[Problem]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.errors import Problem
 from orchestrator.paths import PLAN_FILE as PLAN_FILE  # (the plan's file name, exported with the plan)
@@ -18,6 +18,9 @@ from orchestrator.plan.identity import Book
 from orchestrator.plan.table.access import access_settings
 from orchestrator.plan.table.deadlines import Deadline
 from orchestrator.plan.table.items import Items
+
+if TYPE_CHECKING:
+    from orchestrator.plan.instances import Later
 
 # The bytes a plan may have outside the status blocks the tool writes into it: past it, a command
 # on the plan could outgrow MEMORY_RULE. Measured with bench/memory.py on plans of 1,000 tasks with
@@ -144,6 +147,9 @@ class Plan:
     types: dict[str, TaskType] = field(default_factory=lambda: dict(BUILT_IN))
     archived: dict[str, ArchivedTask] = field(default_factory=dict)  # tasks archived, not in the table
     table_line: int = 0  # the task table's header line (1-based; 0: not read from a file)
+    # A run's rows over many items: their instances not in ``tasks`` yet, which join as its slots
+    # free (``plan/instances.Later``, ``run/rows``). Empty outside a run.
+    later: dict[str, Later] = field(default_factory=dict)
 
     def inputs_of(self, task: Task) -> list[Task]:
         """The tasks whose results reach ``task`` as upstream results, archived ones included, in

@@ -18,21 +18,26 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from orchestrator import documents
 from orchestrator.errors import NotText, PlanError, Problem, shown
-from orchestrator.plan.instances import Instances, join
+from orchestrator.plan.config.settings import Settings
+from orchestrator.plan.instances import Instances, Later, join
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
-from orchestrator.plan.table.items import ITEM_LIMIT, MAX_ITEMS
-from orchestrator.state.workspace import Workspace
+from orchestrator.plan.table.items import ITEM_LIMIT, MAX_ITEMS, split_instance
+from orchestrator.state.journal import attempts_started
+from orchestrator.state.workspace import Workspace, result_file_of
 from orchestrator.vocabulary import TaskStatus
 
 LINES_LIMIT = 256 * 1024 * 1024  # bytes of a ``lines:`` file read at most
+WINDOW = 512  # a row's instances a run keeps in its plan, not ended, at least (``window_of``)
 _SKIPPED_DIRS = {".orchestrator", ".git"}
 Answer = Callable[[str], Mapping[str, Any] | None]  # a completed task's answer's fields; None: not completed
 
@@ -128,10 +133,6 @@ def answer_on_disk(workspace: Workspace, plan: Plan) -> Answer:
     return fields
 
 
-def instances_for(plan: Plan, row: Task, items: list[str]) -> list[Task]:
-    return Instances(row, where=shown(plan.path)).all(items)
-
-
 def _found(
     plan: Plan, workspace: Workspace, rows: Collection[str] | None = None
 ) -> list[tuple[Task, Instances, list[str] | None]]:
@@ -153,17 +154,87 @@ def _found(
     return found
 
 
-def expand_known(plan: Plan, workspace: Workspace) -> list[str]:
+def expand_known(plan: Plan, workspace: Workspace, *, window: int | None = None) -> list[str]:
     """Every row of ``plan`` whose items are known now given its instances (``plan/instances.join``);
     returns the rows whose items are not known yet. A ``PlanError`` for what a row cannot run with:
-    said before anything is written."""
+    said before anything is written. ``window`` (a run's): a row of more items puts in its plan
+    only those an earlier run left a trace of (a result, a brief, a log, an attempt in the
+    journal: what the run judges done, or takes up) and the next ``window`` of the others; the
+    rest wait in ``plan.later`` (``plan/instances.Later``), and join as the run's slots free."""
     later: list[str] = []
+    traced: dict[str, set[int]] | None = None
     for row, maker, items in _found(plan, workspace):
         if items is None:
             later.append(row.id)
-        else:
+        elif window is None or len(items) <= window or not may_wait(row):
             join(plan, row, maker.all(items))
+        else:
+            if maker.problems:
+                raise PlanError(maker.problems)
+            traced = _traced(plan, workspace) if traced is None else traced
+            seen = traced.get(row.id, set())
+            left = deque(number for number in range(1, len(items) + 1) if number not in seen)
+            first = [left.popleft() for _ in range(min(window, len(left)))]
+            now = sorted([number for number in seen if number <= len(items)] + first)
+            join(plan, row, [maker.make(number, items[number - 1]) for number in now])
+            if left:
+                plan.later[row.id] = Later(maker, items, left, window)
     return later
+
+
+def join_traced(plan: Plan, workspace: Workspace) -> None:
+    """The instances still outside a run's plan that an earlier run's trace names now join it (a
+    run reads its plan before it holds the workspace: a ``cancel`` may have written a result since)."""
+    if not plan.later:
+        return
+    traced = _traced(plan, workspace)
+    for row_id, later in plan.later.items():
+        left = set(later.left)
+        found = sorted(number for number in traced.get(row_id, ()) if number in left)
+        if found:
+            taken = set(found)
+            later.left = deque(number for number in later.left if number not in taken)
+            join(plan, plan.tasks[row_id], [later.maker.make(number, later.items[number - 1]) for number in found])
+
+
+def window_of(settings: Settings, max_parallel: int | None = None) -> int:
+    """How many of a row's instances a run keeps in its plan, not ended (``expand_known``): enough
+    that its slots never wait for the next to join. ``ORCHESTRATOR_ITEMS_WINDOW`` sets it (the
+    tests: a row of 3 items runs as one of 100,000 does)."""
+    given = os.environ.get("ORCHESTRATOR_ITEMS_WINDOW", "")
+    if given.isdigit() and int(given) > 0:
+        return int(given)
+    return max(WINDOW, 4 * (max_parallel or settings.max_parallel))
+
+
+def may_wait(row: Task) -> bool:
+    """Whether ``row``'s instances may wait outside a run's plan until they join: not when each
+    waits for a person (an Approval, a Blocked cell), a moment (Not before) or its own Condition."""
+    return row.approval is None and row.blocked is None and row.not_before is None and row.condition is None
+
+
+_TRACE = re.compile(r"(?P<stem>[^/\[]+)\[(?P<number>\d+)\]")
+
+
+def _traced(plan: Plan, workspace: Workspace) -> dict[str, set[int]]:
+    """The numbers of each row's instances an earlier run left a trace of: a result (in the row's
+    folder, or in results/ as a version before kept it), a brief, a log, an attempt the journal
+    tells of."""
+    rows = {task.slug: task.id for task in plan.tasks.values() if task.each is not None}
+    found: dict[str, set[int]] = {}
+    folders = [workspace.results_dir / result_file_of(f"{slug}[1]").rpartition("/")[0] for slug in rows]
+    for directory in (workspace.results_dir, workspace.tasks_dir, workspace.logs_dir, *folders):
+        with contextlib.suppress(OSError):
+            for name in os.listdir(directory):
+                match = _TRACE.match(name)
+                if match and match.group("stem") in rows:
+                    found.setdefault(rows[match.group("stem")], set()).add(int(match.group("number")))
+    ids = set(rows.values())
+    for task_id in attempts_started(workspace.journal_file):
+        split = split_instance(task_id)
+        if split is not None and split[0] in ids:
+            found.setdefault(split[0], set()).add(split[1])
+    return found
 
 
 def instances_of(plan: Plan, row: str) -> list[str]:

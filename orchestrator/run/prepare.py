@@ -27,7 +27,7 @@ from orchestrator.run.attempts import Resumable
 from orchestrator.run.checks.cluster import check as cluster_check
 from orchestrator.run.checks.preflight import check_installed, check_plan
 from orchestrator.run.forecasts.spend import RunForecast, for_tasks
-from orchestrator.run.items import expand_known, instances_of
+from orchestrator.run.items import expand_known, instances_of, join_traced, window_of
 from orchestrator.run.resume.basis import inputs_now
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.resume.selection import (
@@ -80,15 +80,17 @@ class RunOptions:
 
 
 def load_checked(
-    workspace: Workspace, options: RunOptions, *, clis: bool = False, base: bool = False
+    workspace: Workspace, options: RunOptions, *, clis: bool = False, base: bool = False, run: bool = False
 ) -> tuple[Plan, Profiles]:
     """The plan with the command line's overrides, checked (backends, profiles; with ``clis``,
     that the agent CLIs of the tasks to run are installed; with ``base``, that the person's HEAD
     merges into the integration branch, as a run with worktrees begins by doing; no directory of
     the workspace a symlink leading out of it; the workspace's templates that render after tasks
-    start render now): an error here means nothing was written."""
+    start render now): an error here means nothing was written. ``run``: the plan a run goes on
+    with, a row over many items with the instances it starts first (``run/items.expand_known``)."""
     plan = plan_of(workspace, options.params, complete=True, untrusted=options.untrusted)
-    expand_known(plan, workspace)  # (a row run per item: its instances, when its items are known)
+    window = window_of(plan.settings, options.max_parallel) if run and not _named(options) else None
+    expand_known(plan, workspace, window=window)  # (a row run per item: its instances, when its items are known)
     if options.backend is not None and options.backend not in backends.names():  # not the plan's fault
         known = backends.names()
         close = suggest(options.backend, known)
@@ -122,7 +124,7 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> tu
     same (``loaded``): a row over 100,000 items is not made twice."""
     here = executor.can.runs_here
     # (isolation: worktree makes worktrees here, from the person's HEAD, wherever the processes run)
-    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated)
+    plan, profiles = load_checked(workspace, options, clis=here, base=not executor.can.simulated, run=True)
     cluster = executor.cluster
     if cluster is not None:
         directories = [str(workspace.project_dir)] if cluster.shared else []
@@ -130,7 +132,9 @@ def checked(workspace: Workspace, options: RunOptions, executor: Executor) -> tu
     return plan, profiles
 
 
-def _reloaded(workspace: Workspace, options: RunOptions, loaded: tuple[Plan, Profiles] | None) -> tuple[Plan, Profiles]:
+def _reloaded(
+    workspace: Workspace, options: RunOptions, loaded: tuple[Plan, Profiles] | None, *, run: bool = False
+) -> tuple[Plan, Profiles]:
     """The plan a run goes on with, read again once it holds the workspace: ``loaded`` (as
     ``checked`` read it before) while the plan's file says what it said then, else anew."""
     if loaded is not None:
@@ -139,7 +143,13 @@ def _reloaded(workspace: Workspace, options: RunOptions, loaded: tuple[Plan, Pro
                 return loaded
         except OrchestratorError:
             pass  # (gone or unreadable since: read anew, which says why)
-    return load_checked(workspace, options)
+    return load_checked(workspace, options, run=run)
+
+
+def _named(options: RunOptions) -> bool:
+    """Whether the run names its tasks (``--only``, ``--rerun``, a schedule's roots): a row's every
+    instance is in its plan then, for those names to find."""
+    return bool(options.only or options.rerun or options.forced)
 
 
 def read_only(plan: Plan, profiles: Profiles) -> None:
@@ -196,7 +206,9 @@ def survey(
     writing; ``settle``: the results a person approved or rejected since are settled first (a write:
     only a run holding the lock asks it); ``loaded``: the plan as ``checked`` read it, taken while
     its file is the same."""
-    plan, profiles = _reloaded(workspace, options, loaded)
+    plan, profiles = _reloaded(workspace, options, loaded, run=settle)  # (a run's: ``settle``)
+    if settle:
+        join_traced(plan, workspace)  # (what was written between its read and its lock)
     records = read_records(plan, workspace)
     if settle:
         approvals.settle(workspace, plan.tasks, records)  # (results a person approved or rejected since)

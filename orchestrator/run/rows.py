@@ -3,6 +3,10 @@ what each instance's end does to the others, and the row settled once they have 
 
 - **An upstream's list, in this run**: the row's turn comes when that upstream completes
   (``Rows.settle`` finds no instances yet): its instances join the run, and the row waits for them.
+- **Many items**: a row keeps at most its window of instances in the run not ended (``plan/
+  instances.Later``); as they end, the next join (``ended``), so that the run starts its first
+  within moments of its start, whatever the row's size. The row's turn comes once none is left
+  outside (``settle`` joins the next if one is).
 - ``on_item_failure: fail`` (the default): the first instance that ends without completing stops
   those of its row not started yet (skipped). ``continue``: the others go on.
 - **The row settles** once every instance has ended: completed, its result listing every item's
@@ -20,15 +24,18 @@ import dataclasses
 import json
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from orchestrator import documents
 from orchestrator.errors import PlanError, shown
+from orchestrator.plan.instances import Instances, Later
 from orchestrator.plan.model import Task
 from orchestrator.plan.table.conditions import output_fields
+from orchestrator.plan.table.items import split_instance
 from orchestrator.run.board import Board
-from orchestrator.run.items import answer_on_disk, instances_for, resolve
+from orchestrator.run.items import answer_on_disk, may_wait, resolve, window_of
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.merges import MergeQueue
@@ -145,6 +152,10 @@ class Rows:
         for task in plan.tasks.values():
             if task.each is not None and task.id not in self.instances and task.each.known_now() is not None:
                 self.instances[task.id] = []  # (a list of no items: known, and none)
+        self.open: dict[str, set[str]] = {}  # a row with instances outside the plan -> those in it not ended
+        for row, later in plan.later.items():
+            self.instances[row] = later.ids()
+            self.open[row] = {t for t in prepared.selection.run if t in plan.tasks and plan.tasks[t].row == row}
         for row, ids in self.instances.items():  # (what the run has of each row from its start)
             cell = plan.tasks[row].each
             recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
@@ -165,17 +176,22 @@ class Rows:
     # --- on the loop ------------------------------------------------------------------------------
 
     def ended(self, task_id: str, completed: bool) -> None:
-        """``task_id`` ended: if it is an instance, its row's counts; if it did not complete and
-        its row stops at its first such (``on_item_failure: fail``), the row's instances not
-        started yet never start."""
+        """``task_id`` ended: if it is an instance, its row's counts, and the next of its row join
+        the run; if it did not complete and its row stops at its first such (``on_item_failure:
+        fail``), the row's instances not started yet never start."""
         task = self.plan.tasks.get(task_id)
         if task is None or task.row is None or self.board is None:
             return
         row = task.row
         self.touched(row)
+        if row in self.open:
+            self.open[row].discard(task_id)
         if completed or self.prepared.settings[row].on_item_failure != "fail" or row in self.stopped:
-            return
+            return self._more(row)
         self.stopped.add(row)
+        later = self.plan.later.get(row)
+        if later is not None and later.left:  # (those outside the plan too: each is told it does not start)
+            self._add(self.plan.tasks[row], later.take(len(later.left)))
         waiting = (TaskStatus.PENDING, TaskStatus.WAITING)
         for other in self.instances.get(row, ()):
             if self.recorder.views[other].status in waiting and self.board.untouched(other):
@@ -183,7 +199,8 @@ class Rows:
 
     def settle(self, row: Task, fingerprint: Callable[[str], str]) -> None:
         """``row``'s turn: given up if what it depends on did not complete; its instances made and
-        joined if its items were not known (it waits for them); else settled by its instances."""
+        joined if its items were not known, or the next if some are still outside the run (it
+        waits for them); else settled by its instances."""
         board, views = self.board, self.recorder.views
         assert board is not None
         blocker = next((dep for dep in row.dependencies if views[dep].status != TaskStatus.COMPLETED), None)
@@ -194,18 +211,55 @@ class Rows:
         if row.id not in self.instances:
             try:
                 found = resolve(row, self.workspace, answer_on_disk(self.workspace, self.plan), shown(self.plan.path))
-                made = instances_for(self.plan, row, found) if found is not None else None
+                maker = Instances(row, where=shown(self.plan.path))
+                if found is not None and maker.problems:
+                    raise PlanError(maker.problems)
             except PlanError as exc:
                 return board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, exc.problems[0].message))
-            if made is None:
+            if found is None:
                 said = f"its items are not known: {row.each.source if row.each else 'its upstream'} gave no answer"
                 return board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, said))
-            self.instances[row.id] = [task.id for task in made]
-            if made:
-                return self._join(row, made)
+            window = window_of(self.plan.settings) if may_wait(row) else max(len(found), 1)
+            known = Later(maker, found, deque(range(1, len(found) + 1)), window)
+            self.instances[row.id], self.open[row.id] = known.ids(), set()
+            if found:
+                self.plan.later[row.id] = known
+                return self._join(row, known)
+        later = self.plan.later.get(row.id)
+        if later is not None and later.left:  # (its instances in the run all ended, and more wait: the next join)
+            self._add(row, later.take(later.window))
+            return self.recorder.views[row.id].move(TaskStatus.WAITING)
         self._settled(row, fingerprint)
 
-    def _join(self, row: Task, made: list[Task]) -> None:
+    def _join(self, row: Task, later: Later) -> None:
+        """``row``'s items known in this run: the first of its instances join it, the row waiting for each."""
+        self._add(row, later.take(later.window))
+        self.recorder.views[row.id].move(TaskStatus.WAITING)
+        each = row.each.cell if row.each else ""
+        self.recorder.emit(ItemsKnown(task=row.id, items=len(later.items), each=each, joined=True))
+        self.touched(row.id, force=True)
+
+    def _more(self, row: str) -> None:
+        """The next of ``row``'s instances outside the run join it, once half its window has ended."""
+        later, open_now = self.plan.later.get(row), self.open.get(row)
+        if later is None or not later.left or open_now is None or len(open_now) > later.window // 2:
+            return
+        self._add(self.plan.tasks[row], later.take(later.window - len(open_now)))
+        view = self.recorder.views[row]
+        if view.status == TaskStatus.PENDING:  # (its last instance in the run ended a moment ago)
+            view.move(TaskStatus.WAITING)
+
+    def summoned(self, task_id: str) -> Task | None:
+        """``task_id``, an instance still outside the run that a person's cancel or retry names,
+        joined now (``None``: none such)."""
+        split = split_instance(task_id)
+        later = self.plan.later.get(split[0]) if split is not None else None
+        made = later.take_number(split[1]) if later is not None and split is not None else None
+        if made is not None:
+            self._add(self.plan.tasks[made.row or ""], [made])
+        return made
+
+    def _add(self, row: Task, made: list[Task]) -> None:
         """``made``, ``row``'s instances, join the run: each ready once what the row waits for is
         done, the row waiting for each."""
         prepared, board = self.prepared, self.board
@@ -218,10 +272,7 @@ class Rows:
                 self.merges.take(task, settings)
         for task in made:
             board.join(task, prepared.views[task.id])
-        self.recorder.views[row.id].move(TaskStatus.WAITING)
-        each = row.each.cell if row.each else ""
-        self.recorder.emit(ItemsKnown(task=row.id, items=len(made), each=each, joined=True))
-        self.touched(row.id, force=True)
+        self.open.setdefault(row.id, set()).update(task.id for task in made)
 
     def _settled(self, row: Task, fingerprint: Callable[[str], str]) -> None:
         board, recorder, ws = self.board, self.recorder, self.workspace
@@ -261,7 +312,7 @@ class Rows:
             return
         self.dirty.discard(row)
         self.written[row] = now
-        views, plan = self.recorder.views, self.plan
+        plan = self.plan
         ids = self.instances.get(row)
         task = plan.tasks[row]
         source = task.each.cell if task.each else ""
@@ -270,12 +321,29 @@ class Rows:
             return
         listed = force or now - self.listed.get(row, -LISTED_EVERY) >= LISTED_EVERY
         if not listed:  # (the counts alone: one pass over the states, not a list of 100,000 written)
-            kept.write(self.workspace, kept.summarize(row, (str(views[t].status) for t in ids), source=source), None)
+            kept.write(self.workspace, kept.summarize(row, self._states(row, ids), source=source), None)
             self.dirty.add(row)  # (its list, stale: written by a flush once it is due)
             return
         self.listed[row] = now
-        entries = [(plan.tasks[t].number, plan.tasks[t].item or "", str(views[t].status)) for t in ids]
+        later = plan.later.get(row)
+        if later is not None:  # (ids: the instances' in number order, those outside the plan too)
+            entries = list(zip(range(1, len(ids) + 1), later.items, self._states(row, ids), strict=True))
+        else:
+            entries = [(plan.tasks[t].number, plan.tasks[t].item or "", state) for t, state in
+                       zip(ids, self._states(row, ids), strict=True)]  # fmt: skip
         kept.write(self.workspace, kept.summarize(row, (state for _, _, state in entries), source=source), entries)
+
+    def _states(self, row: str, ids: list[str]) -> Iterator[str]:
+        """Each of ``ids``' state: its view's; one outside the plan waits as those in it not started do."""
+        views = self.recorder.views
+        if row not in self.plan.later:
+            yield from (str(views[t].status) for t in ids)
+            return
+        done = all(views[dep].status == TaskStatus.COMPLETED for dep in self.plan.tasks[row].dependencies)
+        idle = str(TaskStatus.PENDING if done else TaskStatus.WAITING)
+        for task_id in ids:
+            view = views.get(task_id)
+            yield str(view.status) if view is not None else idle
 
     def flush(self) -> None:
         """The rows whose instances moved since their last write, written (the run's flush, once a second)."""

@@ -319,8 +319,9 @@ def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws
     it only simulates (the fake executor), a plan's parameters, its limits, and the runner (with
     when its process started: a pid can be reused)."""
     selection, plan = prepared.selection, prepared.plan
+    outside = sum(len(later.left) for later in plan.later.values())  # (instances that join as slots free)
     return RunStarted(
-        to_run=len(selection.run),
+        to_run=len(selection.run) + outside,
         already_done=len(selection.done),
         kept=len(selection.kept) or None,
         simulated=executor.can.simulated,

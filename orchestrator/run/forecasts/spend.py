@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from orchestrator.plan.model import Plan
@@ -201,7 +201,7 @@ def learn(
                 by_model[(spent["kind"], spent["model"])].add(spent["cost"], spent["tokens"])
     briefs, models = briefs or {}, models or {}
     forecast = RunForecast()
-    chosen = list(plan.tasks) if tasks is None else [t for t in tasks if t in plan.tasks]
+    chosen = list(plan.tasks) if tasks is None else [t for t in tasks if t in plan.tasks]  # (in order)
     expanded = {t.row for t in plan.tasks.values() if t.row is not None}  # rows whose instances are known
     for task_id in chosen:
         task = plan.tasks[task_id]
@@ -210,22 +210,34 @@ def learn(
         elif task.each is not None:
             continue  # its instances are forecast, each
         else:
-            kind = kinds.get(task_id, "")
+            kind, model = kinds.get(task_id, ""), models.get(task_id)
             brief = briefs.get(task_id)
             candidates = (
                 ("history", own.get((task_id, brief)) if brief else None),
                 ("task", by_task.get(task_id)),
                 ("row", by_row.get(task.row) if task.row else None),
-                ("model", by_model.get((kind, model)) if (model := models.get(task_id)) else None),
+                ("model", by_model.get((kind, model)) if model else None),
                 ("kind", by_kind.get(kind)),
             )
-            found = next(
-                (_forecast(task_id, basis, seen, kind) for basis, seen in candidates if seen),
-                TaskForecast(task_id, None, None, "none", 0, NO_HISTORY),
-            )
+            found = _first(task_id, kind, candidates)
         forecast.tasks[task_id] = found
+    for row, later in plan.later.items():  # (a run's instances outside its plan yet: each as a sibling never run)
+        if row in chosen:
+            kind, model = kinds.get(row, ""), models.get(row)
+            outside = (("row", by_row.get(row)), ("model", by_model.get((kind, model)) if model else None),
+                       ("kind", by_kind.get(kind)))  # fmt: skip
+            one = _first(row, kind, outside)
+            for number in later.left:
+                task_id = f"{row}[{number}]"
+                forecast.tasks[task_id] = replace(one, task=task_id)
     _total(forecast)
     return forecast
+
+
+def _first(task_id: str, kind: str, candidates: Iterable[tuple[str, _Runs | None]]) -> TaskForecast:
+    """``task_id``'s forecast on the first basis of ``candidates`` with runs to learn from."""
+    found = (_forecast(task_id, basis, seen, kind) for basis, seen in candidates if seen)
+    return next(found, TaskForecast(task_id, None, None, "none", 0, NO_HISTORY))
 
 
 def _forecast(task: str, basis: str, seen: _Runs, kind: str) -> TaskForecast:

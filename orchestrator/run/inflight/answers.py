@@ -47,6 +47,9 @@ class Answers:
     def _known(self, kind: str, task_id: str, request: str) -> Task | None:
         """The task a request names, or ``None`` with the request refused."""
         task = self.plan.tasks.get(task_id)
+        rows = self.scheduler.parts.starts.rows
+        if task is None and rows is not None:
+            task = rows.summoned(task_id)  # (an instance that waits to join the run: it joins now)
         if task is None:
             self.refuse(kind, task_id, request, f"no task {task_id} in this run")
         return task

@@ -172,7 +172,8 @@ class LiveQueue:
                 self._watch.again()  # (saved halfway when read, or the run's next write puts a late save back)
                 return None
             return f"{name} changed, and is not taken into this run: {exc}"
-        new = [task_id for task_id in plan.tasks if task_id.lower() not in self._known_ids]
+        outside = self.prepared.plan.later  # (rows whose instances join as the run's slots free: theirs to join)
+        new = [t for t, task in plan.tasks.items() if t.lower() not in self._known_ids and task.row not in outside]
         if not new:  # (rows edited, deleted, renamed, blocked or released: seen to on the loop, which knows its tasks)
             return plan, profiles, new
         try:

@@ -1,0 +1,111 @@
+"""A run over many items holds a window of each row's instances in its plan, not every item
+(``plan/instances.Later``, ``run/items.expand_known``, ``run/rows``): the first start within
+moments whatever the row's size, the others joining as those end, and every door acting on an item
+still outside the plan as on one inside it.
+
+Real runs of the CLI as a subprocess on shell tasks, real files in ``tmp_path``; the window set
+small (``ORCHESTRATOR_ITEMS_WINDOW``) where a row of a few items stands for one of 100,000.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import test_each
+from runner_helpers import cli, results, run, start, wait_until
+from test_each import write
+from test_spend_forecast import runs_of
+
+from orchestrator.executors.fake import FakeExecutor
+from orchestrator.plan.parser import parse_plan
+from orchestrator.run.forecasts.spend import learn
+from orchestrator.run.items import WINDOW, expand_known
+from orchestrator.run.prepare import RunOptions, checked
+from orchestrator.state.workspace import Workspace
+
+
+def test_a_runs_plan_holds_a_rows_first_items_and_the_rest_join_as_they_end(tmp_path: Path) -> None:
+    count = WINDOW + 300
+    (tmp_path / "items.txt").write_text("".join(f"i{n}\n" for n in range(1, count + 1)))
+    write(tmp_path, [("T-01", "", "lines: items.txt", "echo {{ item }}")], parallel=8)
+    plan, _ = checked(Workspace(tmp_path / ".orchestrator"), RunOptions(), FakeExecutor())
+    held = [task_id for task_id in plan.tasks if task_id.startswith("T-01[")]
+    assert held == [f"T-01[{n}]" for n in range(1, WINDOW + 1)]  # (not 812 tasks made: the first 512)
+    assert list(plan.later["T-01"].left) == list(range(WINDOW + 1, count + 1))
+    named, _ = checked(Workspace(tmp_path / ".orchestrator"), RunOptions(only=["T-01"]), FakeExecutor())
+    assert not named.later and sum(t.startswith("T-01[") for t in named.tasks) == count  # (--only: every one)
+
+    ran = run(tmp_path)
+    assert ran.code == 0, ran.stderr[-2000:]
+    done = results(tmp_path)
+    assert all(done[f"T-01[{n}]"]["status"] == "completed" for n in range(1, count + 1))
+    assert done["T-01"]["status"] == "completed"
+    answers = json.loads(test_each.output(tmp_path, "T-01").rsplit("```json\n", 1)[1].split("\n```")[0])
+    assert answers["items"] == [f"i{n}" for n in range(1, count + 1)] and answers["failed"] == []
+    events = [json.loads(line) for line in (tmp_path / ".orchestrator/state/events.jsonl").read_text().splitlines()]
+    started = next(event for event in events if event["event"] == "run_started")
+    assert started["to_run"] == count + 1  # (those outside the plan counted: what the run will run)
+
+
+def test_an_item_outside_the_run_is_cancelled_in_it_and_the_others_go_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
+    write(tmp_path, [("T-01", "", "a, b, c, d, e, f", "[ {{ item }} = a ] && sleep 30; echo {{ item }}")],
+          parallel=1, on_item_failure="continue", min_success="0.5")  # fmt: skip
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: (tmp_path / ".orchestrator/agent_tasks/agent-01[1].md").exists(), "a to start")
+        outside = cli(tmp_path, "cancel", "T-01[5]")  # (not in the run's plan yet: it joins, to be cancelled)
+        assert outside.code == 0, outside.stdout + outside.stderr
+        assert results(tmp_path)["T-01[5]"]["status"] == "cancelled"
+        running = cli(tmp_path, "cancel", "T-01[1]")
+        assert running.code == 0, running.stdout + running.stderr
+        runner.wait()
+    finally:
+        runner.stop_all()
+    done = results(tmp_path)
+    states = [done[f"T-01[{n}]"]["status"] for n in range(1, 7)]
+    assert states == ["cancelled", "completed", "completed", "completed", "cancelled", "completed"]
+    assert done["T-01"]["status"] == "completed"
+    assert done["T-01"]["reason"] == "2 of 6 items did not complete: T-01[1], T-01[5]"
+
+
+def test_the_forecast_counts_a_rows_items_outside_the_runs_plan(tmp_path: Path) -> None:
+    """What a run is held to (``max_cost``) is the forecast of every item, not of the window's."""
+    (tmp_path / ".orchestrator").mkdir()
+    text = "---\nbackend: shell\n---\n## Tasks\n| Task ID | Command | Dependencies | Each |\n|---|---|---|---|\n"
+    plan = parse_plan(text + "| T-03 | echo {{ item }} | None | a, b, c, d, e, f |\n")
+    plan.path = tmp_path / ".orchestrator" / "master_plan.md"
+    expand_known(plan, Workspace(tmp_path / ".orchestrator"), window=2)
+    assert len(plan.later["T-03"].left) == 4
+    history = runs_of({"T-03[1]": [0.01], "T-03[2]": [0.01]}, kind="shell")
+    found = learn(history, plan, {}, tasks=["T-03[1]", "T-03[2]", "T-03"])
+    assert sorted(found.tasks) == sorted(f"T-03[{n}]" for n in range(1, 7))
+    assert found.cost is not None and found.cost.p50 == pytest.approx(0.06)
+    assert found.tasks["T-03[6]"].basis == "row"
+
+
+# What a row over items does, run again with a window of 2: every item but the first two waits
+# outside the run's plan, and joins it as the others end.
+WINDOWED: list[Callable[[Path], None]] = [
+    test_each.test_the_first_failed_item_stops_those_not_started_and_fails_the_row,
+    test_each.test_a_killed_run_loses_no_completed_item_and_runs_none_again,
+    test_each.test_status_counts_a_rows_items_while_they_run,
+    test_each.test_continue_completes_the_row_listing_its_failed_items_unless_too_few_completed,
+    test_each.test_items_from_an_upstreams_answer_are_known_when_it_completes_and_quoted_as_data,
+    test_each.test_an_items_brief_is_made_as_it_starts_and_one_never_started_has_none,
+    test_each.test_a_rows_result_counts_and_dependents_follow_its_items_when_they_are_fixed_reset_or_cancelled,
+    test_each.test_instances_work_in_worktrees_of_their_own_and_each_merges_once,
+]
+
+
+@pytest.mark.parametrize("case", WINDOWED, ids=[case.__name__.removeprefix("test_") for case in WINDOWED])
+def test_a_rows_items_behave_the_same_when_most_wait_outside_the_run(
+    case: Callable[[Path], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
+    case(tmp_path)
