@@ -243,23 +243,18 @@ class ReadyQueue:
         took: Mapping[str, float] | None = None,
         slots: int | None = None,
     ) -> None:
+        from orchestrator.plan.listorder import Urgency
+
         self._graph = graph
         self._selected = set(selected)
         self._done = set(done)
-        known = [seconds for node, seconds in (took or {}).items() if node in self._selected and seconds > 0]
-        import statistics
-
-        self._typical = statistics.median(known) if known else 1.0  # what a task ``took`` leaves out weighs
-        weights = {node: (took or {}).get(node) or self._typical for node in self._selected}
-        path = remaining_path(graph, weights, within=self._selected) if self._selected else {}
-        self._key: dict[str, _Key] = {
-            n: (priority.get(n, 2), -path.get(n, self._typical), order[n]) for n in self._selected
-        }
-        if slots is not None and took is not None and all(took.get(n, 0) > 0 for n in self._selected):
-            self._play_out(priority, weights, slots)  # every duration known: a better list, if one is found
+        urgency = Urgency(graph, priority, order, self._selected, self._done, took, slots)
+        self._typical = urgency.typical  # what a task ``took`` leaves out weighs
+        self._key: dict[str, _Key] = urgency.keys
         self._waiting: dict[str, int] = {}  # selected task -> dependencies not done yet
         self._heap: list[tuple[_Key, str]] = []
         self._finished: set[str] = set()  # completed, failed, or never to run
+        self._forgotten = 0  # completed, and forgotten since (``forget``)
         self._doomed_by: dict[str, str] = {}  # never to run because of this task (``fail``)
         self._handed: set[str] = set()  # popped and not pushed back
         self.deciding: set[str] = set()  # tasks with a Condition: they run (or not) whatever their upstream did
@@ -268,25 +263,6 @@ class ReadyQueue:
             self._waiting[node] = pending
             if pending == 0:
                 heapq.heappush(self._heap, (self._key[node], node))
-
-    def _play_out(self, priority: Mapping[str, int], weights: Mapping[str, float], slots: int) -> None:
-        """The list ``listorder.improved`` finds on the tasks that can run (their dependencies
-        selected or done) replaces the longest path first among tasks of the same priority."""
-        from orchestrator.plan import listorder
-
-        if len(self._selected) > listorder.LARGEST:
-            return
-        runnable: dict[str, None] = {}  # (in dependency order)
-        for node in topological_order(self._graph):
-            needs = list(self._graph.predecessors(node))
-            if node in self._selected and all(n in self._done or n in runnable for n in needs):
-                runnable[node] = None
-        listed = sorted(runnable, key=self._key.__getitem__)
-        needs_of = {n: [p for p in self._graph.predecessors(n) if p not in self._done] for n in listed}
-        better = listorder.improved(listed, weights, needs_of, priority, slots)
-        for place, node in enumerate(better or ()):
-            first, _, last = self._key[node]
-            self._key[node] = (first, float(place), last)
 
     def __len__(self) -> int:
         """Tasks ready now."""
@@ -456,11 +432,22 @@ class ReadyQueue:
     @property
     def finished_count(self) -> int:
         """How many tasks completed, failed or were given up on in this queue."""
-        return len(self._finished)
+        return len(self._finished) + self._forgotten
 
     def finished(self, task_id: str) -> bool:
         """Whether ``task_id`` completed, failed or was given up on in this queue."""
         return task_id in self._finished
+
+    def forget(self, task_ids: Collection[str]) -> None:
+        """``task_ids``, completed, out of the queue's memory (a row's items that left the run's
+        plan, ``run/rows``): counted finished still, their dependents' counts as they are."""
+        for task_id in task_ids:
+            if task_id in self._done and task_id in self._finished:
+                self._forgotten += 1
+                for place in (self._selected, self._done, self._finished, self._handed):
+                    place.discard(task_id)
+                self._key.pop(task_id, None)
+                self._waiting.pop(task_id, None)
 
     def drain(self) -> list[str]:
         """Every selected task not yet handed out or finished (after ``--fail-fast``, say), in

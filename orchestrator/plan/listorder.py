@@ -1,4 +1,5 @@
-"""A better order for a small plan's ready queue, when every task's duration is known.
+"""The order of a run's ready queue (``Urgency``: priority, then the longest remaining path first),
+and a better one for a small plan, when every task's duration is known.
 
 The runner is a list scheduler: whenever a slot frees, it starts the most urgent ready task. The
 longest remaining path first (``ReadyQueue``'s own order) is a good list, not the best: on twelve
@@ -15,7 +16,11 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from orchestrator.plan.graph import DiGraph
 
 LARGEST = 100  # tasks: past this, the longest path first stays (the search would cost more than it saves)
 BUDGET = 4000  # plays of the run at most
@@ -90,3 +95,63 @@ class Play:
                 if waiting[later] == 0:
                     heapq.heappush(ready, (rank[later], later))
         return end
+
+
+class Urgency:
+    """Where each of ``selected`` stands in the ready queue (``plan/graph.ReadyQueue``): its
+    ``keys``, priority (P0 first), then the longest remaining path to a sink, each task on it
+    weighing what ``took`` says it takes (one ``took`` leaves out: ``typical``, the median of the
+    others; with none, 1, and the path counts tasks), then table order; when every task's
+    duration is known and ``slots`` given, that list ``improved`` by playing the run out."""
+
+    def __init__(
+        self,
+        graph: DiGraph,
+        priority: Mapping[str, int],
+        order: Mapping[str, int],
+        selected: Collection[str],
+        done: Collection[str],
+        took: Mapping[str, float] | None,
+        slots: int | None,
+    ) -> None:
+        import statistics
+
+        from orchestrator.plan.graph import remaining_path
+
+        self.graph = graph
+        known = [seconds for node, seconds in (took or {}).items() if node in selected and seconds > 0]
+        self.typical = statistics.median(known) if known else 1.0
+        weights = {node: (took or {}).get(node) or self.typical for node in selected}
+        path = remaining_path(graph, weights, within=selected) if selected else {}
+        self.keys: dict[str, tuple[int, float, int]] = {
+            n: (priority.get(n, 2), -path.get(n, self.typical), order[n]) for n in selected
+        }
+        if slots is not None and took is not None and all(took.get(n, 0) > 0 for n in selected):
+            self._play_out(selected, done, priority, weights, slots)  # every duration known: a better list, if one is
+
+    def _play_out(
+        self,
+        selected: Collection[str],
+        done: Collection[str],
+        priority: Mapping[str, int],
+        weights: Mapping[str, float],
+        slots: int,
+    ) -> None:
+        """The list ``improved`` finds on the tasks that can run (their dependencies selected or
+        done) replaces the longest path first among tasks of the same priority."""
+        from orchestrator.plan.graph import topological_order
+
+        if len(selected) > LARGEST:
+            return
+        graph, keys = self.graph, self.keys
+        runnable: dict[str, None] = {}  # (in dependency order)
+        for node in topological_order(graph):
+            needs = list(graph.predecessors(node))
+            if node in selected and all(n in done or n in runnable for n in needs):
+                runnable[node] = None
+        listed = sorted(runnable, key=keys.__getitem__)
+        needs_of = {n: [p for p in graph.predecessors(n) if p not in done] for n in listed}
+        better = improved(listed, weights, needs_of, priority, slots)
+        for place, node in enumerate(better or ()):
+            first, _, last = keys[node]
+            keys[node] = (first, float(place), last)

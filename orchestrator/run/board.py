@@ -12,7 +12,7 @@ revived.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine.retries import RetryBook
@@ -134,6 +134,11 @@ class Board:
             self.recorder.given_up(task, blocker)
         elif self.ready(task):
             view.move(TaskStatus.PENDING)
+
+    def forget(self, task_ids: Collection[str]) -> None:
+        """``task_ids``, completed instances that leave the run's plan (``run/rows``), out of the
+        queue's memory (their attempts' numbers and retries are their views', which go too)."""
+        self.queue.forget(task_ids)
 
     def rearrange(self, task: Task, view: TaskView) -> None:
         """``task``'s dependencies or priority changed (its row edited while it waits): its place

@@ -91,6 +91,10 @@ class ResultFiles:
         """What the event of ``task``'s end tells of the result file this run wrote for it."""
         return Told(result=self.workspace.result_name(task), result_digest=self._digests[task.id])
 
+    def forget(self, task_id: str) -> None:
+        """``task_id``'s result's digest no longer held: its end was told (``Recorder.forget``)."""
+        self._digests.pop(task_id, None)
+
     def take_unsynced(self) -> list[Path]:
         """The result files written since the last call: for the flush that makes them durable."""
         paths, self._unsynced = self._unsynced, []

@@ -21,21 +21,23 @@ what each instance's end does to the others, and the row settled once they have 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from pathlib import Path
 
 from orchestrator import documents
 from orchestrator.errors import PlanError, shown
 from orchestrator.plan.instances import Instances, Later
-from orchestrator.plan.model import Task
+from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
 from orchestrator.plan.table.items import split_instance
 from orchestrator.run.board import Board
 from orchestrator.run.items import answer_on_disk, may_wait, resolve, window_of
+from orchestrator.run.itemtable import ItemTable
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.run.worktrees.merges import MergeQueue
@@ -44,7 +46,8 @@ from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ItemsKnown
 from orchestrator.state.journal import iso_at
 from orchestrator.state.results import ResultRecord, read_record
-from orchestrator.state.workspace import Workspace
+from orchestrator.state.status import TaskView
+from orchestrator.state.workspace import Workspace, result_file_of
 from orchestrator.vocabulary import TaskStatus
 
 # Seconds between two writes of a row's list of instances while they run: at 100,000 items the list
@@ -61,41 +64,22 @@ def row_record(
                         fingerprint=fingerprint)  # fmt: skip
 
 
-def spent(workspace: Workspace, instances: list[Task], held: Mapping[str, ResultRecord]) -> dict[str, Any]:
-    """What a row's instances spent, summed from their results (those the run holds, ``held``; a
-    file read only for one it does not): its cost, tokens (by kind) and duration, as every total
-    shows the row (``status``, ``report``, ``history``, ``final_output.md``)."""
-    cost: float | None = None
-    tokens: dict[str, int] = {}
-    duration = 0.0
-    for task in instances:
-        record = held.get(task.id) or read_record(workspace.result(task), task.id)
-        if record is None:
-            continue
-        if record.cost_usd is not None:
-            cost = (cost or 0.0) + record.cost_usd
-        for kind, count in (record.tokens or {}).items():
-            tokens[kind] = tokens.get(kind, 0) + count
-        duration += record.duration or 0.0
-    return {"cost_usd": None if cost is None else round(cost, 6), "tokens": tokens or None,
-            "duration": round(duration, 3)}  # fmt: skip
-
-
 def body_of(
-    instances: list[Task], outputs: Callable[[Task], str | None], failed: list[str], declared: bool
+    entries: list[tuple[str, str]], outputs: Callable[[int], str | None], failed: list[str], declared: bool
 ) -> Iterator[str]:
     """A settled row's result, a piece at a time (``state/results.write_result`` spools them to
-    disk): every item's answer in order (``outputs``: each read as it is reached, never all held
-    at once), then the JSON a dependent reads, ``{"items": [...], "failed": [...]}`` as
-    ``json.dumps`` writes it, its items spooled to a temp file meanwhile."""
-    done = len(instances) - len(failed)
-    yield f"📦 {done:,} of {len(instances):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
+    disk): every item's answer in order (``entries``: each instance's id and item; ``outputs``: its
+    answer by its number, read as it is reached, never all held at once), then the JSON a
+    dependent reads, ``{"items": [...], "failed": [...]}`` as ``json.dumps`` writes it, its items
+    spooled to a temp file meanwhile."""
+    done = len(entries) - len(failed)
+    yield f"📦 {done:,} of {len(entries):,} items done" + (f", {len(failed):,} not" if failed else "") + "\n"
     undone = set(failed)  # (a list of thousands, asked of each of 100,000 items)
     with tempfile.TemporaryFile("w+", encoding="utf-8") as answers:
-        for index, task in enumerate(instances):
-            output = (outputs(task) or "").strip()
-            status = "" if task.id not in undone else " (did not complete)"
-            yield f"\n## {task.id} · {task.item}{status}\n\n{output or '(no output)'}\n"
+        for index, (task_id, item) in enumerate(entries):
+            output = (outputs(index + 1) or "").strip()
+            status = "" if task_id not in undone else " (did not complete)"
+            yield f"\n## {task_id} · {item}{status}\n\n{output or '(no output)'}\n"
             answers.write(
                 (", " if index else "") + json.dumps(output_fields(output) if declared else output, ensure_ascii=False)
             )
@@ -104,6 +88,11 @@ def body_of(
         while chunk := answers.read(1 << 20):
             yield chunk
     yield "], " + json.dumps({"failed": failed}, ensure_ascii=False)[1:] + "\n```\n"
+
+
+def _item_result(workspace: Workspace, slug: str, number: int) -> Path:
+    """Where the result of instance ``number`` of the row whose files are named ``slug`` is."""
+    return workspace.results_dir / result_file_of(f"{slug}[{number}]", instance=True)
 
 
 def verdict(total: int, failed: list[str], policy: str, min_success: float, unstarted: int = 0) -> str | None:
@@ -121,10 +110,10 @@ def verdict(total: int, failed: list[str], policy: str, min_success: float, unst
     return None
 
 
-def items_note(instances: list[Task], failed: list[str]) -> str | None:
+def items_note(total: int, failed: list[str]) -> str | None:
     if not failed:
         return None
-    return f"{len(failed):,} of {len(instances):,} items did not complete: {_named(failed)}"
+    return f"{len(failed):,} of {total:,} items did not complete: {_named(failed)}"
 
 
 def _named(ids: list[str]) -> str:
@@ -153,25 +142,24 @@ class Rows:
             if task.each is not None and task.id not in self.instances and task.each.known_now() is not None:
                 self.instances[task.id] = []  # (a list of no items: known, and none)
         self.open: dict[str, set[str]] = {}  # a row with instances outside the plan -> those in it not ended
+        self.table = ItemTable()  # (those that completed and left it)
+        self.leaving: list[str] = []  # completed since the last flush: they leave the plan at the next
+        self.leave_now: list[str] = []  # completed before the last flush: they leave at this one
         for row, later in plan.later.items():
             self.instances[row] = later.ids()
             self.open[row] = {t for t in prepared.selection.run if t in plan.tasks and plan.tasks[t].row == row}
+            self._keeps(row, len(later.items))
         for row, ids in self.instances.items():  # (what the run has of each row from its start)
             cell = plan.tasks[row].each
             recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
         self.stopped: set[str] = set()  # rows whose first failed instance stopped the others not started
-        self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
-        self.dirty: set[str] = set()  # rows whose instances moved since (``flush``)
-        self.listed: dict[str, float] = {}  # row -> when the list of its instances was last written
+        self.shown = RowsShown(workspace, plan, recorder.views, self.instances, self.table)  # (``state/items``)
         self.board: Board | None = None
-        self.write_all()  # (what a view shows from the run's start: the instances done before it, the rest to do)
+        self.shown.write_all()  # (what a view shows from the run's start: the instances done before it, the rest to do)
 
     def attach(self, board: Board) -> None:
         self.board = board
         board.ended = self.ended
-
-    def rows(self) -> list[str]:
-        return [task.id for task in self.plan.tasks.values() if task.each is not None]
 
     # --- on the loop ------------------------------------------------------------------------------
 
@@ -183,9 +171,11 @@ class Rows:
         if task is None or task.row is None or self.board is None:
             return
         row = task.row
-        self.touched(row)
+        self.shown.touched(row)
         if row in self.open:
             self.open[row].discard(task_id)
+        if completed and self.table.kept(row):
+            self.leaving.append(task_id)
         if completed or self.prepared.settings[row].on_item_failure != "fail" or row in self.stopped:
             return self._more(row)
         self.stopped.add(row)
@@ -224,6 +214,7 @@ class Rows:
             self.instances[row.id], self.open[row.id] = known.ids(), set()
             if found:
                 self.plan.later[row.id] = known
+                self._keeps(row.id, len(found))
                 return self._join(row, known)
         later = self.plan.later.get(row.id)
         if later is not None and later.left:  # (its instances in the run all ended, and more wait: the next join)
@@ -237,7 +228,7 @@ class Rows:
         self.recorder.views[row.id].move(TaskStatus.WAITING)
         each = row.each.cell if row.each else ""
         self.recorder.emit(ItemsKnown(task=row.id, items=len(later.items), each=each, joined=True))
-        self.touched(row.id, force=True)
+        self.shown.touched(row.id, force=True)
 
     def _more(self, row: str) -> None:
         """The next of ``row``'s instances outside the run join it, once half its window has ended."""
@@ -250,13 +241,20 @@ class Rows:
             view.move(TaskStatus.WAITING)
 
     def summoned(self, task_id: str) -> Task | None:
-        """``task_id``, an instance still outside the run that a person's cancel or retry names,
-        joined now (``None``: none such)."""
+        """``task_id``, an instance outside the run that a person's cancel or retry names: joined
+        now if it waits to; back as completed, not to run, if it completed and left the plan (so
+        that it is answered as any completed task is); ``None``: no such instance."""
         split = split_instance(task_id)
         later = self.plan.later.get(split[0]) if split is not None else None
-        made = later.take_number(split[1]) if later is not None and split is not None else None
+        if later is None or split is None:
+            return None
+        row, number = split
+        made = later.take_number(number)
         if made is not None:
-            self._add(self.plan.tasks[made.row or ""], [made])
+            self._add(self.plan.tasks[row], [made])
+        elif self.table.completed(row, number):
+            made = self.plan.tasks[task_id] = later.maker.make(number, later.items[number - 1])
+            self.recorder.views[task_id] = TaskView.of(made, TaskStatus.COMPLETED)
         return made
 
     def _add(self, row: Task, made: list[Task]) -> None:
@@ -274,14 +272,41 @@ class Rows:
             board.join(task, prepared.views[task.id])
         self.open.setdefault(row.id, set()).update(task.id for task in made)
 
+    def _keeps(self, row: str, items: int) -> None:
+        """``row``'s instances leave the plan as they complete, into the table: unless each waits
+        for its merge (a worktree of its own), which the merge queue holds it for."""
+        if self.prepared.settings[row].isolation != "worktree":
+            self.table.keeps(row, items)
+
+    def _leave(self) -> None:
+        """The instances that completed before the last flush leave the run's plan (all that is
+        done with them is done: recorded, told, their dependents' counts moved), into the table."""
+        gone, views = [], self.recorder.views
+        for task_id in self.leave_now:
+            task, view = self.plan.tasks.get(task_id), views.get(task_id)
+            if task is None or view is None or view.status != TaskStatus.COMPLETED or task.row is None:
+                continue  # (left already, or revived since)
+            self.table.leave(task.row, task.number, self.recorder.forget(task_id))
+            gone.append(task_id)
+        self.leave_now, self.leaving = self.leaving, []
+        if gone:
+            assert self.board is not None
+            self.board.forget(gone)
+            self.prepared.leave(set(gone))
+
+    def _completed(self, row: str, number: int, task_id: str) -> bool:
+        if self.table.completed(row, number):
+            return True
+        view = self.recorder.views.get(task_id)
+        return view is not None and view.status == TaskStatus.COMPLETED
+
     def _settled(self, row: Task, fingerprint: Callable[[str], str]) -> None:
-        board, recorder, ws = self.board, self.recorder, self.workspace
+        board, recorder, ws, views = self.board, self.recorder, self.workspace, self.recorder.views
         assert board is not None
         ids = self.instances[row.id]
-        made = [self.plan.tasks[task_id] for task_id in ids]
-        failed = [task_id for task_id in ids if recorder.views[task_id].status != TaskStatus.COMPLETED]
+        failed = [task_id for number, task_id in enumerate(ids, 1) if not self._completed(row.id, number, task_id)]
         unstarted = [
-            t for t in failed if (cause := recorder.views[t].cause) is not None and cause.kind == CauseKind.STOPPED
+            t for t in failed if (v := views.get(t)) and v.cause is not None and v.cause.kind == CauseKind.STOPPED
         ]
         held_back = set(unstarted)
         failed = [t for t in failed if t not in held_back] + unstarted  # (those that ran first)
@@ -290,17 +315,42 @@ class Rows:
         if reason is not None:
             board.give_up(row.id, TaskStatus.FAILED, Cause.of(CauseKind.FAILED, reason))
         else:
-            body = body_of(made, lambda task: documents.read_output(ws.result(task)), failed, bool(row.outputs))
+            later = self.plan.later.get(row.id)
+            items = later.items if later is not None else [self.plan.tasks[t].item or "" for t in ids]
+            path = functools.partial(_item_result, ws, row.slug)
+            body = body_of(list(zip(ids, items, strict=True)), lambda n: documents.read_output(path(n)), failed,
+                           bool(row.outputs))  # fmt: skip
             brief = documents.read_body(ws.brief(row))
-            record = row_record(row, TaskStatus.COMPLETED, items_note(made, failed), settings.backend,
+            record = row_record(row, TaskStatus.COMPLETED, items_note(len(ids), failed), settings.backend,
                                 fingerprint(brief) if brief is not None else None)  # fmt: skip
-            record = dataclasses.replace(record, inputs=recorder.inputs_of(row), **spent(ws, made, recorder.records))
+            rest = (recorder.records.get(t) or read_record(path(n), t) for n, t in enumerate(ids, 1) if t in views)
+            spend = self.table.spent(row.id, (record for record in rest if record is not None))
+            record = dataclasses.replace(record, inputs=recorder.inputs_of(row), **spend.fields())
             recorder.write(row, record, body)
             recorder.told_completed(row, record)
             board.completed(row.id)
-        self.touched(row.id, force=True)
+        self.shown.touched(row.id, force=True)
 
-    # --- what the views read ----------------------------------------------------------------------
+    def flush(self) -> None:
+        """The run's flush, once a second: the instances completed before the last one leave the
+        plan, and the rows whose instances moved since their last write are written."""
+        self._leave()
+        self.shown.flush()
+
+
+class RowsShown:
+    """What the views read of a run's rows over items (``state/items``): each row's counts and the
+    list of its instances with their states, the table's (``run/itemtable``) and those outside
+    the plan included, written as they move (``touched``) and as the run begins and ends."""
+
+    def __init__(
+        self, workspace: Workspace, plan: Plan, views: Mapping[str, TaskView], instances: dict[str, list[str]],
+        table: ItemTable,
+    ) -> None:  # fmt: skip
+        self.workspace, self.plan, self.views, self.instances, self.table = workspace, plan, views, instances, table
+        self.written: dict[str, float] = {}  # row -> when its ``state/items`` were last written
+        self.dirty: set[str] = set()  # rows whose instances moved since (``flush``)
+        self.listed: dict[str, float] = {}  # row -> when the list of its instances was last written
 
     def touched(self, row: str, *, force: bool = False) -> None:
         """``row``'s instances moved: its counts written, at most once a second, and the list of its
@@ -335,22 +385,26 @@ class Rows:
 
     def _states(self, row: str, ids: list[str]) -> Iterator[str]:
         """Each of ``ids``' state: its view's; one outside the plan waits as those in it not started do."""
-        views = self.recorder.views
+        views = self.views
         if row not in self.plan.later:
             yield from (str(views[t].status) for t in ids)
             return
         done = all(views[dep].status == TaskStatus.COMPLETED for dep in self.plan.tasks[row].dependencies)
-        idle = str(TaskStatus.PENDING if done else TaskStatus.WAITING)
-        for task_id in ids:
+        idle, completed = str(TaskStatus.PENDING if done else TaskStatus.WAITING), str(TaskStatus.COMPLETED)
+        table = self.table
+        for number, task_id in enumerate(ids, 1):
             view = views.get(task_id)
-            yield str(view.status) if view is not None else idle
+            if view is not None:
+                yield str(view.status)
+            else:
+                yield completed if table.completed(row, number) else idle
 
     def flush(self) -> None:
-        """The rows whose instances moved since their last write, written (the run's flush, once a second)."""
+        """The rows whose instances moved since their last write, written (the run's flush)."""
         for row in list(self.dirty):
             self.touched(row)
 
     def write_all(self) -> None:
         """Every row's ``state/items``, as the run begins and ends."""
-        for row in self.rows():
+        for row in [task.id for task in self.plan.tasks.values() if task.each is not None]:
             self.touched(row, force=True)

@@ -181,7 +181,7 @@ class Runner:
                     with anyio.CancelScope(shield=True):
                         scheduler.finish()
                         if scheduler.parts.starts.rows is not None:
-                            scheduler.parts.starts.rows.write_all()  # (what the run left of each row's items)
+                            scheduler.parts.starts.rows.shown.write_all()  # (what the run left of each row's items)
                         journal.finish()
                         journal.close()
                 synthesis: Synthesis | None = None
@@ -288,9 +288,12 @@ class Runner:
         summary = RunSummary(
             delivered.code, found, wall, admission.cost if admission.cost_seen else None, stopped, selection.run
         )
+        outcomes = outcome_counts(views, shown.tasks)
+        if (rows := scheduler.parts.starts.rows) is not None:  # (and of the items that left the plan)
+            outcomes["simulated"] += rows.table.simulated
         self.reporter.event(
             RunFinished(
-                **outcome_counts(views, shown.tasks),
+                **outcomes,
                 wall_seconds=round(wall, 3),
                 exit_code=delivered.code,
                 cost_usd=summary.cost_usd,

@@ -149,7 +149,7 @@ class Starts:
         self.admission.started(task_id, self.slot(task_id))
         self.recorder.started(attempt)
         if task.row is not None and self.rows is not None:
-            self.rows.touched(task.row)  # (its row's counts: one more running)
+            self.rows.shown.touched(task.row)  # (its row's counts: one more running)
         if fallen is not None:
             self.recorder.emit(TaskFailover(task=task_id, backend=backend, fallback_from=fallen, attempt=number,
                                             reason=self.breakers.why(fallen)))  # fmt: skip

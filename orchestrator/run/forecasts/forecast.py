@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 
 from orchestrator import timing
 from orchestrator.plan.model import Plan
@@ -42,6 +42,8 @@ class Forecast:
         self.plan, self.views, self.estimates = plan, views, estimates
         self.costs = costs or {}  # task -> its expected cost (``run/forecasts/spend``'s p50)
         self.tasks = [t for t in tasks if t in views]  # this run's
+        # (and the items of its rows outside its plan yet, which join as its slots free: ``run/rows``)
+        self.total = len(self.tasks) + sum(len(later.left) for later in plan.later.values())
         self.max_parallel, self.emit = max_parallel, emit
         self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
         # What a task_started says the run expected of it (``report`` compares): never the default.
@@ -60,8 +62,7 @@ class Forecast:
         """``finished``: how many of the run's tasks are finished (completed, failed, never to
         run): told when that is another hundredth of them; the deadlines also when their time
         to be judged again has come (``wake_at``)."""
-        total = max(1, len(self.tasks))
-        step = min(100, finished * 100 // total)
+        step = min(100, finished * 100 // max(1, self.total))
         if step == self._step:
             wake = self.wake_at()
             if wake is not None and time.time() >= wake:
@@ -70,13 +71,18 @@ class Forecast:
         self._step = step
         found = None
         if self._informed:
-            views = (self.views[t] for t in self.tasks)
-            found = eta(self.plan, views, self.estimates, self.max_parallel, costs=self.costs)
+            outside = {row: len(later.left) for row, later in self.plan.later.items()}  # (its row weighs them)
+            found = eta(self.plan, self._views(), self.estimates, self.max_parallel, costs=self.costs,
+                        items_left=outside)  # fmt: skip
         if known(found):  # (the 60 s defaults alone are no estimate: not told)
             assert found is not None
-            self.emit(RunEstimate(finished=finished, total=len(self.tasks), **found))
+            self.emit(RunEstimate(finished=finished, total=self.total, **found))
         if self.deadlines:  # (also with nothing left: a task done late, the run ending late)
             self._judge()
+
+    def _views(self) -> Iterator[TaskView]:
+        """Its tasks' views: a row's item that completed and left the plan has none (``run/rows``)."""
+        return (view for task_id in self.tasks if (view := self.views.get(task_id)) is not None)
 
     def wake_at(self) -> float | None:
         """When (wall clock) the deadlines are judged again though no task has finished: just after
@@ -90,7 +96,7 @@ class Forecast:
 
     def _judge(self) -> None:
         """Each deadline the estimates now say will be missed, or that was: told once of each."""
-        views = [self.views[t] for t in self.tasks]
+        views = list(self._views())
         now = self._judged = time.time()  # (with nothing left to do, the run ends now)
         for verdict in verdicts(self.plan, views, self.estimates, self.max_parallel, self.started, now, now):
             key = (verdict["task"], verdict["state"])

@@ -10,7 +10,7 @@ the merge queue, the rows, the holds, the loop's parts): none of them knows how 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.executors.sandbox import Sandbox
@@ -63,6 +63,25 @@ class Prepared:
         self.signatures[task.id] = settings_signature(settings, beyond_settings(self.plan, task, profiles))
         self.views[task.id] = TaskView.of(task, TaskStatus.WAITING)
         self.selection.run.append(task.id)
+
+    def leave(self, gone: Collection[str]) -> None:
+        """``gone``, a row's instances that completed, leave the plan as this run sees it, and all
+        it holds of them: their row keeps what it needs of each (``run/itemtable``)."""
+        plan = self.plan
+        for task_id in gone:
+            del plan.tasks[task_id]
+            plan.order.pop(task_id, None)
+            plan.graph.remove_node(task_id)
+            self.settings.pop(task_id, None)
+            self.signatures.pop(task_id, None)
+            self.views.pop(task_id, None)
+            self.records.pop(task_id, None)
+            self.attempts.pop(task_id, None)
+            self.sessions.pop(task_id, None)
+            self.selection.done.discard(task_id)
+            for expected in self.expected or ():
+                expected.pop(task_id, None)
+        self.selection.run[:] = [task_id for task_id in self.selection.run if task_id not in gone]
 
     def done_before(self, task_id: str) -> None:
         """``task_id``, which this run was to run, was done before it began (``run/resume/recovery``):
