@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from runner_helpers import HANG_GUARD, cli
 
 from orchestrator.plan.graph import (
-    ReadyQueue,
     build,
     critical_path,
     cycles,
@@ -28,6 +27,7 @@ from orchestrator.plan.graph import (
     table_order,
     topological_order,
 )
+from orchestrator.plan.queue import ReadyQueue
 
 Case = tuple["nx.DiGraph[str]", dict[str, list[str]], dict[str, int]]
 

@@ -10,6 +10,7 @@ small (``ORCHESTRATOR_ITEMS_WINDOW``) where a row of a few items stands for one 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -109,3 +110,52 @@ def test_a_rows_items_behave_the_same_when_most_wait_outside_the_run(
 ) -> None:
     monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
     case(tmp_path)
+
+
+def test_items_that_completed_leave_the_runs_plan_and_their_row_keeps_what_they_spent(tmp_path: Path) -> None:
+    """The run holds a window of the row's items, not each item that ran: one that completed leaves
+    its plan (``run/itemtable``), and the row's result still lists every answer and sums every
+    item's time."""
+    from orchestrator.executors.local import LocalExecutor
+    from orchestrator.run.runner import Runner
+
+    count = WINDOW + 200
+    (tmp_path / "items.txt").write_text("".join(f"i{n}\n" for n in range(1, count + 1)))
+    write(tmp_path, [("T-01", "", "lines: items.txt", "echo {{ item }}")], parallel=8)
+    runner = Runner(Workspace(tmp_path / ".orchestrator"), RunOptions(), executor=LocalExecutor())
+    assert runner.run().exit_code == 0
+    assert runner.scheduler is not None
+    held = [t for t in runner.scheduler.parts.plan.tasks if t.startswith("T-01[")]
+    assert len(held) < WINDOW // 2, len(held)  # (those that completed in the last flush's second, at most)
+    done = results(tmp_path)
+    assert [done[f"T-01[{n}]"]["status"] for n in range(1, count + 1)] == ["completed"] * count
+    row = done["T-01"]
+    assert row["status"] == "completed"
+    assert row["duration"] == pytest.approx(sum(done[f"T-01[{n}]"]["duration"] for n in range(1, count + 1)), abs=0.01)
+    answers = json.loads(test_each.output(tmp_path, "T-01").rsplit("```json\n", 1)[1].split("\n```")[0])
+    assert answers["items"] == [f"i{n}" for n in range(1, count + 1)]
+
+
+def test_an_item_that_left_the_runs_plan_is_answered_as_a_completed_task_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
+    write(tmp_path, [("T-01", "", "a, b, c, d", "[ {{ item }} = d ] && sleep 30; echo {{ item }}")],
+          parallel=1, on_item_failure="continue", min_success="0.5")  # fmt: skip
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: (tmp_path / ".orchestrator/agent_tasks/agent-01[4].md").exists(), "d to start")
+        wait_until(lambda: {"T-01[1]", "T-01[2]", "T-01[3]"} <= set(results(tmp_path)), "a, b and c to complete")
+        time.sleep(1.0)  # (a few of the run's flushes: out of its plan by now, and answered the same either way)
+        retried = cli(tmp_path, "retry", "T-01[1]")  # (completed, and out of the run's plan by now)
+        assert retried.code != 0 and "T-01[1] is completed" in retried.stdout + retried.stderr, retried
+        cancelled = cli(tmp_path, "cancel", "T-01[2]")
+        assert cancelled.code != 0 and "T-01[2] is completed: there is nothing to cancel" in (
+            cancelled.stdout + cancelled.stderr
+        ), cancelled
+        assert cli(tmp_path, "cancel", "T-01[4]").code == 0
+        runner.wait()
+    finally:
+        runner.stop_all()
+    done = results(tmp_path)
+    assert [done[f"T-01[{n}]"]["status"] for n in range(1, 5)] == ["completed"] * 3 + ["cancelled"]

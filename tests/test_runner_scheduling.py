@@ -14,7 +14,8 @@ from orchestrator import Workspace, load_plan
 from orchestrator.executors.base import Launch, LineCallback, ProcessRun, StartCallback
 from orchestrator.executors.local import LocalExecutor
 from orchestrator.output.reporter import Reporter
-from orchestrator.plan.graph import DiGraph, ReadyQueue, build
+from orchestrator.plan.graph import DiGraph, build
+from orchestrator.plan.queue import ReadyQueue
 from orchestrator.run.runner import Runner
 from orchestrator.state.events.base import EventRecord
 

@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Mapping
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine.retries import RetryBook
-from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.queue import ReadyQueue
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.books import Purse, Stop
 from orchestrator.run.held.holds import Holds

@@ -18,8 +18,8 @@ from orchestrator.executors.base import Executor
 from orchestrator.machine.core import Machine
 from orchestrator.output.briefs import OnStart
 from orchestrator.plan.config.settings import Settings
-from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Plan
+from orchestrator.plan.queue import ReadyQueue
 from orchestrator.run.attempts import Launcher, Resumable
 from orchestrator.run.board import Board
 from orchestrator.run.books import Inbox, Purse, Stop

@@ -242,11 +242,11 @@ class Recorder:
         self.emit(TaskFailed(task=task.id, agent=task.agent, attempt=record.attempts, reason=why, cost_usd=None,
                              attempt_cost_usd=None, tokens=None, attempt_tokens=None))  # fmt: skip
 
-    def forget(self, task_id: str) -> ResultRecord:
-        """``task_id``'s result as this run wrote it, no longer held (an instance that leaves the
-        run's plan: ``run/itemtable``); the file stays."""
+    def forget(self, task_id: str) -> ResultRecord | None:
+        """``task_id``'s result as this run wrote it (``None``: it wrote none), no longer held (an
+        instance that leaves the run's plan: ``run/itemtable``); the file stays."""
         self.files.forget(task_id)
-        return self.records.pop(task_id)
+        return self.records.pop(task_id, None)
 
     def inputs_of(self, task: Task) -> str | None:
         """The digest of what ``task`` ran from (``run/resume/basis``), its dependencies' results as the

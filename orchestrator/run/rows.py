@@ -149,6 +149,9 @@ class Rows:
             self.instances[row] = later.ids()
             self.open[row] = {t for t in prepared.selection.run if t in plan.tasks and plan.tasks[t].row == row}
             self._keeps(row, len(later.items))
+            if self.table.kept(row):  # (those an earlier run completed leave the plan at the first flush)
+                done = TaskStatus.COMPLETED
+                self.leave_now += [t for t in later.ids() if (v := prepared.views.get(t)) and v.status == done]
         for row, ids in self.instances.items():  # (what the run has of each row from its start)
             cell = plan.tasks[row].each
             recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))
@@ -286,8 +289,10 @@ class Rows:
             task, view = self.plan.tasks.get(task_id), views.get(task_id)
             if task is None or view is None or view.status != TaskStatus.COMPLETED or task.row is None:
                 continue  # (left already, or revived since)
-            self.table.leave(task.row, task.number, self.recorder.forget(task_id))
-            gone.append(task_id)
+            record = self.recorder.forget(task_id) or self.prepared.records.get(task_id)  # (this run's, or before it)
+            if record is not None:
+                self.table.leave(task.row, task.number, record)
+                gone.append(task_id)
         self.leave_now, self.leaving = self.leaving, []
         if gone:
             assert self.board is not None

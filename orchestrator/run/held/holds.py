@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 
-from orchestrator.plan.graph import ReadyQueue, descendants
+from orchestrator.plan.graph import descendants
 from orchestrator.plan.model import Plan, Task
+from orchestrator.plan.queue import ReadyQueue
 from orchestrator.plan.table.times import iso
 from orchestrator.run.resume.prepared import Prepared
 from orchestrator.state import fallbacks

@@ -47,8 +47,8 @@ from orchestrator.machine.core import Machine
 from orchestrator.machine.stimuli import MergeConflicted
 from orchestrator.output.briefs import render_briefs
 from orchestrator.plan.config.settings import Settings
-from orchestrator.plan.graph import ReadyQueue
 from orchestrator.plan.model import Task
+from orchestrator.plan.queue import ReadyQueue
 from orchestrator.plan.table.cells import id_problem
 from orchestrator.run.attempts import Attempt, Outcome
 from orchestrator.run.resume.prepared import Prepared
