@@ -159,3 +159,17 @@ def test_an_item_that_left_the_runs_plan_is_answered_as_a_completed_task_is(
         runner.stop_all()
     done = results(tmp_path)
     assert [done[f"T-01[{n}]"]["status"] for n in range(1, 5)] == ["completed"] * 3 + ["cancelled"]
+
+
+def test_the_first_failed_item_stops_the_rest_when_those_before_it_left_the_runs_plan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
+    write(tmp_path, [("T-01", "", "a, b, c, d, e, f", "[ {{ item }} = d ] && { sleep 1.5; exit 3; }; echo {{ item }}")],
+          parallel=1)  # fmt: skip
+    ran = run(tmp_path)  # (a, b and c out of the run's plan by the time d fails: it stops e and f all the same)
+    assert ran.code == 1, ran.stdout + ran.stderr
+    done = results(tmp_path)
+    states = [done[f"T-01[{n}]"]["status"] for n in range(1, 7)]
+    assert states == ["completed"] * 3 + ["failed", "skipped", "skipped"]
+    assert done["T-01"]["status"] == "failed" and done["T-01"]["reason"].startswith("T-01[4] did not complete")

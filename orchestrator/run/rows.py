@@ -187,7 +187,8 @@ class Rows:
             self._add(self.plan.tasks[row], later.take(len(later.left)))
         waiting = (TaskStatus.PENDING, TaskStatus.WAITING)
         for other in self.instances.get(row, ()):
-            if self.recorder.views[other].status in waiting and self.board.untouched(other):
+            view = self.recorder.views.get(other)  # (none: it completed, and left the plan)
+            if view is not None and view.status in waiting and self.board.untouched(other):
                 self.board.stop_unstarted(other, stopped_by(task_id))
 
     def settle(self, row: Task, fingerprint: Callable[[str], str]) -> None:
