@@ -193,8 +193,6 @@ def test_retry_failed_puts_back_hundreds_of_items_at_once_with_or_without_a_run_
     with no run going on (one hold of the workspace, one reading of the views: it read them all
     again for each item) and then with a run going on (every request appended at once, their
     answers waited for together), which takes them all."""
-    import time
-
     from runner_helpers import start, wait_until
 
     from orchestrator.run.rows import LISTED_EVERY
@@ -212,11 +210,20 @@ def test_retry_failed_puts_back_hundreds_of_items_at_once_with_or_without_a_run_
     log = tmp_path / ".orchestrator" / "state" / "events.jsonl"
 
     def failed_again() -> bool:  # (the second run's items failed but the one that waits)
-        lines = log.read_text().split('"event": "run_started"')[-1]
+        runs = log.read_text().split('"event": "run_started"')
+        lines = runs[-1] if len(runs) > 2 else ""  # (the second run's, once it has begun: not the first's)
         return lines.count('"event": "task_failed"') >= 99 and lines.count('"task": "T-01[300]"') > 0
 
+    def listed_failed() -> bool:  # (the run's list of its items, which ``--failed`` reads, written anew)
+        from orchestrator.state import items
+        from orchestrator.state.workspace import Workspace
+
+        listed = items.instances_of(Workspace(tmp_path / ".orchestrator"), "T-01")
+        running = [number for number, _, state in listed if state == "running"]
+        return sum(state == "failed" for _, _, state in listed) >= 99 and running == [300]
+
     wait_until(failed_again, "the items failed again", timeout=120)
-    time.sleep(LISTED_EVERY + 1)  # (the run's list of its items, which ``--failed`` reads, written anew)
+    wait_until(listed_failed, "the run's list of its items to show them failed", timeout=LISTED_EVERY * 6)
     (tmp_path / "fixed").write_text("")
     asked = cli(tmp_path, "retry", "T-01", "--failed", "--json")
     answered = json.loads(asked.stdout)
