@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import test_each
-from runner_helpers import cli, results, run, start, wait_until
+from runner_helpers import Background, cli, results, run, start, wait_until
 from test_each import write
 from test_spend_forecast import runs_of
 
@@ -28,10 +28,15 @@ from orchestrator.run.prepare import RunOptions, checked
 from orchestrator.state.workspace import Workspace
 
 
+def many_items(project: Path, count: int) -> int:
+    """A plan of one row over ``count`` items (``items.txt``'s lines, ``i1``...) that echoes each, 8 at once."""
+    (project / "items.txt").write_text("".join(f"i{n}\n" for n in range(1, count + 1)))
+    write(project, [("T-01", "", "lines: items.txt", "echo {{ item }}")], parallel=8)
+    return count
+
+
 def test_a_runs_plan_holds_a_rows_first_items_and_the_rest_join_as_they_end(tmp_path: Path) -> None:
-    count = WINDOW + 300
-    (tmp_path / "items.txt").write_text("".join(f"i{n}\n" for n in range(1, count + 1)))
-    write(tmp_path, [("T-01", "", "lines: items.txt", "echo {{ item }}")], parallel=8)
+    count = many_items(tmp_path, WINDOW + 300)
     plan, _ = checked(Workspace(tmp_path / ".orchestrator"), RunOptions(), FakeExecutor())
     held = [task_id for task_id in plan.tasks if task_id.startswith("T-01[")]
     assert held == [f"T-01[{n}]" for n in range(1, WINDOW + 1)]  # (not 812 tasks made: the first 512)
@@ -51,15 +56,23 @@ def test_a_runs_plan_holds_a_rows_first_items_and_the_rest_join_as_they_end(tmp_
     assert started["to_run"] == count + 1  # (those outside the plan counted: what the run will run)
 
 
+def one_waits(project: Path, monkeypatch: pytest.MonkeyPatch, items: list[str], slow: int) -> Background:
+    """A run of one row over ``items``, one at a time with a window of 2, ``continue`` on failure:
+    started, and item number ``slow``, which sleeps 30 s, begun."""
+    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
+    command = f"[ {{{{ item }}}} = {items[slow - 1]} ] && sleep 30; echo {{{{ item }}}}"
+    write(project, [("T-01", "", ", ".join(items), command)], parallel=1, on_item_failure="continue", min_success="0.5")
+    runner = start(project)
+    brief = project / ".orchestrator" / "agent_tasks" / f"agent-01[{slow}].md"
+    wait_until(brief.exists, f"{items[slow - 1]} to start")
+    return runner
+
+
 def test_an_item_outside_the_run_is_cancelled_in_it_and_the_others_go_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
-    write(tmp_path, [("T-01", "", "a, b, c, d, e, f", "[ {{ item }} = a ] && sleep 30; echo {{ item }}")],
-          parallel=1, on_item_failure="continue", min_success="0.5")  # fmt: skip
-    runner = start(tmp_path)
+    runner = one_waits(tmp_path, monkeypatch, ["a", "b", "c", "d", "e", "f"], 1)
     try:
-        wait_until(lambda: (tmp_path / ".orchestrator/agent_tasks/agent-01[1].md").exists(), "a to start")
         outside = cli(tmp_path, "cancel", "T-01[5]")  # (not in the run's plan yet: it joins, to be cancelled)
         assert outside.code == 0, outside.stdout + outside.stderr
         assert results(tmp_path)["T-01[5]"]["status"] == "cancelled"
@@ -119,9 +132,7 @@ def test_items_that_completed_leave_the_runs_plan_and_their_row_keeps_what_they_
     from orchestrator.executors.local import LocalExecutor
     from orchestrator.run.runner import Runner
 
-    count = WINDOW + 200
-    (tmp_path / "items.txt").write_text("".join(f"i{n}\n" for n in range(1, count + 1)))
-    write(tmp_path, [("T-01", "", "lines: items.txt", "echo {{ item }}")], parallel=8)
+    count = many_items(tmp_path, WINDOW + 200)
     runner = Runner(Workspace(tmp_path / ".orchestrator"), RunOptions(), executor=LocalExecutor())
     assert runner.run().exit_code == 0
     assert runner.scheduler is not None
@@ -139,12 +150,8 @@ def test_items_that_completed_leave_the_runs_plan_and_their_row_keeps_what_they_
 def test_an_item_that_left_the_runs_plan_is_answered_as_a_completed_task_is(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ORCHESTRATOR_ITEMS_WINDOW", "2")
-    write(tmp_path, [("T-01", "", "a, b, c, d", "[ {{ item }} = d ] && sleep 30; echo {{ item }}")],
-          parallel=1, on_item_failure="continue", min_success="0.5")  # fmt: skip
-    runner = start(tmp_path)
+    runner = one_waits(tmp_path, monkeypatch, ["a", "b", "c", "d"], 4)
     try:
-        wait_until(lambda: (tmp_path / ".orchestrator/agent_tasks/agent-01[4].md").exists(), "d to start")
         wait_until(lambda: {"T-01[1]", "T-01[2]", "T-01[3]"} <= set(results(tmp_path)), "a, b and c to complete")
         time.sleep(1.0)  # (a few of the run's flushes: out of its plan by now, and answered the same either way)
         retried = cli(tmp_path, "retry", "T-01[1]")  # (completed, and out of the run's plan by now)
