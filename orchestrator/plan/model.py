@@ -151,6 +151,10 @@ class Plan:
     # free (``plan/instances.Later``, ``run/rows``). Empty outside a run.
     later: dict[str, Later] = field(default_factory=dict)
 
+    def outside(self) -> int:
+        """How many instances of its rows a run has not put in ``tasks`` yet (``later``)."""
+        return sum(len(later.left) for later in self.later.values())
+
     def inputs_of(self, task: Task) -> list[Task]:
         """The tasks whose results reach ``task`` as upstream results, archived ones included, in
         the order its row names them."""

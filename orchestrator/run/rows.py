@@ -151,7 +151,7 @@ class Rows:
             self._keeps(row, len(later.items))
             if self.table.kept(row):  # (those an earlier run completed leave the plan at the first flush)
                 done = TaskStatus.COMPLETED
-                self.leave_now += [t for t in later.ids() if (v := prepared.views.get(t)) and v.status == done]
+                self.leave_now += [t for t in self.instances[row] if (v := prepared.views.get(t)) and v.status == done]
         for row, ids in self.instances.items():  # (what the run has of each row from its start)
             cell = plan.tasks[row].each
             recorder.emit(ItemsKnown(task=row, items=len(ids), each=cell.cell if cell is not None else ""))

@@ -322,9 +322,8 @@ def _run_started(prepared: Prepared, executor: Executor, options: RunOptions, ws
     it only simulates (the fake executor), a plan's parameters, its limits, and the runner (with
     when its process started: a pid can be reused)."""
     selection, plan = prepared.selection, prepared.plan
-    outside = sum(len(later.left) for later in plan.later.values())  # (instances that join as slots free)
     return RunStarted(
-        to_run=len(selection.run) + outside,
+        to_run=len(selection.run) + plan.outside(),  # (and the instances that join as its slots free)
         already_done=len(selection.done),
         kept=len(selection.kept) or None,
         simulated=executor.can.simulated,

@@ -43,7 +43,7 @@ class Forecast:
         self.costs = costs or {}  # task -> its expected cost (``run/forecasts/spend``'s p50)
         self.tasks = [t for t in tasks if t in views]  # this run's
         # (and the items of its rows outside its plan yet, which join as its slots free: ``run/rows``)
-        self.total = len(self.tasks) + sum(len(later.left) for later in plan.later.values())
+        self.total = len(self.tasks) + plan.outside()
         self.max_parallel, self.emit = max_parallel, emit
         self.seconds = {t: e.seconds for t, e in estimates.items()}  # what each is expected to take
         # What a task_started says the run expected of it (``report`` compares): never the default.
