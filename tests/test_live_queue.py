@@ -34,6 +34,8 @@ from runner_helpers import (
 from orchestrator import timing
 from orchestrator.output.reporter import describe
 from orchestrator.plan.parser import read_plan
+from orchestrator.state.events.chain import lock_file
+from orchestrator.state.lock import turn
 
 
 @pytest.fixture
@@ -138,9 +140,43 @@ def test_a_request_the_run_does_not_answer_is_exit_1_not_a_usage_error(
         finally:
             os.kill(runner.process.pid, signal.SIGCONT)
         assert asked.code == 1, asked.stderr
-        assert "did not answer the cancel of T-01 within 2.5 s; it may still do it" in asked.stderr
         assert "Traceback" not in asked.stderr
+        if "nothing was asked" in asked.stderr:  # (stopped as it wrote its events: the next test's case)
+            assert cli(tmp_path, "cancel", "T-01").code == 0
+        else:
+            assert "did not answer the cancel of T-01 within 2.5 s; it may still do it" in asked.stderr
         code = runner.wait()  # it does, once it can
+    finally:
+        runner.cleanup()
+    assert code == 1 and results(tmp_path)["T-01"]["status"] == "cancelled"
+
+
+def test_a_run_stopped_as_it_writes_its_events_is_asked_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped (SIGSTOP, Ctrl-Z) as it appends to its event log holds the log's lock: a
+    cancel, a retry or a change of the budget waits for it as long as it waits for an answer, then
+    exits 1 saying nothing was asked, and the log has no line of it. Asked again once the lock is
+    free, the run answers."""
+    monkeypatch.setenv(timing.VARIABLE, timing_text(answer_wait=1))
+    write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO)], {"max_cost": 5})
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: has_started(tmp_path, "T-01"), "T-01 to start")
+        log = workspace(tmp_path) / "state" / "events.jsonl"
+        with turn(lock_file(log)):  # (as the stopped run would hold it)
+            before = log.read_bytes()
+            asked = {
+                words: cli(tmp_path, *words) for words in [("cancel", "T-01"), ("retry", "T-01"), ("budget", "+1")]
+            }
+            assert log.read_bytes() == before
+        for words, said in asked.items():
+            assert said.code == 1 and said.stderr.count("\n") == 1, (words, said.stderr)
+            assert "into its event log within" in said.stderr and "nothing was asked" in said.stderr, said.stderr
+        assert "the cancel of T-01" in asked[("cancel", "T-01")].stderr
+        assert "the budget's change" in asked[("budget", "+1")].stderr
+        assert cli(tmp_path, "cancel", "T-01").code == 0
+        code = runner.wait()
     finally:
         runner.cleanup()
     assert code == 1 and results(tmp_path)["T-01"]["status"] == "cancelled"

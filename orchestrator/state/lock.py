@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType, TracebackType
@@ -34,19 +35,45 @@ def posix_locks() -> ModuleType:
 
 
 @contextlib.contextmanager
-def turn(path: Path, mode: int = 0o644) -> Iterator[None]:
+def turn(path: Path, mode: int = 0o644, *, within: float | None = None) -> Iterator[None]:
     """One holder at a time of the lock file ``path`` (made, with its folder, if missing): an
     ``flock`` waited for, not refused, and dropped by the kernel when its holder dies. Short
     read-modify-writes take it (``add``'s plan edit, the launches record, the words and links);
-    a symlink put in its place is not followed."""
+    a symlink put in its place is not followed. ``within``: seconds it is waited for at most,
+    then ``LockedError``: a holder that is stopped (SIGSTOP, a suspended terminal) never lets go,
+    and a command that asks a run must not wait for it for ever."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), mode)
     try:
         fcntl = posix_locks()
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        if within is None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        else:
+            _take_within(fcntl, fd, path, within)
         yield
     finally:
         os.close(fd)
+
+
+def _take_within(fcntl: ModuleType, fd: int, path: Path, within: float) -> None:
+    """The lock on ``fd`` taken within ``within`` seconds, looked at again every few
+    milliseconds (``flock`` itself waits for ever or not at all); else ``LockedError``."""
+    deadline = time.monotonic() + within
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockedError(
+                    f"{path} stayed locked for {within:g} s: a process holds it that does not let go (a run stopped "
+                    "with SIGSTOP or Ctrl-Z, or a command still writing); nothing was written: resume that "
+                    "process (`orchestrator watch` shows whether the run goes on) and try again"
+                ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, 0.1)
 
 
 def plan_edits(state_dir: Path) -> contextlib.AbstractContextManager[None]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator import timing
 from orchestrator.errors import NoAnswerError, UsageError
-from orchestrator.run.inflight.requests import wait_for
+from orchestrator.run.inflight.requests import submit, wait_for
 from orchestrator.state import events
 from orchestrator.state.events import EventRecord
 from orchestrator.state.workspace import Workspace
@@ -89,8 +89,8 @@ def ask(workspace: Workspace, change: Change, *, by: str | None, via: str | None
         )
     request = uuid.uuid4().hex[:12]
     offset = events.size(workspace.events_file)
-    events.append(workspace.events_file, [BudgetRequested(run=live.run, request=request, limit=change.limit,
-                                                          add=change.add, by=by, via=via)])  # fmt: skip
+    asked = BudgetRequested(run=live.run, request=request, limit=change.limit, add=change.add, by=by, via=via)
+    submit(workspace, live, [asked], "the budget's change", timing.current().answer_wait)
 
     def answer(event: EventRecord) -> bool:
         return isinstance(event, BudgetRaised | RequestRefused) and event.request == request

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator import timing
-from orchestrator.errors import NoAnswerError, PlanError
+from orchestrator.errors import LockedError, NoAnswerError, PlanError
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
 from orchestrator.state.events import EventRecord
@@ -25,7 +25,7 @@ from orchestrator.state.events.base import event_name
 from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
-from orchestrator.vocabulary import TaskStatus
+from orchestrator.vocabulary import TaskStatus, counted
 
 if TYPE_CHECKING:  # (the records: imported as a run is asked, or its events read; `add` asks none)
     from orchestrator.state.causes import Cause
@@ -216,7 +216,9 @@ def _asked(
     ids = {uuid.uuid4().hex[:12]: task.id for task in tasks}
     offset = events.size(workspace.events_file)
     made = CancelRequested if kind == "cancel" else RetryRequested
-    events.append(workspace.events_file, [made(run=live.run, task=t, request=r, reason=reason) for r, t in ids.items()])
+    named = tasks[0].id if len(tasks) == 1 else counted(len(tasks), "task")
+    submit(workspace, live, [made(run=live.run, task=t, request=r, reason=reason) for r, t in ids.items()],
+        f"the {kind} of {named}", wait)  # fmt: skip
     done = TaskCancelled if kind == "cancel" else TaskRequeued
     waiting = set(ids.values())
     got: dict[str, EventRecord] = {}
@@ -230,6 +232,21 @@ def _asked(
 
     wait_for(workspace, live, answer, offset=offset, wait=wait)
     return got
+
+
+def submit(workspace: Workspace, live: RunStarted, asked: Sequence[EventRecord], what: str, wait: float) -> None:
+    """``asked`` appended to the event log for the run going on, the log's lock waited for
+    ``wait`` seconds at most: a run stopped as it wrote its events (SIGSTOP, Ctrl-Z) holds it, and
+    would answer no sooner. ``NoAnswerError`` then, nothing asked. ``what``: what is asked, as
+    the error says it."""
+    try:
+        events.append(workspace.events_file, asked, within=wait)
+    except LockedError:
+        raise NoAnswerError(
+            f"the run going on (pid {live.pid}) did not let {what} into its event log within {wait:g} s "
+            "(a run stopped, or busy writing, holds it): nothing was asked; `orchestrator watch` shows "
+            "whether it goes on, then ask again"
+        ) from None
 
 
 def _answer_of(

@@ -194,12 +194,14 @@ def _start(fd: int, size: int, head: Head | None) -> tuple[bool, str, int]:
     return torn, digest(last), counted + torn
 
 
-def append(path: Path, lines: Sequence[bytes], fd: int | None = None) -> None:
+def append(path: Path, lines: Sequence[bytes], fd: int | None = None, *, within: float | None = None) -> None:
     """``lines`` (whole JSON lines) appended to the log at ``path`` in one write, each linked to
     the one before it, and its head written after: all under the log's lock, so that a run and
     commands appending at once never chain two lines to the same one. ``fd``: the log open with
-    ``FLAGS`` (the runner keeps it open); else it is opened here."""
-    with turn(lock_file(path)):
+    ``FLAGS`` (the runner keeps it open); else it is opened here. ``within``: seconds the lock
+    is waited for at most (a command's; a run waits for its turn), then ``LockedError``, nothing
+    written."""
+    with turn(lock_file(path), within=within):
         own = os.open(path, FLAGS, 0o666) if fd is None else fd
         try:
             size = os.fstat(own).st_size

@@ -62,14 +62,15 @@ def _line(event: EventRecord | Mapping[str, Any], run: str | None = None) -> byt
     return redaction.current().dumps(event).encode("utf-8") + b"\n"  # (no secret is written, nor chained)
 
 
-def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]]) -> None:
+def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]], *, within: float | None = None) -> None:
     """Append ``events`` in one write (a command's own events: an add, a cancel, a discovery; a
-    line read from a log, or a test's, as it is), each linked to the one before it (``chain``)."""
+    line read from a log, or a test's, as it is), each linked to the one before it (``chain``).
+    ``within``: seconds the log's lock is waited for at most, then ``LockedError`` (``chain.append``)."""
     lines = [_line(event) for event in events]
     if not lines:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    chain.append(path, lines)
+    chain.append(path, lines, within=within)
 
 
 class EventLog(EventReporter[None]):
