@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -240,3 +241,17 @@ def test_the_attempts_of_a_race_are_each_open_until_each_ends(tmp_path: Path) ->
     journal.ended("T-01", 2)
     journal.close()
     assert read(path).every_open() == []
+
+
+def test_iso_at_follows_a_zone_set_anew(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process whose zone changes (``TZ`` and ``time.tzset``) writes the same moment in the new
+    zone at once, not in the one it wrote that second in before."""
+    when = 1_795_000_000.25  # (a moment in November: no summer time in either zone)
+    try:
+        for zone, said in (("UTC", "+00:00"), ("Asia/Tokyo", "+09:00"), ("UTC", "+00:00")):
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            assert iso_at(when).endswith(f".250{said}"), zone
+    finally:
+        monkeypatch.undo()
+        time.tzset()

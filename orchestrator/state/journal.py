@@ -67,13 +67,15 @@ def iso_at(when: float) -> str:
         whole, micro = whole + 1, micro - 1_000_000
     elif micro < 0:
         whole, micro = whole - 1, micro + 1_000_000
-    date, zone = _second(int(whole))
+    date, zone = _second(int(whole), time.tzname)
     return f"{date}.{micro // 1000:03d}{zone}"
 
 
 @functools.lru_cache(maxsize=4)
-def _second(whole: int) -> tuple[str, str]:
-    """The second ``whole`` as ``iso_at`` writes it, up to its fraction, and its zone's offset."""
+def _second(whole: int, names: tuple[str, str]) -> tuple[str, str]:
+    """The second ``whole`` as ``iso_at`` writes it, up to its fraction, and its zone's offset.
+    ``names``: the zone's (``time.tzname``), so that a zone set anew (``time.tzset``) is not
+    written from before it was."""
     written = datetime.fromtimestamp(whole).astimezone().isoformat(timespec="seconds")
     return written[:19], written[19:]
 
