@@ -310,7 +310,7 @@ import contextlib, sys, time
 from pathlib import Path
 from orchestrator.state.events import append, chain
 if sys.argv[3] == "unlocked":
-    chain.turn = lambda path: contextlib.nullcontext()
+    chain.turn = lambda path, **_: contextlib.nullcontext()
     linked = chain.linked
     chain.linked = lambda lines, prev: (time.sleep(0.002), linked(lines, prev))[1]
 for n in range(50):
