@@ -34,7 +34,19 @@ LAYERS = (
     "cli",
 )
 # orchestrator/<name>.py at the bottom
-BASE = {"vocabulary", "errors", "yamlio", "documents", "lazy", "printable", "redaction", "timing", "version", "paths"}
+BASE = {
+    "vocabulary",
+    "errors",
+    "yamlio",
+    "documents",
+    "lazy",
+    "printable",
+    "redaction",
+    "timing",
+    "version",
+    "paths",
+    "moments",
+}
 
 PUBLIC = {
     "orchestrator": [

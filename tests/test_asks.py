@@ -252,7 +252,7 @@ def _comment(body: str) -> dict[str, Any]:
 def test_a_question_waiting_is_what_status_and_check_tell_until_it_is_too_late(tmp_path: Path) -> None:
     """A question a dead asker left is denied at its ``until`` whether or not anyone wrote so:
     before then ``status`` and ``check`` tell it, after it nobody is asked."""
-    from orchestrator.state.journal import iso_at
+    from orchestrator.moments import iso_at
     from orchestrator.state.words import questions
     from orchestrator.state.workspace import Workspace
 

@@ -90,7 +90,7 @@ def test_a_late_word_for_a_question_that_timed_out_allows_nothing(tmp_path: Path
 def _two_questions(tmp_path: Path) -> tuple[Path, Any, Any]:
     """A workspace whose T-01 asked Q1 (closed at its ``until``, no one's word) and asks Q2 now,
     as a dead or slow asker leaves it; no agent needed."""
-    from orchestrator.state.journal import iso_at
+    from orchestrator.moments import iso_at
     from orchestrator.state.words import questions
     from orchestrator.state.workspace import Workspace
 
@@ -177,7 +177,7 @@ def _written(root: Path) -> dict[str, Any]:
 def test_a_bare_word_answers_the_one_question_asked_and_not_one_of_several(tmp_path: Path) -> None:
     """Two questions asked at once (parallel tool calls): a bare word is refused naming both;
     with one asked and the one before it answered by a person, a bare word answers it."""
-    from orchestrator.state.journal import iso_at
+    from orchestrator.moments import iso_at
     from orchestrator.state.words import questions
     from orchestrator.state.workspace import Workspace
 

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from orchestrator.state.journal import Journal, iso_at, read
+from orchestrator.moments import iso_at
+from orchestrator.state.journal import Journal, read
 from orchestrator.state.procs import process_started
 
 

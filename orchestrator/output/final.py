@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
+from orchestrator import moments
 from orchestrator.documents import read_output, read_output_head, sha256
 from orchestrator.output.markup import as_code_block, demote_headings, output_form, quoted_in
 from orchestrator.output.templates import Renders, Templates
@@ -89,7 +90,7 @@ def as_spent(views: list[TaskView], workspace: Workspace) -> list[TaskView]:
     for view in views:
         found = [spans[view.id, number] for number in earlier.get(view.id, ()) if (view.id, number) in spans]
         if found and view.duration is not None:
-            view = replace(view, started=journal.iso_at(min(start for start, _ in found)))
+            view = replace(view, started=moments.iso_at(min(start for start, _ in found)))
         start, end = _stamp(view.started), _stamp(view.finished)
         if view.duration is not None and start is not None and end is not None and end >= start:
             view = replace(view, span=round(max((end - start).total_seconds(), view.duration), 3))

@@ -7,9 +7,9 @@ import shlex
 import sys
 
 from orchestrator.documents import read_output
+from orchestrator.moments import epoch_of
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import context
-from orchestrator.state.journal import epoch_of
 from orchestrator.state.workspace import Workspace
 
 

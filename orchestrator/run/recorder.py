@@ -14,6 +14,7 @@ from typing import TypedDict
 
 from orchestrator import documents
 from orchestrator.backends.base import AgentResult, tail
+from orchestrator.moments import iso_at
 from orchestrator.output.reporter import Reporter
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
@@ -28,7 +29,7 @@ from orchestrator.state.events.tasks import (
     TaskFailed,
     TaskRetrying,
 )
-from orchestrator.state.journal import Journal, iso_at
+from orchestrator.state.journal import Journal
 from orchestrator.state.results import ResultRecord, not_run_body
 from orchestrator.state.status import TaskView
 from orchestrator.state.words import questions

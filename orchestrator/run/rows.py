@@ -31,6 +31,7 @@ from pathlib import Path
 
 from orchestrator import documents
 from orchestrator.errors import PlanError, shown
+from orchestrator.moments import iso_at
 from orchestrator.plan.instances import Instances, Later
 from orchestrator.plan.model import Plan, Task
 from orchestrator.plan.table.conditions import output_fields
@@ -44,7 +45,6 @@ from orchestrator.run.worktrees.merges import MergeQueue
 from orchestrator.state import items as kept
 from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.tasks import ItemsKnown
-from orchestrator.state.journal import iso_at
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.status import TaskView
 from orchestrator.state.workspace import Workspace, result_file_of

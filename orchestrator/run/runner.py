@@ -36,6 +36,7 @@ from orchestrator.errors import AgentCallError, OrchestratorError, workspace_err
 from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor, Leftover
 from orchestrator.executors.local import LocalExecutor, children_waited_on_pidfds
+from orchestrator.moments import now_iso
 from orchestrator.output.final import Synthesis, edited_final_notice, write_final_output
 from orchestrator.output.reporter import Recording, Reporter, to_stderr
 from orchestrator.output.templates import Lenient
@@ -148,7 +149,7 @@ class Runner:
                 recovered = finished_in_logs(ws, prepared, left.every_open())  # (done: not in to_run)
                 late = untold(ws)  # (results the dead runner wrote and did not tell of: before anything is written)
                 journal = journals.Journal(ws.journal_file)  # (begun once the leftovers are taken up)
-                run_name = journals.now_iso()
+                run_name = now_iso()
                 self.reporter = Recording(self.reporter, EventLog(ws.events_file, run=run_name))
                 self.reporter = notifying(self.reporter, ws, plan, prepared.settings)  # notify:, stuck tasks
                 self.reporter.event(_run_started(prepared, self.executor, self.options, ws))

@@ -24,10 +24,10 @@ from datetime import datetime
 from pathlib import Path
 
 from orchestrator import documents
+from orchestrator.moments import now_iso
 from orchestrator.plan.model import Task
 from orchestrator.state import store
 from orchestrator.state.causes import Cause, CauseKind
-from orchestrator.state.journal import now_iso
 from orchestrator.state.results import ResultRecord, write_result
 from orchestrator.state.transitions import moved
 from orchestrator.state.workspace import Workspace

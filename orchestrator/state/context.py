@@ -36,9 +36,9 @@ from typing import Any
 
 from orchestrator.documents import read_regular
 from orchestrator.errors import WorkspaceError
+from orchestrator.moments import now_iso
 from orchestrator.printable import visible
 from orchestrator.state import events, store
-from orchestrator.state.journal import now_iso
 from orchestrator.state.workspace import Workspace
 
 MAX_TEXT = 20_000  # characters one entry holds: longer material belongs in a file the entry names

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator import moments
 from orchestrator.documents import read_metadata
 from orchestrator.errors import PlanError
 from orchestrator.plan.config.profiles import Profiles
@@ -271,7 +272,7 @@ def _late(workspace: Workspace, state: journal.JournalState, now: float) -> list
         live = None  # (another run's: not the one whose attempts these are)
     added = events.added_limits(workspace.events_file, live)
     for task_id, attempt in sorted(state.open.items()):
-        started = journal.epoch_of(attempt.started)
+        started = moments.epoch_of(attempt.started)
         task = plan.tasks.get(task_id) if plan is not None else None
         if started is None:
             continue

@@ -92,11 +92,11 @@ def _runs(workspace: Workspace, ids: set[str]) -> dict[str, str]:
 
 def cmd_archive(args: argparse.Namespace) -> int:
     from orchestrator.commands.adding import plan_edit_lock
+    from orchestrator.moments import now_iso
     from orchestrator.plan.edit import take_out
     from orchestrator.plan.parser import parse_plan
     from orchestrator.run.resume.freshness import current_views
     from orchestrator.state import planfile
-    from orchestrator.state.journal import now_iso
     from orchestrator.state.kept import archive
     from orchestrator.state.plans.identity import read_book
 

@@ -10,7 +10,7 @@ import argparse
 import time
 
 from orchestrator.cli.output import Commands, Handler, add_command, emit_json, warn
-from orchestrator.state.journal import now_iso
+from orchestrator.moments import now_iso
 from orchestrator.state.kept import checkpoints
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import DEFAULT_DIR, Workspace

@@ -26,13 +26,13 @@ from typing import Any
 from orchestrator import timing
 from orchestrator.errors import OrchestratorError
 from orchestrator.machine.asked import asking_now
+from orchestrator.moments import iso_at
 from orchestrator.plan.config.values import format_duration
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.inflight.requests import Answer
 from orchestrator.state import events
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.runs import AnswerRequested, PermissionRequested
-from orchestrator.state.journal import iso_at
 from orchestrator.state.plans import plan_of
 from orchestrator.state.words import questions
 from orchestrator.state.workspace import Workspace

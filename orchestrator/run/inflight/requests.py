@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from orchestrator import timing
 from orchestrator.errors import LockedError, NoAnswerError, PlanError
+from orchestrator.moments import now_iso
 from orchestrator.plan.model import Plan, Task
 from orchestrator.state import approvals, events
 from orchestrator.state.events import EventRecord
 from orchestrator.state.events.base import event_name
-from orchestrator.state.journal import now_iso
 from orchestrator.state.lock import WorkspaceLock
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus, counted

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator import timing
+from orchestrator.moments import iso_at
 from orchestrator.output.payloads import headline, payload
 from orchestrator.output.reporter import Recording
 from orchestrator.plan.config.settings import Settings, format_duration
@@ -39,7 +40,6 @@ from orchestrator.plan.config.targets import EVENT_NAMES, Target, parse_targets
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.notices.delivery import Courier, Message
 from orchestrator.run.notices.digest import Digest
-from orchestrator.state import journal as journals
 from orchestrator.state.events import effects
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.reporter import EventReporter
@@ -160,7 +160,7 @@ class StuckWatch(EventReporter[None]):
             why = _why(settings, running, now - self._last_output(task, run) if could_be_silent else 0.0)
             if why is not None:
                 run.told = True
-                when = journals.iso_at(now)
+                when = iso_at(now)
                 found.append(TaskStuck(time=when, task=run.task, agent=run.agent, attempt=run.attempt, why=why))
         return found
 

@@ -33,6 +33,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from orchestrator.backends.base import AgentResult
 from orchestrator.machine.stimuli import LaneEnded
+from orchestrator.moments import iso_at
 from orchestrator.run.attempts import Attempt, Judged, Outcome
 from orchestrator.run.races.judges import choose
 from orchestrator.run.races.lanes import Lane, Racing, run_lane
@@ -40,7 +41,6 @@ from orchestrator.run.recorder import attempt_record
 from orchestrator.run.telling import Desk, Verdict
 from orchestrator.state.events.base import EventRecord
 from orchestrator.state.events.tasks import TaskJudged
-from orchestrator.state.journal import iso_at
 from orchestrator.state.results import write_result
 from orchestrator.vocabulary import TaskStatus
 

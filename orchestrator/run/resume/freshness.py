@@ -38,6 +38,7 @@ import os
 from collections.abc import Iterable, Mapping
 
 from orchestrator.errors import OrchestratorError
+from orchestrator.moments import epoch_of
 from orchestrator.output.briefs import brief_body, edited_body
 from orchestrator.output.templates import Templates
 from orchestrator.plan.config.profiles import Profiles
@@ -46,7 +47,6 @@ from orchestrator.plan.model import Plan, Task
 from orchestrator.run.resume.basis import BASIS_VERSION, Basis, Signatures, inputs_now
 from orchestrator.run.resume.selection import expected_fingerprint
 from orchestrator.run.resume.settled import fields_in, settle
-from orchestrator.state.journal import epoch_of
 from orchestrator.state.plans import plan_of
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView, archived_records, read_records

@@ -14,12 +14,13 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from orchestrator.executors.sandbox import Sandbox
+from orchestrator.moments import epoch_of
 from orchestrator.plan.config.profiles import Profiles
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Plan, Task
 from orchestrator.run.attempts import Resumable
 from orchestrator.run.resume.selection import Selection, beyond_settings, settings_signature
-from orchestrator.state.journal import OpenAttempt, epoch_of
+from orchestrator.state.journal import OpenAttempt
 from orchestrator.state.results import ResultRecord
 from orchestrator.state.status import TaskView
 from orchestrator.vocabulary import TaskStatus

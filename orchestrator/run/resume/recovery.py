@@ -33,6 +33,7 @@ from orchestrator.backends.base import AgentResult
 from orchestrator.documents import read_body
 from orchestrator.executors import registry as executors
 from orchestrator.executors.base import Executor
+from orchestrator.moments import epoch_of, iso_at
 from orchestrator.plan.model import Task
 from orchestrator.run.recorder import Recorder
 from orchestrator.run.resume.prepared import Prepared
@@ -42,7 +43,7 @@ from orchestrator.state.causes import Cause, CauseKind
 from orchestrator.state.events.chain import digest
 from orchestrator.state.events.runs import Notice
 from orchestrator.state.events.untold import Untold
-from orchestrator.state.journal import OpenAttempt, epoch_of, iso_at
+from orchestrator.state.journal import OpenAttempt
 from orchestrator.state.results import ResultRecord, read_record
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import TaskStatus

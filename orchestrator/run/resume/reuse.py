@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from orchestrator import backends, documents
 from orchestrator.documents import read_body
+from orchestrator.moments import iso_at
 from orchestrator.plan.config.settings import Settings
 from orchestrator.plan.model import Task
-from orchestrator.state.journal import iso_at
 from orchestrator.state.kept import cache
 from orchestrator.state.results import ResultRecord
 from orchestrator.vocabulary import TaskStatus

@@ -28,8 +28,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
+from orchestrator.moments import now_iso
 from orchestrator.state.causes import Cause
-from orchestrator.state.journal import now_iso
 
 #: The schema version each line carries as ``v``. It changes when a key is renamed, removed or
 #: changes its meaning; a key added is no new version (readers ignore keys they do not know). A

@@ -26,9 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.documents import read_regular
+from orchestrator.moments import now_iso
 from orchestrator.state.events.chain import digest
 from orchestrator.state.events.log import Cursor, last_finished, read_new
-from orchestrator.state.journal import last_run, now_iso
+from orchestrator.state.journal import last_run
 from orchestrator.state.workspace import Workspace, as_kept_now, named_in_results
 
 _RESULT = b'{"event": "result", '

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from orchestrator.moments import now_iso
 from orchestrator.printable import visible
 from orchestrator.state import approvals
-from orchestrator.state.journal import now_iso
 from orchestrator.state.workspace import Workspace
 from orchestrator.vocabulary import question_id
 
