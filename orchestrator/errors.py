@@ -186,7 +186,9 @@ class ClusterError(OrchestratorError):
 
 class NoAnswerError(OrchestratorError):
     """Raised by ``cancel`` and ``retry`` when the run going on did not answer in time: not the
-    user's mistake, and not done (the run may still act on the request)."""
+    user's mistake, and not done (the run may still act on the request); and by every request to
+    it (``approve``, ``budget`` too) when it did not let the request into its event log in time
+    (nothing asked)."""
 
     exit_code = ExitCode.FAILED
     http_status = 504

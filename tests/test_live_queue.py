@@ -182,6 +182,40 @@ def test_a_run_stopped_as_it_writes_its_events_is_asked_nothing(
     assert code == 1 and results(tmp_path)["T-01"]["status"] == "cancelled"
 
 
+def test_a_word_for_a_run_stopped_as_it_writes_its_events_is_not_recorded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``approve`` and ``reject`` write the word and ask the run going on to take it under one hold
+    of the event log's lock: held by a run stopped inside it, neither is written (never a word the
+    run is not told of), exit 1 in one line. Said again once the lock is free, the run takes it."""
+    monkeypatch.setenv(timing.VARIABLE, timing_text(answer_wait=1))
+    plan = write_plan(tmp_path, [Spec("T-01", WAIT_FOR_GO), Spec("T-02", "echo two", deps=["T-01"])])
+    text = (
+        plan.read_text()
+        .replace("| Priority |\n", "| Priority | Approval |\n", 1)
+        .replace("|----------|\n", "|----------|---|\n", 1)
+    )
+    plan.write_text(
+        text.replace("| None | P2 |", "| None | P2 | - |").replace("| T-01 | P2 |", "| T-01 | P2 | before |")
+    )
+    runner = start(tmp_path)
+    try:
+        wait_until(lambda: has_started(tmp_path, "T-01"), "T-01 to start")
+        state = workspace(tmp_path) / "state"
+        with turn(lock_file(state / "events.jsonl")):  # (as the stopped run would hold it)
+            before = {path.name: path.read_bytes() for path in state.iterdir() if path.is_file()}
+            asked = [cli(tmp_path, word, "T-02") for word in ("approve", "reject")]
+            assert {path.name: path.read_bytes() for path in state.iterdir() if path.is_file()} == before
+        for said, word in zip(asked, ("approval", "rejection"), strict=True):
+            assert said.code == 1 and said.stderr.count("\n") == 1, said.stderr
+            assert f"did not let the {word} of T-02 into its event log within" in said.stderr, said.stderr
+        assert cli(tmp_path, "approve", "T-02").code == 0
+        code = let_go(runner, tmp_path)
+    finally:
+        runner.cleanup()
+    assert code == 0 and results(tmp_path)["T-02"]["status"] == "completed"
+
+
 def test_cancel_before_start_and_refusals(live: Path) -> None:
     runner = start(live)
     try:

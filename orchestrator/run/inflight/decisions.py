@@ -13,7 +13,7 @@ from orchestrator.errors import UsageError
 from orchestrator.machine.core import Machine
 from orchestrator.machine.stimuli import WordAsked
 from orchestrator.plan.model import Plan, Task
-from orchestrator.run.inflight.requests import Answer, wait_for
+from orchestrator.run.inflight.requests import Answer, asking, wait_for
 from orchestrator.run.telling import Between, Desk
 from orchestrator.state import approvals, events
 from orchestrator.state.events.base import event_name
@@ -76,20 +76,23 @@ def decide(
     if inputs_seen is not None and task.approval == "after":
         inputs = None  # (its word is on the result that awaits it, as `approve` at the terminal gives it)
     word_of = approvals.APPROVED if approve else approvals.REJECTED
-    decision = approvals.record(workspace, task.id, word_of, reason, inputs, by=by, via=via, url=url)
     live = events.live_run(workspace.events_file)
     said = "👍 approved" if approve else "👎 rejected"
     gate = "before it starts" if task.approval == "before" else "of its result"
     if live is None:
+        decision = approvals.record(workspace, task.id, word_of, reason, inputs, by=by, via=via, url=url)
         then = "the next `orchestrator run` takes it" if approve else "what depends on it is skipped"
         return Answer(True, task.id, None, None, decision.reason or None, f"{said} {task.id} ({gate}): {then}")
-    request = f"{word}-{decision.time}"
-    offset = events.size(workspace.events_file)
     asked = ApproveRequested if approve else RejectRequested
-    events.append(workspace.events_file, [asked(run=live.run, task=task.id, request=request, reason=reason)])
+    wait = timing.current().answer_wait
+    # The word and the run's request of it written under one hold of the event log's lock: a run
+    # stopped inside it gets neither, never a word it is not told of (``asking``).
+    with asking(workspace, live, f"the {'approval' if approve else 'rejection'} of {task.id}", wait) as put:
+        decision = approvals.record(workspace, task.id, word_of, reason, inputs, by=by, via=via, url=url)
+        offset = events.size(workspace.events_file)
+        put([asked(run=live.run, task=task.id, request=f"{word}-{decision.time}", reason=reason)])
     got = wait_for(
-        workspace, live, lambda e: isinstance(e, _ANSWERS) and e.task == task.id, offset=offset,
-        wait=timing.current().answer_wait,
+        workspace, live, lambda e: isinstance(e, _ANSWERS) and e.task == task.id, offset=offset, wait=wait
     )  # fmt: skip
     if isinstance(got, ApprovalNoted):
         said += f" {task.id} ({gate}): kept for when the run going on (pid {live.pid}) gets to it"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -235,18 +235,31 @@ def _asked(
 
 
 def submit(workspace: Workspace, live: RunStarted, asked: Sequence[EventRecord], what: str, wait: float) -> None:
-    """``asked`` appended to the event log for the run going on, the log's lock waited for
-    ``wait`` seconds at most: a run stopped as it wrote its events (SIGSTOP, Ctrl-Z) holds it, and
-    would answer no sooner. ``NoAnswerError`` then, nothing asked. ``what``: what is asked, as
-    the error says it."""
+    """``asked`` appended to the event log for the run going on (``asking``: what to ``what``
+    says, within ``wait`` seconds, else ``NoAnswerError`` and nothing asked)."""
+    with asking(workspace, live, what, wait) as put:
+        put(asked)
+
+
+@contextlib.contextmanager
+def asking(
+    workspace: Workspace, live: RunStarted, what: str, wait: float
+) -> Iterator[Callable[[Iterable[EventRecord]], None]]:
+    """The event log's lock, waited for ``wait`` seconds at most, held while what asks the run
+    going on is written, and the way to append its request under it. A run stopped as it wrote
+    its events (SIGSTOP, Ctrl-Z) holds the lock, and would answer no sooner: ``NoAnswerError``
+    then, nothing asked or written. ``what``: what is asked, as the error says it."""
+    held = contextlib.ExitStack()
     try:
-        events.append(workspace.events_file, asked, within=wait)
+        put = held.enter_context(events.holding(workspace.events_file, within=wait))
     except LockedError:
         raise NoAnswerError(
             f"the run going on (pid {live.pid}) did not let {what} into its event log within {wait:g} s "
             "(a run stopped, or busy writing, holds it): nothing was asked; `orchestrator watch` shows "
             "whether it goes on, then ask again"
         ) from None
+    with held:
+        yield put
 
 
 def _answer_of(

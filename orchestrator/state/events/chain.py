@@ -33,10 +33,11 @@ readers skip a line that is no JSON), and the next line chains to it as it stand
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,18 +203,32 @@ def append(path: Path, lines: Sequence[bytes], fd: int | None = None, *, within:
     is waited for at most (a command's; a run waits for its turn), then ``LockedError``, nothing
     written."""
     with turn(lock_file(path), within=within):
-        own = os.open(path, FLAGS, 0o666) if fd is None else fd
+        _append_held(path, lines, fd)
+
+
+@contextlib.contextmanager
+def holding(path: Path, *, within: float | None = None) -> Iterator[Callable[[Sequence[bytes]], None]]:
+    """The log's lock held while its holder writes elsewhere first, then appends here as ``append``
+    does, under the same hold: ``approve`` records a person's word, then asks the run going on to
+    take it, or does neither (``within``: as ``append``'s)."""
+    with turn(lock_file(path), within=within):
+        yield lambda lines: _append_held(path, lines)
+
+
+def _append_held(path: Path, lines: Sequence[bytes], fd: int | None = None) -> None:
+    """``append``'s write, its caller holding the log's lock."""
+    own = os.open(path, FLAGS, 0o666) if fd is None else fd
+    try:
+        size = os.fstat(own).st_size
         try:
-            size = os.fstat(own).st_size
-            try:
-                head = read_head(path)
-            except BadHead:
-                head = None  # (``verify`` says it; the log is not held up by it)
-            torn, prev, count = _start(own, size, head)
-            data, last = linked(lines, prev)
-            data = b"\n" + data if torn else data
-            store.write_all(own, data, path)
-            write_head(path, Head(count + len(lines), size + len(data), last))
-        finally:
-            if fd is None:
-                os.close(own)
+            head = read_head(path)
+        except BadHead:
+            head = None  # (``verify`` says it; the log is not held up by it)
+        torn, prev, count = _start(own, size, head)
+        data, last = linked(lines, prev)
+        data = b"\n" + data if torn else data
+        store.write_all(own, data, path)
+        write_head(path, Head(count + len(lines), size + len(data), last))
+    finally:
+        if fd is None:
+            os.close(own)

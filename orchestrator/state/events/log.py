@@ -73,6 +73,14 @@ def append(path: Path, events: Iterable[EventRecord | Mapping[str, Any]], *, wit
     chain.append(path, lines, within=within)
 
 
+@contextlib.contextmanager
+def holding(path: Path, *, within: float | None = None) -> Iterator[Callable[[Iterable[EventRecord]], None]]:
+    """The log's lock held, and the way to append ``events`` under it (``chain.holding``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with chain.holding(path, within=within) as put:
+        yield lambda events: put([_line(event) for event in events])
+
+
 class EventLog(EventReporter[None]):
     """A run's handle on the log, its JSONL writer: every event it is told is a line of the run,
     gathered and written when the loop waits (``flush``)."""
