@@ -235,8 +235,8 @@ def _asked(
 
 
 def submit(workspace: Workspace, live: RunStarted, asked: Sequence[EventRecord], what: str, wait: float) -> None:
-    """``asked`` appended to the event log for the run going on (``asking``: what to ``what``
-    says, within ``wait`` seconds, else ``NoAnswerError`` and nothing asked)."""
+    """``asked`` appended to the event log for the run going on, as ``asking`` appends it: within
+    ``wait`` seconds, else ``NoAnswerError`` (``what``: what is asked, as it says it), nothing asked."""
     with asking(workspace, live, what, wait) as put:
         put(asked)
 
